@@ -1,0 +1,74 @@
+"""Bou'Sol: the ledger of the local currency of the Boulonnais."""
+
+from __future__ import annotations
+
+import os
+from pathlib import Path
+
+from flask import Flask, session
+
+from bousol.extensions import babel, csrf, db, login_manager, migrate
+from bousol.ledger.db import configure_engine
+
+ROOT = Path(__file__).resolve().parent.parent
+
+
+def _select_locale() -> str:
+    # French first: the interface speaks French unless the user chose English.
+    return session.get("lang", "fr")
+
+
+def create_app(config: object | str | None = None, **overrides: object) -> Flask:
+    """Build the application.
+
+    ``config`` is a config class or its name (``development``, ``testing``,
+    ``production``); by default the name comes from ``BOUSOL_ENV`` and is
+    ``production``, which refuses to start without a real ``SECRET_KEY``.
+    """
+    from config import CONFIGS, ProductionConfig
+
+    if config is None or isinstance(config, str):
+        name = config or os.environ.get("BOUSOL_ENV", "production")
+        config = CONFIGS[name]
+    if config is ProductionConfig:
+        ProductionConfig.check()
+
+    app = Flask(
+        __name__,
+        instance_path=str(ROOT / "instance"),
+        template_folder=str(ROOT / "templates"),
+        static_folder=str(ROOT / "static"),
+    )
+    app.config.from_object(config)
+    app.config.update(overrides)
+    Path(app.instance_path).mkdir(exist_ok=True)
+
+    db.init_app(app)
+    with app.app_context():
+        configure_engine(db.engine)
+    migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
+    csrf.init_app(app)
+    login_manager.init_app(app)
+    login_manager.login_view = "auth.login"
+    login_manager.login_message = "Connectez-vous pour accéder à cette page."
+    login_manager.login_message_category = "info"
+    from bousol.i18n import compile_catalogs
+
+    compile_catalogs()
+    babel.init_app(app, locale_selector=_select_locale)
+
+    from bousol.web import formatting
+
+    formatting.register(app)
+
+    from bousol.web import admin, auth, ccas, desk, errors, member, merchant
+
+    errors.register(app)
+
+    for blueprint in (auth.bp, member.bp, merchant.bp, ccas.bp, desk.bp, admin.bp):
+        app.register_blueprint(blueprint)
+
+    from bousol.cli import bousol_cli
+
+    app.cli.add_command(bousol_cli)
+    return app

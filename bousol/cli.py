@@ -1,0 +1,102 @@
+"""``flask bousol …``: the association's and the bank's command-line tools."""
+
+from __future__ import annotations
+
+import sys
+
+import click
+from flask.cli import with_appcontext
+
+from bousol import money
+from bousol.ledger import demo, operations, rules, settings
+from bousol.ledger.actors import SYSTEM
+from bousol.ledger.errors import DomainError
+from bousol.ledger.models import Filiere, Role
+from bousol.ledger.parties import create_user
+from bousol.ledger.verify import verify
+from bousol.web import unit_of_work
+
+
+@click.group("bousol")
+def bousol_cli() -> None:
+    """Outils du registre Bou'Sol."""
+
+
+def _fail(error: DomainError) -> None:
+    click.echo(f"Erreur ({error.code}) : {error.message}", err=True)
+    sys.exit(2)
+
+
+@bousol_cli.command("verify")
+@with_appcontext
+def verify_command() -> None:
+    """Recalcule chaque solde et prouve les invariants du registre."""
+    with unit_of_work() as uow:
+        report = verify(uow.conn)
+    for line in report.lines():
+        click.echo(line)
+    if not report.ok:
+        click.echo("Le registre n'est PAS cohérent.", err=True)
+        sys.exit(1)
+    click.echo("Registre cohérent.")
+
+
+@bousol_cli.command("create-user")
+@click.argument("username")
+@click.option("--role", required=True, type=click.Choice([r.value for r in Role]))
+@click.option("--password", required=True)
+@click.option("--name", default=None, help="Nom affiché de l'adhérent.")
+@click.option("--filiere", default=None, type=click.Choice([f.value for f in Filiere]))
+@click.option("--party", "party_code", default=None,
+              help="Rattacher l'utilisateur à un adhérent existant (ex. C-000001).")
+@with_appcontext
+def create_user_command(username, role, password, name, filiere, party_code) -> None:
+    """Crée un utilisateur (et son adhérent) ; affiche le code de l'adhérent."""
+    try:
+        created = create_user(unit_of_work(), SYSTEM, username=username, password=password,
+                              role=role, name=name, filiere=filiere, party_code=party_code)
+    except DomainError as error:
+        _fail(error)
+    click.echo(created.party_code or f"utilisateur {created.username} ({created.role})")
+
+
+@bousol_cli.command("phase")
+@click.argument("name", type=click.Choice([p.value for p in rules.SWITCHABLE]))
+@click.option("--on/--off", "on", required=True)
+@click.option("--reason", default=None, help="Décision ou motif de la bascule.")
+@with_appcontext
+def phase_command(name: str, on: bool, reason: str | None) -> None:
+    """Ouvre (--on) ou ferme (--off) une phase : b2b, ccas."""
+    with unit_of_work() as uow:
+        settings.change(uow.conn, f"phase.{name}", "on" if on else "off", user_id=None,
+                        reason=reason)
+        uow.commit()
+    click.echo(f"Phase {name} : {'ouverte' if on else 'fermée'}.")
+
+
+@bousol_cli.command("subsidy")
+@click.argument("euros")
+@click.option("--memo", default=None)
+@with_appcontext
+def subsidy_command(euros: str, memo: str | None) -> None:
+    """Enregistre une subvention reçue au fonds de bonification."""
+    try:
+        result = operations.record_subsidy(unit_of_work(), SYSTEM, euros=euros, memo=memo)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Fonds de bonification : {money.format_fr(result.balance_cents, '€')}")
+
+
+@bousol_cli.command("demo")
+@with_appcontext
+def demo_command() -> None:
+    """Charge un jeu de démonstration dans une base vide (ne change rien ensuite)."""
+    loaded = demo.load(unit_of_work)
+    if not loaded:
+        click.echo("La base contient déjà des utilisateurs : rien n'a été changé.")
+        return
+    click.echo("Jeu de démonstration chargé. Comptes (mot de passe pour tous : "
+               f"{demo.PASSWORD}) :")
+    for username, role, code in loaded:
+        click.echo(f"  {username:<12} {role:<12} {code or ''}")
+

@@ -1,0 +1,72 @@
+"""A small, realistic demo dataset for an empty database (``flask bousol demo``).
+
+Everything goes through the same operations as real use, so the demo ledger is a real
+one: ``flask bousol verify`` passes on it.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+from sqlalchemy import func, select
+
+from bousol.ledger import operations
+from bousol.ledger.actors import SYSTEM, Actor
+from bousol.ledger.models import Role, User
+from bousol.ledger.parties import create_user
+from bousol.ledger.uow import UnitOfWork
+
+PASSWORD = "bousol-demo"  # noqa: S105 - demo data only, printed on purpose
+
+USERS = [
+    # username, role, name, filière
+    ("tresoriere", Role.ADMIN, None, None),
+    ("guichet", Role.BANK, None, None),
+    ("marie", Role.SOLISTE, "Marie Lefebvre", None),
+    ("karim", Role.SOLISTE, "Karim Benali", None),
+    ("lucie", Role.SOLISTE, "Lucie Caron", None),
+    ("boulangerie", Role.PRESTATAIRE, "Boulangerie du Vieux Boulogne", "alimentation"),
+    ("maraicher", Role.PRESTATAIRE, "Les Jardins de Desvres", "alimentation"),
+    ("librairie", Role.PRESTATAIRE, "Librairie Le Détour", "loisirs-culture"),
+    ("cordonnerie", Role.PRESTATAIRE, "Cordonnerie de la Liane", "services-de-proximite"),
+    ("velo", Role.PRESTATAIRE, "Vélo Côte d'Opale", "mobilite-douce"),
+    ("ecohabitat", Role.PRESTATAIRE, "Éco-Habitat Boulonnais", "habitat-durable"),
+    ("ccas", Role.CCAS, "CCAS de Boulogne-sur-Mer", None),
+]
+
+
+def load(uow_factory: Callable[[], UnitOfWork]) -> list[tuple[str, str, str | None]] | None:
+    """Load the demo into an empty database; return the users made, or None if not empty."""
+    with uow_factory() as uow:
+        if uow.session.scalar(select(func.count()).select_from(User)):
+            return None
+
+    actors: dict[str, Actor] = {}
+    made = []
+    for username, role, name, filiere in USERS:
+        created = create_user(uow_factory(), SYSTEM, username=username, password=PASSWORD,
+                              role=role, name=name, filiere=filiere)
+        actors[username] = Actor(created.user_id, role, party_code=created.party_code,
+                                 username=username)
+        made.append((username, role.value, created.party_code))
+    code = {u: a.party_code for u, a in actors.items()}
+    bank = actors["guichet"]
+
+    operations.record_subsidy(uow_factory(), bank, euros="500.00",
+                              memo="Subvention de la Communauté d'agglomération du Boulonnais")
+    for who, euros, tender in (("marie", "40.00", "cash"), ("karim", "100.00", "card"),
+                               ("lucie", "20.00", "cash"), ("ccas", "300.00", "transfer")):
+        operations.exchange(uow_factory(), bank, party_code=code[who], euros=euros,
+                            tender=tender)
+    for payer, payee, amount, memo in (
+        ("marie", "boulangerie", "12.50", "Pain et viennoiseries"),
+        ("marie", "librairie", "18.90", "Roman"),
+        ("karim", "velo", "45.00", "Révision du vélo"),
+        ("karim", "boulangerie", "8.20", None),
+        ("lucie", "cordonnerie", "9.00", "Ressemelage"),
+    ):
+        operations.pay(uow_factory(), actors[payer], payee_code=code[payee], amount=amount,
+                       memo=memo)
+    operations.reconvert(uow_factory(), bank, prestataire_code=code["velo"], bousols="20.00",
+                         memo="Reconversion mensuelle")
+    return made

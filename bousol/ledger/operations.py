@@ -1,0 +1,361 @@
+"""The money operations. Each is one balanced journal entry in one unit of work.
+
+Every operation takes plain values and the acting user, checks who may do it, and
+accepts an optional idempotency key (see :mod:`bousol.ledger.idempotency`).
+Amounts arrive as strings, ``int`` or ``Decimal`` and are parsed into cents here.
+"""
+
+from __future__ import annotations
+
+import enum
+from dataclasses import dataclass
+
+from sqlalchemy import select
+
+from bousol import money
+from bousol.ledger import idempotency, rules, settings
+from bousol.ledger.actors import Actor
+from bousol.ledger.errors import (
+    AlreadyReversed,
+    FlowNotAllowed,
+    Forbidden,
+    InvalidAmount,
+    InvalidInput,
+    NotReversible,
+    UnknownEntry,
+)
+from bousol.ledger.models import PartyKind, Role, SystemAccount
+from bousol.ledger.posting import Leg, entries_t, lock_accounts, post, postings_t
+from bousol.ledger.uow import UnitOfWork
+
+MEMO_MAX = 500
+
+
+class Tender(enum.StrEnum):
+    """How the euros of an exchange arrive."""
+
+    CASH = "cash"  # into the desk's drawer, banked at the day's closing
+    CHEQUE = "cheque"  # into the drawer too, until the cheques are banked
+    CARD = "card"  # settled by the bank straight into the reserve
+    TRANSFER = "transfer"  # a bank transfer (the CCAS funding its aid, scripts)
+
+
+_TENDER_ACCOUNT = {
+    Tender.CASH: SystemAccount.DESK_CASH,
+    Tender.CHEQUE: SystemAccount.DESK_CASH,
+    Tender.CARD: SystemAccount.EUR_RESERVE,
+    Tender.TRANSFER: SystemAccount.EUR_RESERVE,
+}
+
+
+def _memo(memo: str | None) -> str | None:
+    if memo is None:
+        return None
+    if not isinstance(memo, str) or len(memo) > MEMO_MAX:
+        raise InvalidInput(f"Libellé trop long (au plus {MEMO_MAX} caractères).")
+    return memo.strip() or None
+
+
+# ---------------------------------------------------------------- exchange
+
+
+@dataclass(frozen=True)
+class ExchangeResult:
+    entry_id: int
+    party_code: str
+    euro_cents: int
+    bousol_cents: int
+    bonus_cents: int
+    balance_cents: int  # the party's Bou'Sol balance after the exchange
+
+
+def exchange(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    party_code: str,
+    euros: object,
+    tender: Tender | str = Tender.TRANSFER,
+    memo: str | None = None,
+    idempotency_key: str | None = None,
+) -> ExchangeResult:
+    """Euros → Bou'Sols at 20 € = 21 B into a soliste's (or the CCAS's) account.
+
+    One entry: the euros enter (outside → desk cash or reserve, by tender), the bonus
+    fund pays the bonus into the reserve, and issuance credits the party with the
+    Bou'Sols. Refused with ``bonus_fund_insufficient`` if the fund cannot back the bonus.
+    """
+    actor.require(Role.BANK, Role.ADMIN)
+    euro_cents = money.parse_amount(euros)
+    try:
+        tender = Tender(tender)
+    except ValueError:
+        raise InvalidInput("Moyen de paiement inconnu.") from None
+    memo = _memo(memo)
+    bousol_cents, bonus_cents = money.bousols_for_euros(euro_cents)
+    request = {"op": "exchange", "party": party_code, "euros": euro_cents,
+               "tender": tender.value, "memo": memo}
+
+    def work(uow: UnitOfWork) -> ExchangeResult:
+        into = _TENDER_ACCOUNT[tender]
+        locked = lock_accounts(
+            uow.conn,
+            system=(SystemAccount.EUR_OUTSIDE, into, SystemAccount.EUR_RESERVE,
+                    SystemAccount.BONUS_FUND, SystemAccount.ISSUANCE),
+            party_codes=(party_code,),
+        )
+        party = locked.party(party_code)
+        if party.party_kind not in (PartyKind.SOLISTE, PartyKind.CCAS):
+            raise FlowNotAllowed(
+                "Le change d'euros en Bou'Sols est réservé aux solistes et au CCAS ; "
+                "un prestataire reçoit ses Bou'Sols de ses clients."
+            )
+        legs = [
+            Leg(locked.system(SystemAccount.EUR_OUTSIDE), -euro_cents),
+            Leg(locked.system(into), euro_cents),
+            Leg(locked.system(SystemAccount.ISSUANCE), -bousol_cents),
+            Leg(party, bousol_cents),
+        ]
+        if bonus_cents:
+            legs += [
+                Leg(locked.system(SystemAccount.BONUS_FUND), -bonus_cents),
+                Leg(locked.system(SystemAccount.EUR_RESERVE), bonus_cents),
+            ]
+        entry_id = post(
+            uow.conn, kind="exchange", legs=legs, actor_user_id=actor.user_id, memo=memo,
+            details={"tender": tender.value, "rate": f"{money.RATE_EUR}:{money.RATE_BSOL}"},
+        )
+        return ExchangeResult(entry_id, party_code, euro_cents, bousol_cents, bonus_cents,
+                              party.balance + bousol_cents)
+
+    return idempotency.run(uow, actor, idempotency_key, request, ExchangeResult, work)
+
+
+# ---------------------------------------------------------------- payment
+
+
+@dataclass(frozen=True)
+class PaymentResult:
+    entry_id: int
+    payer_code: str
+    payee_code: str
+    amount_cents: int
+    balance_cents: int  # the payer's balance after
+
+
+def pay(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    payee_code: str,
+    amount: object,
+    memo: str | None = None,
+    idempotency_key: str | None = None,
+) -> PaymentResult:
+    """The actor's party pays ``payee_code``, if the flow rules of the phase allow it."""
+    if actor.party_code is None:
+        raise Forbidden("Seul un adhérent titulaire d'un compte peut payer.")
+    amount_cents = money.parse_amount(amount)
+    memo = _memo(memo)
+    payer_code = actor.party_code
+    request = {"op": "payment", "payer": payer_code, "payee": payee_code,
+               "amount": amount_cents, "memo": memo}
+
+    def work(uow: UnitOfWork) -> PaymentResult:
+        if payee_code == payer_code:
+            raise FlowNotAllowed("On ne se paie pas soi-même.")
+        locked = lock_accounts(uow.conn, party_codes=(payer_code, payee_code))
+        payer, payee = locked.party(payer_code), locked.party(payee_code)
+        payer_kind, payee_kind = PartyKind(payer.party_kind), PartyKind(payee.party_kind)
+        active = rules.ALWAYS_ON
+        if rules.needs_phase_lookup(payer_kind, payee_kind):
+            active = rules.active_phases(
+                settings.current(uow.conn, [f"phase.{p.value}" for p in rules.SWITCHABLE])
+            )
+        rules.check_flow(payer_kind, payee_kind, active)
+        for side, who in (("payee", payee), ("payer", payer)):
+            if who.party_kind == PartyKind.PRESTATAIRE and who.party_status != "approved":
+                raise FlowNotAllowed(
+                    f"Le prestataire {who.party_code} n'est pas agréé : "
+                    + ("il ne peut pas être payé en Bou'Sol." if side == "payee"
+                       else "il ne peut pas payer en Bou'Sol.")
+                )
+        entry_id = post(
+            uow.conn, kind="payment",
+            legs=[Leg(payer, -amount_cents), Leg(payee, amount_cents)],
+            actor_user_id=actor.user_id, memo=memo,
+        )
+        return PaymentResult(entry_id, payer_code, payee_code, amount_cents,
+                             payer.balance - amount_cents)
+
+    return idempotency.run(uow, actor, idempotency_key, request, PaymentResult, work)
+
+
+# ---------------------------------------------------------------- reconversion
+
+
+@dataclass(frozen=True)
+class ReconversionResult:
+    entry_id: int
+    prestataire_code: str
+    bousol_cents: int
+    fee_cents: int
+    euro_cents: int  # paid out to the prestataire
+    balance_cents: int  # the prestataire's Bou'Sol balance after
+
+
+def reconvert(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    prestataire_code: str,
+    bousols: object,
+    memo: str | None = None,
+    idempotency_key: str | None = None,
+) -> ReconversionResult:
+    """A prestataire's Bou'Sols back to euros, less the fee (5 % by default).
+
+    The Bou'Sols return to issuance (destroyed); the reserve pays the euros out and
+    the fee to the association's income. Refused with ``reserve_insufficient`` if the
+    reserve (not counting desk cash not yet banked) cannot pay.
+    """
+    actor.require(Role.BANK, Role.ADMIN)
+    bousol_cents = money.parse_amount(bousols)
+    memo = _memo(memo)
+    request = {"op": "reconversion", "prestataire": prestataire_code,
+               "bousols": bousol_cents, "memo": memo}
+
+    def work(uow: UnitOfWork) -> ReconversionResult:
+        fee_bp = int(settings.current(uow.conn, ["reconversion.fee_bp"])["reconversion.fee_bp"])
+        fee_cents = money.fee_for(bousol_cents, fee_bp)
+        euro_cents = bousol_cents - fee_cents
+        if euro_cents <= 0:
+            raise InvalidAmount("Montant trop petit : la commission absorberait tout.")
+        locked = lock_accounts(
+            uow.conn,
+            system=(SystemAccount.ISSUANCE, SystemAccount.EUR_RESERVE,
+                    SystemAccount.EUR_OUTSIDE, SystemAccount.FEES_INCOME),
+            party_codes=(prestataire_code,),
+        )
+        prestataire = locked.party(prestataire_code)
+        if prestataire.party_kind != PartyKind.PRESTATAIRE:
+            raise FlowNotAllowed("Seul un prestataire reconvertit ses Bou'Sols en euros.")
+        legs = [
+            Leg(prestataire, -bousol_cents),
+            Leg(locked.system(SystemAccount.ISSUANCE), bousol_cents),
+            Leg(locked.system(SystemAccount.EUR_RESERVE), -bousol_cents),
+            Leg(locked.system(SystemAccount.EUR_OUTSIDE), euro_cents),
+        ]
+        if fee_cents:
+            legs.append(Leg(locked.system(SystemAccount.FEES_INCOME), fee_cents))
+        entry_id = post(
+            uow.conn, kind="reconversion", legs=legs, actor_user_id=actor.user_id, memo=memo,
+            details={"fee_bp": fee_bp},
+        )
+        return ReconversionResult(entry_id, prestataire_code, bousol_cents, fee_cents,
+                                  euro_cents, prestataire.balance - bousol_cents)
+
+    return idempotency.run(uow, actor, idempotency_key, request, ReconversionResult, work)
+
+
+# ---------------------------------------------------------------- subsidy
+
+
+@dataclass(frozen=True)
+class SubsidyResult:
+    entry_id: int
+    euro_cents: int
+    balance_cents: int  # the bonus fund after
+
+
+def record_subsidy(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    euros: object,
+    memo: str | None = None,
+    idempotency_key: str | None = None,
+) -> SubsidyResult:
+    """A partner's subsidy received into the bonus fund, which backs the 5 % bonus."""
+    actor.require(Role.BANK, Role.ADMIN)
+    euro_cents = money.parse_amount(euros)
+    memo = _memo(memo)
+    request = {"op": "subsidy", "euros": euro_cents, "memo": memo}
+
+    def work(uow: UnitOfWork) -> SubsidyResult:
+        locked = lock_accounts(
+            uow.conn, system=(SystemAccount.EUR_OUTSIDE, SystemAccount.BONUS_FUND)
+        )
+        fund = locked.system(SystemAccount.BONUS_FUND)
+        entry_id = post(
+            uow.conn, kind="subsidy",
+            legs=[Leg(locked.system(SystemAccount.EUR_OUTSIDE), -euro_cents),
+                  Leg(fund, euro_cents)],
+            actor_user_id=actor.user_id, memo=memo,
+        )
+        return SubsidyResult(entry_id, euro_cents, fund.balance + euro_cents)
+
+    return idempotency.run(uow, actor, idempotency_key, request, SubsidyResult, work)
+
+
+# ---------------------------------------------------------------- reversal
+
+
+@dataclass(frozen=True)
+class ReversalResult:
+    entry_id: int
+    reversed_entry_id: int
+
+
+def reverse(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    entry_id: int,
+    memo: str | None = None,
+    idempotency_key: str | None = None,
+) -> ReversalResult:
+    """Correct an entry with a new one that negates each of its postings, once.
+
+    The reversal obeys the same limits as any entry: reversing an exchange whose
+    Bou'Sols were already spent is refused with ``insufficient_funds``. A reversal
+    itself cannot be reversed (make a new operation instead).
+    """
+    actor.require(Role.BANK, Role.ADMIN)
+    if isinstance(entry_id, bool) or not isinstance(entry_id, int) or entry_id <= 0:
+        raise InvalidInput("Numéro d'écriture invalide.")
+    memo = _memo(memo)
+    request = {"op": "reversal", "entry": entry_id, "memo": memo}
+
+    def work(uow: UnitOfWork) -> ReversalResult:
+        conn = uow.conn
+        original = conn.execute(
+            select(entries_t.c.id, entries_t.c.kind).where(entries_t.c.id == entry_id)
+        ).first()
+        if original is None:
+            raise UnknownEntry()
+        if original.kind == "reversal":
+            raise NotReversible()
+        legs_of = conn.execute(
+            select(postings_t.c.account_id, postings_t.c.amount)
+            .where(postings_t.c.entry_id == entry_id)
+            .order_by(postings_t.c.id)
+        ).all()
+        locked = lock_accounts(conn, account_ids=tuple({leg.account_id for leg in legs_of}))
+        # Checked under the account locks: a concurrent reversal of the same entry
+        # waits here, then sees this one (and the unique reverses_id backs it anyway).
+        already = conn.execute(
+            select(entries_t.c.id).where(entries_t.c.reverses_id == entry_id)
+        ).first()
+        if already is not None:
+            raise AlreadyReversed(reversal=already.id)
+        by_id = {row.id: row for row in locked.rows}
+        reversal_id = post(
+            conn, kind="reversal",
+            legs=[Leg(by_id[leg.account_id], -leg.amount) for leg in legs_of],
+            actor_user_id=actor.user_id, memo=memo or f"Contre-passation de l'écriture {entry_id}",
+            reverses_id=entry_id,
+        )
+        return ReversalResult(reversal_id, entry_id)
+
+    return idempotency.run(uow, actor, idempotency_key, request, ReversalResult, work)

@@ -1,0 +1,44 @@
+"""Dated settings: phases, fees. A change is a new row; the latest row per key wins."""
+
+from __future__ import annotations
+
+from sqlalchemy import Connection, func, insert, select
+
+from bousol.ledger.errors import InvalidInput
+from bousol.ledger.models import SettingChange
+
+DEFAULTS: dict[str, str] = {
+    "phase.b2b": "off",
+    "phase.ccas": "off",
+    "reconversion.fee_bp": "500",  # 5 %, in basis points
+}
+
+_changes = SettingChange.__table__
+
+
+def current(conn: Connection, keys: list[str] | tuple[str, ...]) -> dict[str, str]:
+    latest = (
+        select(func.max(_changes.c.id)).where(_changes.c.key.in_(keys)).group_by(_changes.c.key)
+    )
+    rows = conn.execute(
+        select(_changes.c.key, _changes.c.value).where(_changes.c.id.in_(latest))
+    ).all()
+    values = {key: DEFAULTS[key] for key in keys}
+    values.update({row.key: row.value for row in rows})
+    return values
+
+
+def change(
+    conn: Connection, key: str, value: str, *, user_id: int | None, reason: str | None = None
+) -> None:
+    if key not in DEFAULTS:
+        raise InvalidInput(f"Réglage inconnu : {key}.")
+    conn.execute(
+        insert(_changes).values(key=key, value=value, changed_by_user_id=user_id, reason=reason)
+    )
+
+
+def history(conn: Connection, key: str) -> list:
+    return conn.execute(
+        select(_changes).where(_changes.c.key == key).order_by(_changes.c.id.desc())
+    ).all()

@@ -1,0 +1,39 @@
+"""The web layer: thin blueprints, one per actor. They parse, check access, call a
+service of :mod:`bousol.ledger`, and render."""
+
+from __future__ import annotations
+
+from functools import wraps
+
+from flask import abort
+from flask_login import current_user, login_required
+
+from bousol.extensions import db
+from bousol.ledger.actors import Actor
+from bousol.ledger.parties import actor_for
+from bousol.ledger.uow import UnitOfWork
+
+
+def unit_of_work() -> UnitOfWork:
+    """A unit of work on the request's session (Flask-SQLAlchemy closes it at teardown)."""
+    return UnitOfWork(db.session, owns_session=False)
+
+
+def current_actor() -> Actor:
+    return actor_for(current_user)
+
+
+def role_required(*roles: str):
+    """Log in first; then only these roles (others get 403)."""
+
+    def decorator(view):
+        @wraps(view)
+        @login_required
+        def wrapped(*args, **kwargs):
+            if current_user.role not in roles:
+                abort(403)
+            return view(*args, **kwargs)
+
+        return wrapped
+
+    return decorator

@@ -1,0 +1,35 @@
+"""Error pages: a clear French message, never a stack trace."""
+
+from __future__ import annotations
+
+from flask import Flask, render_template
+from flask_babel import gettext as _
+from flask_wtf.csrf import CSRFError
+from werkzeug.exceptions import HTTPException
+
+MESSAGES = {
+    400: "La demande est mal formée.",
+    403: "Vous n'avez pas accès à cette page.",
+    404: "Cette page n'existe pas.",
+    405: "Cette action n'est pas possible ici.",
+    413: "Les données envoyées sont trop volumineuses.",
+}
+
+
+def register(app: Flask) -> None:
+    @app.errorhandler(CSRFError)
+    def csrf_error(error):
+        message = _("Le formulaire a expiré ou a été envoyé d'ailleurs : rechargez la page "
+                    "et recommencez.")
+        return render_template("errors/error.html", code=400, message=message), 400
+
+    @app.errorhandler(HTTPException)
+    def http_error(error: HTTPException):
+        code = error.code or 500
+        message = _(MESSAGES.get(code, "Une erreur s'est produite."))
+        return render_template("errors/error.html", code=code, message=message), code
+
+    @app.errorhandler(500)
+    def server_error(error):
+        message = _("Une erreur inattendue s'est produite ; rien n'a été enregistré.")
+        return render_template("errors/error.html", code=500, message=message), 500

@@ -1,0 +1,56 @@
+"""Jinja filters: French amounts (``1 234,50 B``) and dates (``22/11/2026``)."""
+
+from __future__ import annotations
+
+import datetime as dt
+from zoneinfo import ZoneInfo
+
+from flask import Flask
+from flask_babel import get_locale
+
+from bousol import money
+from bousol.ledger.models import FILIERE_LABELS, Filiere
+
+PARIS = ZoneInfo("Europe/Paris")
+UNITS = {"BSOL": "B", "EUR": "€"}
+
+
+def to_paris(value: dt.datetime) -> dt.datetime:
+    if value.tzinfo is None:  # SQLite hands back naive UTC datetimes
+        value = value.replace(tzinfo=dt.UTC)
+    return value.astimezone(PARIS)
+
+
+def fr_money(cents: int | None, currency: str = "BSOL") -> str:
+    return money.format_fr(cents or 0, UNITS.get(currency, currency))
+
+
+def fr_date(value: dt.datetime | dt.date | None) -> str:
+    if value is None:
+        return ""
+    if isinstance(value, dt.datetime):
+        value = to_paris(value)
+    return value.strftime("%d/%m/%Y")
+
+
+def fr_datetime(value: dt.datetime | None) -> str:
+    if value is None:
+        return ""
+    return to_paris(value).strftime("%d/%m/%Y %H:%M")
+
+
+def filiere_label(slug: str | None) -> str:
+    if not slug:
+        return ""
+    try:
+        return FILIERE_LABELS[Filiere(slug)]
+    except ValueError:
+        return slug
+
+
+def register(app: Flask) -> None:
+    app.add_template_filter(fr_money, "money")
+    app.add_template_filter(fr_date, "date_fr")
+    app.add_template_filter(fr_datetime, "datetime_fr")
+    app.add_template_filter(filiere_label, "filiere")
+    app.jinja_env.globals["get_locale"] = get_locale

@@ -1,0 +1,3 @@
+from bousol import create_app
+
+app = create_app()
