@@ -6,6 +6,7 @@ import os
 from pathlib import Path
 
 from flask import Flask, session
+from flask_babel import lazy_gettext
 
 from bousol.extensions import babel, csrf, db, login_manager, migrate
 from bousol.ledger.db import configure_engine
@@ -50,7 +51,7 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
     csrf.init_app(app)
     login_manager.init_app(app)
     login_manager.login_view = "auth.login"
-    login_manager.login_message = "Connectez-vous pour accéder à cette page."
+    login_manager.login_message = lazy_gettext("Connectez-vous pour accéder à cette page.")
     login_manager.login_message_category = "info"
     from bousol.i18n import compile_catalogs
 

@@ -29,6 +29,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
+from bousol.ledger.text import N_
+
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
     "uq": "uq_%(table_name)s_%(column_0_N_name)s",
@@ -84,11 +86,11 @@ class Filiere(enum.StrEnum):
 
 
 FILIERE_LABELS = {
-    Filiere.ALIMENTATION: "Alimentation",
-    Filiere.LOISIRS_CULTURE: "Loisirs et culture",
-    Filiere.SERVICES_DE_PROXIMITE: "Services de proximité",
-    Filiere.MOBILITE_DOUCE: "Mobilité douce",
-    Filiere.HABITAT_DURABLE: "Habitat durable",
+    Filiere.ALIMENTATION: N_("Alimentation"),
+    Filiere.LOISIRS_CULTURE: N_("Loisirs et culture"),
+    Filiere.SERVICES_DE_PROXIMITE: N_("Services de proximité"),
+    Filiere.MOBILITE_DOUCE: N_("Mobilité douce"),
+    Filiere.HABITAT_DURABLE: N_("Habitat durable"),
 }
 
 

@@ -17,17 +17,18 @@ from bousol.ledger.models import (
     SystemAccount,
     User,
 )
+from bousol.ledger.text import N_
 
 accounts_t, entries_t, postings_t = Account.__table__, Entry.__table__, Posting.__table__
 parties_t, users_t = Party.__table__, User.__table__
 
 KIND_LABELS = {
-    "exchange": "Change euros → Bou'Sols",
-    "payment": "Paiement",
-    "reconversion": "Reconversion en euros",
-    "reversal": "Contre-passation",
-    "subsidy": "Subvention au fonds de bonification",
-    "cash_deposit": "Remise de caisse",
+    "exchange": N_("Change euros → Bou'Sols"),
+    "payment": N_("Paiement"),
+    "reconversion": N_("Reconversion en euros"),
+    "reversal": N_("Contre-passation"),
+    "subsidy": N_("Subvention au fonds de bonification"),
+    "cash_deposit": N_("Remise de caisse"),
 }
 
 

@@ -13,6 +13,7 @@ from dataclasses import dataclass
 
 from bousol.ledger.errors import FlowNotAllowed
 from bousol.ledger.models import PartyKind
+from bousol.ledger.text import N_
 
 
 class Phase(enum.StrEnum):
@@ -25,9 +26,9 @@ class Phase(enum.StrEnum):
 ALWAYS_ON = frozenset({Phase.SOL_ECO})
 SWITCHABLE = (Phase.B2B, Phase.CCAS)
 PHASE_LABELS = {
-    Phase.SOL_ECO: "Sol-éco",
-    Phase.B2B: "B2B (paiements entre prestataires)",
-    Phase.CCAS: "Politique publique (aides du CCAS)",
+    Phase.SOL_ECO: N_("Sol-éco"),
+    Phase.B2B: N_("B2B (paiements entre prestataires)"),
+    Phase.CCAS: N_("Politique publique (aides du CCAS)"),
 }
 
 

@@ -8,7 +8,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, case, func, select
+from sqlalchemy import Connection, func, select
 
 from bousol import money
 from bousol.ledger.models import BACKING_ACCOUNTS, Account, Entry, Posting, SystemAccount
@@ -116,13 +116,13 @@ def verify(conn: Connection) -> Report:
 
     # 5. Issuance is minus every other Bou'Sol.
     issuance = _system_balance(conn, SystemAccount.ISSUANCE)
-    others = conn.execute(
+    others = int(conn.execute(
         select(func.coalesce(func.sum(accounts_t.c.balance), 0)).where(
             accounts_t.c.currency == "BSOL",
             (accounts_t.c.system_code != SystemAccount.ISSUANCE.value)
             | accounts_t.c.system_code.is_(None),
         )
-    ).scalar_one()
+    ).scalar_one())
     checks.append(Check(
         "émission = − Bou'Sols en circulation", issuance == -others,
         f"émission {money.format_plain(issuance)} B, autres comptes "
@@ -131,11 +131,11 @@ def verify(conn: Connection) -> Report:
     ))
 
     # 6. The euro reserve (with desk cash on its way to it) covers the Bou'Sols out.
-    backing = conn.execute(
+    backing = int(conn.execute(
         select(func.coalesce(func.sum(accounts_t.c.balance), 0)).where(
             accounts_t.c.system_code.in_([a.value for a in BACKING_ACCOUNTS])
         )
-    ).scalar_one()
+    ).scalar_one())
     covered = backing >= -issuance
     checks.append(Check(
         "couverture en euros", covered,
@@ -168,8 +168,8 @@ def verify(conn: Connection) -> Report:
     ).scalar_one()
     bad_kind = conn.execute(
         select(func.count()).where(
-            case((entries_t.c.reverses_id.is_(None), entries_t.c.kind == "reversal"),
-                 else_=entries_t.c.kind != "reversal")
+            (entries_t.c.reverses_id.is_(None) & (entries_t.c.kind == "reversal"))
+            | (entries_t.c.reverses_id.is_not(None) & (entries_t.c.kind != "reversal"))
         )
     ).scalar_one()
     problems = sorted({f"contre-passation {r[0]} ne reflète pas l'original" for r in not_mirrored})

@@ -7,13 +7,17 @@ from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
 from werkzeug.exceptions import HTTPException
 
+from bousol.ledger.text import N_
+
 MESSAGES = {
-    400: "La demande est mal formée.",
-    403: "Vous n'avez pas accès à cette page.",
-    404: "Cette page n'existe pas.",
-    405: "Cette action n'est pas possible ici.",
-    413: "Les données envoyées sont trop volumineuses.",
+    400: N_("La demande est mal formée."),
+    403: N_("Vous n'avez pas accès à cette page."),
+    404: N_("Cette page n'existe pas."),
+    405: N_("Cette action n'est pas possible ici."),
+    413: N_("Les données envoyées sont trop volumineuses."),
 }
+
+FALLBACK = N_("Une erreur s'est produite.")
 
 
 def register(app: Flask) -> None:
@@ -26,7 +30,7 @@ def register(app: Flask) -> None:
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):
         code = error.code or 500
-        message = _(MESSAGES.get(code, "Une erreur s'est produite."))
+        message = _(MESSAGES.get(code, FALLBACK))
         return render_template("errors/error.html", code=code, message=message), code
 
     @app.errorhandler(500)

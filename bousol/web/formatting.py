@@ -7,6 +7,7 @@ from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask_babel import get_locale
+from flask_babel import gettext as _
 
 from bousol import money
 from bousol.ledger.models import FILIERE_LABELS, Filiere
@@ -43,7 +44,7 @@ def filiere_label(slug: str | None) -> str:
     if not slug:
         return ""
     try:
-        return FILIERE_LABELS[Filiere(slug)]
+        return _(FILIERE_LABELS[Filiere(slug)])
     except ValueError:
         return slug
 
