@@ -26,7 +26,7 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
     ``production``); by default the name comes from ``BOUSOL_ENV`` and is
     ``production``, which refuses to start without a real ``SECRET_KEY``.
     """
-    from config import CONFIGS, ProductionConfig
+    from config import CONFIGS, ProductionConfig, normalise_database_url
 
     if config is None or isinstance(config, str):
         name = config or os.environ.get("BOUSOL_ENV", "production")
@@ -41,6 +41,11 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
         static_folder=str(ROOT / "static"),
     )
     app.config.from_object(config)
+    # Read the environment now, not when config.py was imported.
+    if os.environ.get("SECRET_KEY"):
+        app.config["SECRET_KEY"] = os.environ["SECRET_KEY"]
+    if os.environ.get("DATABASE_URL"):
+        app.config["SQLALCHEMY_DATABASE_URI"] = normalise_database_url(os.environ["DATABASE_URL"])
     app.config.update(overrides)
     Path(app.instance_path).mkdir(exist_ok=True)
 

@@ -1,0 +1,80 @@
+"""The ``flask bousol`` commands."""
+
+from __future__ import annotations
+
+import sqlalchemy as sa
+
+
+def run(app, *args):
+    return app.test_cli_runner().invoke(args=["bousol", *args])
+
+
+def test_create_user_prints_the_party_code(app):
+    result = run(app, "create-user", "marie", "--role", "soliste", "--password", "secret-123",
+                 "--name", "Marie Lefebvre")
+    assert result.exit_code == 0, result.output
+    assert result.output.strip() == "S-000001"
+    assert run(app, "create-user", "karim", "--role", "soliste", "--password",
+               "secret-123").output.strip() == "S-000002"
+    assert run(app, "create-user", "pain", "--role", "prestataire", "--password", "secret-123",
+               "--filiere", "alimentation").output.strip() == "P-000001"
+    assert run(app, "create-user", "ccas", "--role", "ccas", "--password",
+               "secret-123").output.strip() == "C-000001"
+    bank = run(app, "create-user", "guichet", "--role", "bank", "--password", "secret-123")
+    assert bank.exit_code == 0 and "guichet" in bank.output
+
+
+def test_create_user_refusals(app):
+    ok = run(app, "create-user", "marie", "--role", "soliste", "--password", "secret-123")
+    assert ok.exit_code == 0
+    again = run(app, "create-user", "Marie", "--role", "soliste", "--password", "secret-123")
+    assert again.exit_code == 2 and "duplicate_user" in again.output
+    short = run(app, "create-user", "x", "--role", "soliste", "--password", "short")
+    assert short.exit_code == 2 and "Mot de passe" in short.output
+    no_filiere = run(app, "create-user", "p", "--role", "prestataire", "--password", "secret-123")
+    assert no_filiere.exit_code == 2 and "Filière" in no_filiere.output
+    bad_role = run(app, "create-user", "y", "--role", "king", "--password", "secret-123")
+    assert bad_role.exit_code == 2
+
+
+def test_create_user_joins_an_existing_party(app):
+    code = run(app, "create-user", "ccas1", "--role", "ccas", "--password", "secret-123",
+               "--name", "CCAS de Boulogne-sur-Mer").output.strip()
+    second = run(app, "create-user", "ccas2", "--role", "ccas", "--password", "secret-123",
+                 "--party", code)
+    assert second.output.strip() == code
+
+
+def test_phase_switch_is_dated_history(app, engine):
+    assert "ouverte" in run(app, "phase", "b2b", "--on").output
+    assert "fermée" in run(app, "phase", "b2b", "--off").output
+    assert run(app, "phase", "sol-eco", "--off").exit_code == 2  # not switchable
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT value, changed_at FROM setting_changes WHERE key = 'phase.b2b' ORDER BY id"
+        )).all()
+    assert [r.value for r in rows] == ["on", "off"] and all(r.changed_at for r in rows)
+
+
+def test_demo_loads_once_and_verifies(app, ledger):
+    first = run(app, "demo")
+    assert first.exit_code == 0, first.output
+    assert "guichet" in first.output and "bousol-demo" in first.output
+    counts = (ledger.count("users"), ledger.count("entries"))
+    assert counts[0] >= 10 and counts[1] >= 10
+    second = run(app, "demo")
+    assert second.exit_code == 0 and "rien n'a été changé" in second.output
+    assert (ledger.count("users"), ledger.count("entries")) == counts
+    ledger.assert_consistent()
+    # Every filière has a prestataire in the demo.
+    with ledger.engine.connect() as conn:
+        filieres = conn.execute(sa.text(
+            "SELECT count(DISTINCT filiere) FROM parties WHERE kind = 'prestataire'")).scalar()
+    assert filieres == 5
+
+
+def test_subsidy_command(app, ledger):
+    result = run(app, "subsidy", "250,00", "--memo", "Subvention CAB")
+    assert result.exit_code == 0 and "250,00" in result.output
+    assert ledger.system("bonus_fund") == 25_000
+    assert run(app, "subsidy", "-3").exit_code == 2

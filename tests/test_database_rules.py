@@ -1,0 +1,80 @@
+"""The database itself backs the rules: append-only journal, limits, one reversal."""
+
+from __future__ import annotations
+
+import pytest
+import sqlalchemy as sa
+from sqlalchemy.exc import DBAPIError, IntegrityError
+
+
+@pytest.fixture
+def paid(ledger):
+    ledger.subsidy("10.00")
+    marie, baker = ledger.soliste(), ledger.prestataire()
+    ledger.exchange(marie, "20.00")
+    payment = ledger.pay(marie, baker, "5.00")
+    return marie, baker, payment
+
+
+@pytest.mark.parametrize("statement", [
+    "UPDATE postings SET amount = amount + 1",
+    "DELETE FROM postings",
+    "UPDATE entries SET memo = 'rewritten'",
+    "DELETE FROM entries WHERE id = :entry",
+])
+def test_journal_is_append_only(engine, paid, statement):
+    with pytest.raises(DBAPIError, match="append-only"), engine.begin() as conn:
+        conn.execute(sa.text(statement), {"entry": paid[2].entry_id})
+
+
+def test_balance_cannot_go_negative_in_the_database(engine, paid):
+    marie = paid[0]
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(sa.text(
+            "UPDATE accounts SET balance = -1 WHERE party_id = "
+            "(SELECT id FROM parties WHERE code = :c)"), {"c": marie.party_code})
+
+
+def test_posting_must_be_in_its_account_currency(engine, paid):
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        entry = conn.execute(sa.text(
+            "INSERT INTO entries (kind, created_at) VALUES ('payment', CURRENT_TIMESTAMP) "
+            "RETURNING id")).scalar_one()
+        account = conn.execute(sa.text(
+            "SELECT id FROM accounts WHERE currency = 'BSOL' AND party_id IS NOT NULL LIMIT 1"
+        )).scalar_one()
+        conn.execute(sa.text(
+            "INSERT INTO postings (entry_id, account_id, currency, amount) "
+            "VALUES (:e, :a, 'EUR', 5)"), {"e": entry, "a": account})
+
+
+def test_zero_posting_refused(engine, paid):
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO postings (entry_id, account_id, currency, amount) "
+            "SELECT entry_id, account_id, currency, 0 FROM postings LIMIT 1"))
+
+
+def test_an_entry_is_reversed_at_most_once_in_the_database(engine, ledger, paid):
+    reversal = ledger.reverse(paid[2].entry_id)
+    with pytest.raises(IntegrityError), engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO entries (kind, created_at, reverses_id) "
+            "VALUES ('reversal', CURRENT_TIMESTAMP, :r)"), {"r": paid[2].entry_id})
+    assert reversal.reversed_entry_id == paid[2].entry_id
+
+
+def test_unbalanced_entry_at_commit(engine, backend, ledger, paid):
+    """PostgreSQL refuses it at commit (deferred trigger). SQLite has no deferred
+    triggers: there the posting engine refuses it, and verify finds any that slip in."""
+    forge = ("INSERT INTO postings (entry_id, account_id, currency, amount) "
+             "SELECT entry_id, account_id, currency, 7 FROM postings LIMIT 1")
+    if backend == "postgresql":
+        with pytest.raises(IntegrityError, match="does not balance"), engine.begin() as conn:
+            conn.execute(sa.text(forge))
+        assert ledger.verify().ok
+    else:
+        with engine.begin() as conn:
+            conn.execute(sa.text(forge))
+        failed = [c.name for c in ledger.verify().checks if not c.ok]
+        assert "écritures équilibrées" in failed
