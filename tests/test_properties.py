@@ -1,0 +1,167 @@
+"""Property-based test: random sequences of exchanges, payments, reconversions,
+reversals and phase switches, checked against a model that predicts each outcome.
+
+After every step: the model's balances equal the database's, every invariant of
+``flask bousol verify`` holds, and each operation either did exactly what the model
+predicted or failed with exactly the error the model predicted (and wrote nothing).
+"""
+
+from __future__ import annotations
+
+import math
+from collections import defaultdict
+from fractions import Fraction
+
+from hypothesis import HealthCheck, settings
+from hypothesis import strategies as st
+from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
+
+from bousol import money
+from bousol.ledger.errors import DomainError
+
+SYSTEM_CODES = ("issuance", "eur_outside", "eur_reserve", "desk_cash", "bonus_fund",
+                "fees_income", "notes_circulation")
+NO_OVERDRAFT = {"eur_reserve", "desk_cash", "bonus_fund", "fees_income", "notes_circulation"}
+SHORTFALL = {"eur_reserve": "reserve_insufficient", "bonus_fund": "bonus_fund_insufficient"}
+TENDER_ACCOUNT = {"cash": "desk_cash", "cheque": "desk_cash", "card": "eur_reserve",
+                  "transfer": "eur_reserve"}
+
+amounts = st.integers(min_value=1, max_value=60_000).map(money.format_plain)
+
+
+def make_machine(ledger):
+    class LedgerMachine(RuleBasedStateMachine):
+        def __init__(self):
+            super().__init__()
+            self.solistes = [ledger.soliste() for _ in range(3)]
+            self.prestataires = [ledger.prestataire() for _ in range(3)]
+            ledger.subsidy("300.00")
+            self.balance: dict[str, int] = defaultdict(int)
+            for code in SYSTEM_CODES:
+                self.balance[code] = ledger.system(code)
+            self.b2b = False
+            ledger.phase("b2b", False)
+            self.effects: dict[int, list[tuple[str, int]]] = {}
+            self.reversed: set[int] = set()  # entries reversed
+            self.reversal_ids: set[int] = set()  # the reversing entries themselves
+            self.fee_bp = 500
+
+        # -- helpers ------------------------------------------------------
+        def expect(self, legs: list[tuple[str, int]], call, shortfall_default="insufficient_funds"):
+            """Predict the outcome of posting ``legs``, run ``call``, compare."""
+            deltas: dict[str, int] = {}
+            for account, amount in legs:
+                deltas[account] = deltas.get(account, 0) + amount
+            predicted_error = None
+            for account, delta in deltas.items():
+                overdraft_ok = account in ("issuance", "eur_outside")
+                if delta < 0 and not overdraft_ok and self.balance[account] + delta < 0:
+                    predicted_error = SHORTFALL.get(account, shortfall_default)
+                    break
+            return self.run(call, predicted_error, deltas, legs)
+
+        def run(self, call, predicted_error, deltas=None, legs=None):
+            try:
+                result = call()
+            except DomainError as error:
+                assert error.code == predicted_error, (error.code, predicted_error)
+                return None
+            assert predicted_error is None, f"expected {predicted_error}, got success"
+            for account, delta in deltas.items():
+                self.balance[account] += delta
+            self.effects[result.entry_id] = legs
+            return result
+
+        # -- rules --------------------------------------------------------
+        @rule(who=st.integers(0, 2), euros=amounts, tender=st.sampled_from(list(TENDER_ACCOUNT)))
+        def exchange(self, who, euros, tender):
+            party = self.solistes[who]
+            euro_cents = money.parse_amount(euros)
+            # An oracle of its own (not the code under test): 21/20, rounded down.
+            bsol = math.floor(Fraction(euro_cents * 21, 20))
+            bonus = bsol - euro_cents
+            legs = [("eur_outside", -euro_cents), (TENDER_ACCOUNT[tender], euro_cents),
+                    ("issuance", -bsol), (party.party_code, bsol)]
+            if bonus:
+                legs += [("bonus_fund", -bonus), ("eur_reserve", bonus)]
+            self.expect(legs, lambda: ledger.exchange(party, euros, tender=tender))
+
+        @rule(payer=st.integers(0, 5), payee=st.integers(0, 5), amount=amounts)
+        def pay(self, payer, payee, amount):
+            people = self.solistes + self.prestataires
+            src, dst = people[payer], people[payee]
+            cents = money.parse_amount(amount)
+            flow_ok = (
+                src is not dst and dst.role == "prestataire"
+                and (src.role == "soliste" or self.b2b)
+            )
+            if not flow_ok:
+                self.run(lambda: ledger.pay(src, dst, amount), "flow_not_allowed")
+                return
+            self.expect([(src.party_code, -cents), (dst.party_code, cents)],
+                        lambda: ledger.pay(src, dst, amount))
+
+        @rule(who=st.integers(0, 2), amount=amounts)
+        def reconvert(self, who, amount):
+            party = self.prestataires[who]
+            cents = money.parse_amount(amount)
+            fee = math.ceil(Fraction(cents * self.fee_bp, 10_000))  # rounded up
+            if cents - fee <= 0:
+                self.run(lambda: ledger.reconvert(party, amount), "invalid_amount")
+                return
+            legs = [(party.party_code, -cents), ("issuance", cents), ("eur_reserve", -cents),
+                    ("eur_outside", cents - fee)]
+            if fee:
+                legs.append(("fees_income", fee))
+            self.expect(legs, lambda: ledger.reconvert(party, amount))
+
+        @rule(data=st.data())
+        def reverse(self, data):
+            if not self.effects:
+                return
+            entry_id = data.draw(st.sampled_from(sorted(self.effects)))
+            legs = self.effects[entry_id]
+            if entry_id in self.reversed:
+                self.run(lambda: ledger.reverse(entry_id), "already_reversed")
+                return
+            if entry_id in self.reversal_ids:
+                self.run(lambda: ledger.reverse(entry_id), "not_reversible")
+                return
+            result = self.expect([(a, -x) for a, x in legs], lambda: ledger.reverse(entry_id))
+            if result is not None:
+                self.reversed.add(entry_id)
+                self.reversal_ids.add(result.entry_id)
+
+        @rule(on=st.booleans())
+        def switch_b2b(self, on):
+            ledger.phase("b2b", on)
+            self.b2b = on
+
+        @rule(bp=st.sampled_from([0, 250, 500, 1000]))
+        def change_fee(self, bp):
+            ledger.setting("reconversion.fee_bp", str(bp))
+            self.fee_bp = bp
+
+        # -- invariants ----------------------------------------------------
+        @invariant()
+        def books_match_the_model(self):
+            for party in self.solistes + self.prestataires:
+                assert ledger.balance(party) == self.balance[party.party_code]
+            for code in SYSTEM_CODES:
+                assert ledger.system(code) == self.balance[code], code
+
+        @invariant()
+        def ledger_verifies(self):
+            ledger.assert_consistent()
+
+    return LedgerMachine
+
+
+def test_random_operations_keep_every_invariant(ledger, backend):
+    examples = 20 if backend == "sqlite" else 8
+    machine = make_machine(ledger)
+    run_state_machine_as_test(
+        machine,
+        settings=settings(max_examples=examples, stateful_step_count=25, deadline=None,
+                          suppress_health_check=list(HealthCheck)),
+    )
