@@ -1,0 +1,150 @@
+"""Browser journeys in headless Chromium (Debian's package) driven by Playwright, with
+axe-core checking each page against WCAG 2.1 A/AA.
+
+They skip with a reason when /usr/bin/chromium is missing; ``BOUSOL_REQUIRE_BROWSER=1``
+(CI) turns that skip into a failure.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import threading
+from pathlib import Path
+
+import pytest
+from werkzeug.serving import make_server
+
+from bousol import create_app
+from bousol.extensions import db
+from bousol.ledger.db import make_engine, make_session_factory
+from bousol.ledger.uow import UnitOfWork
+from tests.helpers import Ledger
+
+CHROMIUM = os.environ.get("BOUSOL_CHROMIUM", "/usr/bin/chromium")
+CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
+                 "--disable-background-networking", "--disable-component-update",
+                 "--disable-sync"]
+WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+
+pytestmark = pytest.mark.browser
+
+
+@pytest.fixture(scope="module")
+def chromium_path() -> str:
+    if not Path(CHROMIUM).exists():
+        reason = (f"no Chromium at {CHROMIUM}: apt-get install -y chromium "
+                  "(or set BOUSOL_CHROMIUM); BOUSOL_REQUIRE_BROWSER=1 makes this a failure")
+        if os.environ.get("BOUSOL_REQUIRE_BROWSER") == "1":
+            pytest.fail(reason)
+        pytest.skip(reason)
+    return CHROMIUM
+
+
+@pytest.fixture
+def live(tmp_path, sqlite_template):
+    """The app served by a real HTTP server on a free local port, on its own database."""
+    path = tmp_path / "live.sqlite3"
+    shutil.copyfile(sqlite_template, path)
+    url = f"sqlite:///{path}"
+    app = create_app("testing", SQLALCHEMY_DATABASE_URI=url)
+    server = make_server("127.0.0.1", 0, app, threaded=True)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    engine = make_engine(url)
+    factory = make_session_factory(engine)
+    ledger = Ledger(engine, lambda: UnitOfWork(factory))
+    yield f"http://127.0.0.1:{server.server_port}", ledger
+    server.shutdown()
+    thread.join()
+    engine.dispose()
+    with app.app_context():
+        db.engine.dispose()
+
+
+@pytest.fixture
+def page(chromium_path):
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
+        context = browser.new_context(locale="fr-FR")
+        yield context.new_page()
+        context.close()
+        browser.close()
+
+
+def assert_accessible(page) -> None:
+    from axe_playwright_python.sync_playwright import Axe
+
+    results = Axe().run(page, options=WCAG)
+    violations = results.response["violations"]
+    assert not violations, "\n".join(
+        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']]}"
+        for v in violations
+    )
+
+
+def test_soliste_logs_in_with_the_keyboard_and_sees_the_balance(live, page):
+    base, ledger = live
+    ledger.subsidy("10.00")
+    marie = ledger.soliste(name="Marie Lefebvre", password="mot-de-passe-1")
+    baker = ledger.prestataire(name="Boulangerie du Vieux Boulogne")
+    ledger.exchange(marie, "40.00")
+    ledger.pay(marie, baker, "12.50", memo="Pain")
+
+    page.goto(f"{base}/soliste/")
+    assert "/connexion" in page.url  # sent to log in first
+    assert_accessible(page)
+
+    # Keyboard only: the skip link first, then the form fields, Enter to submit.
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.textContent") == "Aller au contenu"
+    page.get_by_label("Identifiant").focus()
+    page.keyboard.type(marie.username)
+    page.keyboard.press("Tab")
+    assert page.evaluate("document.activeElement.name") == "password"
+    page.keyboard.type("mot-de-passe-1")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/soliste/")
+
+    balance = page.get_by_test_id("balance-bsol").inner_text()
+    assert balance.replace("\u202f", " ").replace("\u00a0", " ") == "29,50 B"
+    assert page.get_by_role("cell", name="Boulangerie du Vieux Boulogne").count() == 1
+    assert_accessible(page)
+
+    page.get_by_role("button", name="Se déconnecter").click()
+    page.wait_for_url("**/connexion")
+    assert page.get_by_text("Vous êtes déconnecté").is_visible()
+
+
+def test_wrong_password_message_is_announced_and_accessible(live, page):
+    base, ledger = live
+    marie = ledger.soliste(password="mot-de-passe-1")
+    page.goto(f"{base}/connexion")
+    page.get_by_label("Identifiant").fill(marie.username)
+    page.get_by_label("Mot de passe").fill("faux-mot-de-passe")
+    page.get_by_role("button", name="Se connecter").click()
+    field = page.get_by_label("Mot de passe")
+    assert field.get_attribute("aria-invalid") == "true"
+    assert "incorrect" in page.locator(f"#{field.get_attribute('aria-describedby')}").inner_text()
+    assert_accessible(page)
+
+
+def test_bank_page_is_accessible(live, page):
+    base, ledger = live
+    ledger.subsidy("10.00")
+    clerk = ledger.user("bank", password="mot-de-passe-1")
+    ledger.exchange(ledger.soliste(), "20.00", tender="cash")
+    page.goto(f"{base}/connexion")
+    page.get_by_label("Identifiant").fill(clerk.username)
+    page.get_by_label("Mot de passe").fill("mot-de-passe-1")
+    page.get_by_role("button", name="Se connecter").click()
+    page.wait_for_url("**/comptoir/")
+    circulation = page.get_by_test_id("circulation").inner_text()
+    assert circulation.replace("\u00a0", " ") == "21,00 B"
+    assert_accessible(page)
+    # And in English, on request.
+    page.get_by_role("button", name="English").click()
+    assert page.locator("html").get_attribute("lang") == "en"
+    assert_accessible(page)
