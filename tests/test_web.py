@@ -146,3 +146,10 @@ def test_inactive_user_cannot_log_in(client, people, engine):
         conn.execute(sa.text("UPDATE users SET active = false WHERE username = :u"),
                      {"u": people["soliste"].username})
     assert login(client, people["soliste"].username, PASSWORD).status_code == 422
+
+
+def test_journal_shows_euros_in_and_out(client, people, ledger):
+    ledger.reconvert(people["prestataire"], "10.00")
+    page = login(client, people["bank"].username, PASSWORD).text
+    assert "+1\u202f200,00\u00a0€" in page  # the card exchange: 1200 € came in
+    assert "-9,50\u00a0€" in page  # the reconversion: 10 B less the 5 % fee went out

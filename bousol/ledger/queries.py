@@ -6,7 +6,7 @@ import datetime as dt
 from dataclasses import dataclass
 from fractions import Fraction
 
-from sqlalchemy import Connection, func, select
+from sqlalchemy import Connection, case, func, select
 
 from bousol.ledger.models import (
     BACKING_ACCOUNTS,
@@ -153,35 +153,33 @@ class JournalLine:
     created_at: dt.datetime
     memo: str | None
     actor: str | None
-    bsol_moved: int  # sum of the positive BSOL postings
-    eur_moved: int
+    bsol_moved: int  # the Bou'Sols the entry moves (sum of its positive BSOL postings)
+    eur_in: int  # euros that entered the system (+) or left it (−) with this entry
     reverses_id: int | None
 
 
 def journal(conn: Connection, *, limit: int = 30) -> list[JournalLine]:
-    moved = (
-        select(postings_t.c.entry_id,
-               func.sum(func.abs(postings_t.c.amount)).label("moved"), postings_t.c.currency)
-        .group_by(postings_t.c.entry_id, postings_t.c.currency)
-        .subquery()
+    """The latest entries, newest first, with what they moved."""
+    outside = (
+        select(accounts_t.c.id).where(accounts_t.c.system_code == SystemAccount.EUR_OUTSIDE.value)
+        .scalar_subquery()
     )
-    recent = (
-        select(entries_t.c.id, entries_t.c.kind, entries_t.c.created_at, entries_t.c.memo,
-               entries_t.c.reverses_id, users_t.c.username)
-        .select_from(entries_t.outerjoin(users_t, users_t.c.id == entries_t.c.actor_user_id))
-        .order_by(entries_t.c.id.desc())
-        .limit(limit)
-    ).subquery()
+    bsol = func.sum(case((postings_t.c.currency == "BSOL", func.abs(postings_t.c.amount)),
+                         else_=0))
+    eur_in = func.sum(case((postings_t.c.account_id == outside, -postings_t.c.amount), else_=0))
+    recent = select(entries_t.c.id).order_by(entries_t.c.id.desc()).limit(limit).subquery()
     rows = conn.execute(
-        select(recent, moved.c.currency, moved.c.moved)
-        .select_from(recent.join(moved, moved.c.entry_id == recent.c.id))
-        .order_by(recent.c.id.desc())
+        select(entries_t.c.id, entries_t.c.kind, entries_t.c.created_at, entries_t.c.memo,
+               users_t.c.username, bsol.label("bsol"), eur_in.label("eur_in"),
+               entries_t.c.reverses_id)
+        .select_from(
+            entries_t.join(recent, recent.c.id == entries_t.c.id)
+            .join(postings_t, postings_t.c.entry_id == entries_t.c.id)
+            .outerjoin(users_t, users_t.c.id == entries_t.c.actor_user_id)
+        )
+        .group_by(entries_t.c.id, entries_t.c.kind, entries_t.c.created_at, entries_t.c.memo,
+                  users_t.c.username, entries_t.c.reverses_id)
+        .order_by(entries_t.c.id.desc())
     ).all()
-    lines: dict[int, dict] = {}
-    for r in rows:
-        line = lines.setdefault(r.id, {
-            "entry_id": r.id, "kind": r.kind, "created_at": r.created_at, "memo": r.memo,
-            "actor": r.username, "bsol_moved": 0, "eur_moved": 0, "reverses_id": r.reverses_id,
-        })
-        line["bsol_moved" if r.currency == "BSOL" else "eur_moved"] = int(r.moved) // 2
-    return [JournalLine(**line) for line in lines.values()]
+    return [JournalLine(r.id, r.kind, r.created_at, r.memo, r.username, int(r.bsol) // 2,
+                        int(r.eur_in), r.reverses_id) for r in rows]
