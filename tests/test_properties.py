@@ -39,8 +39,10 @@ def make_machine(ledger):
             self.balance: dict[str, int] = defaultdict(int)
             for code in SYSTEM_CODES:
                 self.balance[code] = ledger.system(code)
+            # Examples share one database: reset every setting the model assumes.
             self.b2b = False
             ledger.phase("b2b", False)
+            ledger.setting("reconversion.fee_bp", "500")
             self.effects: dict[int, list[tuple[str, int]]] = {}
             self.reversed: set[int] = set()  # entries reversed
             self.reversal_ids: set[int] = set()  # the reversing entries themselves

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import pytest
 import sqlalchemy as sa
-from flask_migrate import upgrade
+from flask_migrate import downgrade, upgrade
 
 from bousol.extensions import db
 
@@ -98,3 +98,16 @@ def test_migrations_are_idempotent(app):
     with app.app_context():
         upgrade()  # already at head: nothing to do, nothing broken
         assert db.session.execute(sa.text("SELECT version_num FROM alembic_version")).scalar()
+
+
+def test_migrations_downgrade_and_upgrade_again(app, engine):
+    with app.app_context():
+        downgrade(revision="base")
+        db.session.remove()
+        db.engine.dispose()
+        assert "postings" not in sa.inspect(db.engine).get_table_names()
+        upgrade()
+        db.engine.dispose()
+    with engine.connect() as conn:
+        codes = conn.execute(sa.text("SELECT count(*) FROM accounts WHERE system_code IS NOT NULL"))
+        assert codes.scalar() == 7

@@ -17,12 +17,13 @@ import re
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import insert, select
+from sqlalchemy import bindparam, insert, select
 from sqlalchemy.exc import IntegrityError
 
 from bousol.ledger import errors
 from bousol.ledger.actors import Actor
-from bousol.ledger.models import IdempotencyKey
+from bousol.ledger.driver_sql import DriverStatement, timestamp
+from bousol.ledger.models import IdempotencyKey, utcnow
 from bousol.ledger.uow import UnitOfWork
 
 T = TypeVar("T")
@@ -52,19 +53,40 @@ def check_key(key: str) -> None:
 
 
 def _replay(row, digest: str, result_type: type[T]) -> T:
-    if row.request_hash != digest:
+    request_hash, outcome, result = row
+    if request_hash != digest:
         raise errors.IdempotencyConflict()
-    stored = json.loads(row.result)
-    if row.outcome == "error":
+    stored = json.loads(result)
+    if outcome == "error":
         cls = _error_classes().get(stored["code"], errors.DomainError)
         raise cls(stored["message"])
     return result_type(**stored)
 
 
+_FIND = DriverStatement(
+    select(keys_t.c.request_hash, keys_t.c.outcome, keys_t.c.result).where(
+        keys_t.c.scope == bindparam("scope"), keys_t.c.key == bindparam("key")
+    )
+)
+_INSERT = DriverStatement(
+    insert(keys_t).values(
+        {c: bindparam(c) for c in ("scope", "key", "request_hash", "outcome", "result",
+                                   "entry_id", "created_at")}
+    )
+)
+
+
 def _find(uow: UnitOfWork, scope: str, key: str):
-    return uow.conn.execute(
-        select(keys_t).where(keys_t.c.scope == scope, keys_t.c.key == key)
-    ).first()
+    return _FIND.first(uow.conn, {"scope": scope, "key": key})
+
+
+def _store(uow: UnitOfWork, scope: str, key: str, digest: str, outcome: str, result: dict,
+           entry_id: int | None = None) -> None:
+    _INSERT.execute(uow.conn, {
+        "scope": scope, "key": key, "request_hash": digest, "outcome": outcome,
+        "result": json.dumps(result), "entry_id": entry_id,
+        "created_at": timestamp(uow.conn, utcnow()),
+    })
 
 
 def run(
@@ -90,17 +112,9 @@ def run(
             if row is not None:
                 return _replay(row, digest, result_type)
             result = work(uow)
-            entry_id = getattr(result, "entry_id", None)
-            uow.conn.execute(
-                insert(keys_t).values(
-                    scope=scope,
-                    key=key,
-                    request_hash=digest,
-                    outcome="ok",
-                    result=json.dumps(dataclasses.asdict(result)),  # type: ignore[call-overload]
-                    entry_id=entry_id,
-                )
-            )
+            _store(uow, scope, key, digest, "ok",
+                   dataclasses.asdict(result),  # type: ignore[call-overload]
+                   getattr(result, "entry_id", None))
             uow.commit()
             return result
     except errors.IdempotencyConflict:
@@ -124,15 +138,8 @@ def _remember_failure(
         with uow:
             if _find(uow, scope, key) is not None:
                 return  # a replayed failure, or another request stored its outcome
-            uow.conn.execute(
-                insert(keys_t).values(
-                    scope=scope,
-                    key=key,
-                    request_hash=digest,
-                    outcome="error",
-                    result=json.dumps({"code": failure.code, "message": failure.message}),
-                )
-            )
+            _store(uow, scope, key, digest, "error",
+                   {"code": failure.code, "message": failure.message})
             uow.commit()
     except IntegrityError:
         pass  # another request with this key stored its outcome first

@@ -8,12 +8,14 @@ executemany for the postings and one for the balances.
 
 from __future__ import annotations
 
+import functools
 import json
 from collections import defaultdict
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, bindparam, insert, or_, select, update
 
+from bousol.ledger.driver_sql import DriverStatement, timestamp
 from bousol.ledger.errors import (
     BonusFundInsufficient,
     DomainError,
@@ -22,7 +24,7 @@ from bousol.ledger.errors import (
     UnknownAccount,
     UnknownParty,
 )
-from bousol.ledger.models import Account, Entry, Party, Posting, SystemAccount
+from bousol.ledger.models import Account, Entry, Party, Posting, SystemAccount, utcnow
 
 accounts_t = Account.__table__
 entries_t = Entry.__table__
@@ -91,6 +93,31 @@ _lock_columns = (
 )
 
 
+@functools.cache
+def _lock_statement(n_system: int, n_codes: int, n_ids: int) -> DriverStatement:
+    """SELECT … FOR UPDATE of the accounts named, one statement per shape of request."""
+    conditions = []
+    if n_system:
+        conditions.append(
+            accounts_t.c.system_code.in_([bindparam(f"s{i}") for i in range(n_system)])
+        )
+    if n_codes:
+        conditions.append(
+            parties_t.c.code.in_([bindparam(f"c{i}") for i in range(n_codes)])
+            & (accounts_t.c.currency == bindparam("currency"))
+            & (accounts_t.c.purpose == bindparam("purpose"))
+        )
+    if n_ids:
+        conditions.append(accounts_t.c.id.in_([bindparam(f"a{i}") for i in range(n_ids)]))
+    return DriverStatement(
+        select(*_lock_columns)
+        .select_from(accounts_t.outerjoin(parties_t, accounts_t.c.party_id == parties_t.c.id))
+        .where(or_(*conditions))
+        .order_by(accounts_t.c.id)
+        .with_for_update(of=accounts_t)
+    )
+
+
 def lock_accounts(
     conn: Connection,
     *,
@@ -100,30 +127,27 @@ def lock_accounts(
     currency: str = "BSOL",
 ) -> Locked:
     """Lock (FOR UPDATE, ascending id) and return the accounts named, in one query."""
-    conditions = []
-    if system:
-        conditions.append(accounts_t.c.system_code.in_([s.value for s in system]))
-    if party_codes:
-        conditions.append(
-            parties_t.c.code.in_(party_codes)
-            & (accounts_t.c.currency == currency)
-            & (accounts_t.c.purpose == "main")
-        )
-    if account_ids:
-        conditions.append(accounts_t.c.id.in_(account_ids))
-    query = (
-        select(*_lock_columns)
-        .select_from(accounts_t.outerjoin(parties_t, accounts_t.c.party_id == parties_t.c.id))
-        .where(or_(*conditions))
-        .order_by(accounts_t.c.id)
-        .with_for_update(of=accounts_t)
+    system_codes = tuple(dict.fromkeys(s.value for s in system))
+    params: dict[str, object] = {"currency": currency, "purpose": "main"}
+    params.update({f"s{i}": code for i, code in enumerate(system_codes)})
+    params.update({f"c{i}": code for i, code in enumerate(party_codes)})
+    params.update({f"a{i}": account for i, account in enumerate(account_ids)})
+    statement = _lock_statement(len(system_codes), len(party_codes), len(account_ids))
+    return Locked([LockedAccount(*row) for row in statement.rows(conn, params)])
+
+
+_insert_entry = DriverStatement(
+    insert(entries_t)
+    .values({c: bindparam(c) for c in ("kind", "created_at", "actor_user_id", "memo",
+                                       "reverses_id", "details")})
+    .returning(entries_t.c.id)
+)
+_insert_postings = DriverStatement(
+    insert(postings_t).values(
+        {c: bindparam(c) for c in ("entry_id", "account_id", "currency", "amount")}
     )
-    return Locked([LockedAccount(*row) for row in conn.execute(query)])
-
-
-_insert_entry = insert(entries_t).returning(entries_t.c.id)
-_insert_postings = insert(postings_t)
-_update_balance = (
+)
+_update_balance = DriverStatement(
     update(accounts_t)
     .where(accounts_t.c.id == bindparam("account"))
     .values(balance=accounts_t.c.balance + bindparam("delta"))
@@ -163,18 +187,19 @@ def post(
             error = _SHORTFALL_ERRORS.get(account.system_code, InsufficientFunds)
             raise error(account=account.party_code or account.system_code)
 
-    entry_id = conn.execute(
-        _insert_entry,
+    (entry_id,) = _insert_entry.first(
+        conn,
         {
             "kind": kind,
+            "created_at": timestamp(conn, utcnow()),
             "actor_user_id": actor_user_id,
             "memo": memo,
             "reverses_id": reverses_id,
             "details": json.dumps(details, sort_keys=True) if details else None,
         },
-    ).scalar_one()
-    conn.execute(
-        _insert_postings,
+    )
+    _insert_postings.executemany(
+        conn,
         [
             {
                 "entry_id": entry_id,
@@ -185,8 +210,7 @@ def post(
             for leg in legs
         ],
     )
-    conn.execute(
-        _update_balance,
-        [{"account": a, "delta": d} for a, d in sorted(deltas.items()) if d],
-    )
+    updates = [{"account": a, "delta": d} for a, d in sorted(deltas.items()) if d]
+    if updates:
+        _update_balance.executemany(conn, updates)
     return entry_id

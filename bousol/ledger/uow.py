@@ -18,6 +18,7 @@ class UnitOfWork:
         self._session_factory = session_factory
         self._owns_session = owns_session
         self.session: Session
+        self._conn: Connection | None = None
         self._committed = False
 
     def __enter__(self) -> UnitOfWork:
@@ -29,6 +30,7 @@ class UnitOfWork:
             if self.session.new or self.session.dirty or self.session.deleted:
                 raise RuntimeError("unit of work started with unflushed changes")
             self.session.commit()
+        self._conn = None
         self._committed = False
         return self
 
@@ -37,13 +39,18 @@ class UnitOfWork:
             if not self._committed:
                 self.session.rollback()
         finally:
+            self._conn = None
             if self._owns_session:
                 self.session.close()
 
     @property
     def conn(self) -> Connection:
-        return self.session.connection()
+        # Asked for on every statement of the hot path: look the connection up once.
+        if self._conn is None:
+            self._conn = self.session.connection()
+        return self._conn
 
     def commit(self) -> None:
         self.session.commit()
+        self._conn = None
         self._committed = True
