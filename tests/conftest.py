@@ -30,7 +30,7 @@ from tests.helpers import Ledger
 PG_URL = os.environ.get(
     "BOUSOL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-PG_SCHEMA = "bousol_test"
+PG_SCHEMA = os.environ.get("BOUSOL_TEST_PG_SCHEMA", "bousol_test")
 REQUIRE_PG = os.environ.get("BOUSOL_REQUIRE_PG") == "1"
 
 # Hashing with scrypt costs ~50 ms a user; the tests make hundreds of users.

@@ -348,3 +348,25 @@ def test_actor_without_party_cannot_pay(ledger, funded):
     admin = Actor(user_id=None, role=Role.ADMIN)
     with pytest.raises(Forbidden):
         operations.pay(ledger.uow(), admin, payee_code=baker.party_code, amount="1")
+
+
+def test_bank_and_association_own_their_accounts(engine):
+    with engine.connect() as conn:
+        rows = conn.execute(sa.text(
+            "SELECT a.system_code, p.code, p.kind FROM accounts a "
+            "LEFT JOIN parties p ON p.id = a.party_id WHERE a.system_code IS NOT NULL")).all()
+    owners = {r.system_code: (r.code, r.kind) for r in rows}
+    assert owners["issuance"] == ("A-000001", "association")
+    assert owners["bonus_fund"] == owners["fees_income"] == ("A-000001", "association")
+    assert owners["eur_reserve"] == owners["desk_cash"] == ("B-000001", "bank")
+    assert owners["notes_circulation"] == ("B-000001", "bank")
+    assert owners["eur_outside"] == (None, None)
+
+
+def test_nobody_pays_the_bank_or_the_association(ledger, funded):
+    marie = funded[0]
+    for code in ("B-000001", "A-000001"):
+        with pytest.raises(UnknownParty):
+            ledger.pay(marie, code, "1.00")
+        with pytest.raises(UnknownParty):
+            ledger.exchange(code, "1.00")

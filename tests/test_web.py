@@ -71,6 +71,7 @@ def test_soliste_page_shows_balance_and_entries_in_french(client, people):
     assert "Boulangerie du Vieux Boulogne" in page and "Pain" in page
     assert "-12,50\u00a0B" in page and "+1\u202f260,00\u00a0B" in page
     assert "Change euros → Bou'Sols" in page or "Change euros → Bou&#39;Sols" in page
+    assert "Banque SOL" in page  # the exchange came from the bank
 
 
 def test_merchant_page_shows_takings(client, people):

@@ -57,9 +57,15 @@ class PartyKind(enum.StrEnum):
     SOLISTE = "soliste"
     PRESTATAIRE = "prestataire"
     CCAS = "ccas"
+    BANK = "bank"  # the banque SOL (Crédit Municipal): one party, seeded by the migration
+    ASSOCIATION = "association"  # the APMC, which issues the Bou'Sols: one party, seeded
 
 
-PARTY_PREFIX = {PartyKind.SOLISTE: "S", PartyKind.PRESTATAIRE: "P", PartyKind.CCAS: "C"}
+PARTY_PREFIX = {
+    PartyKind.SOLISTE: "S", PartyKind.PRESTATAIRE: "P", PartyKind.CCAS: "C",
+    PartyKind.BANK: "B", PartyKind.ASSOCIATION: "A",
+}
+BANK_CODE, ASSOCIATION_CODE = "B-000001", "A-000001"
 
 
 class Role(enum.StrEnum):
@@ -106,15 +112,15 @@ class SystemAccount(enum.StrEnum):
     FEES_INCOME = "fees_income"  # EUR, the association's income (fees, commissions)
 
 
-SYSTEM_ACCOUNT_SPECS: dict[SystemAccount, tuple[Currency, bool, str]] = {
-    # code: (currency, may go negative, label)
-    SystemAccount.ISSUANCE: (Currency.BSOL, True, "Émission de Bou'Sols"),
-    SystemAccount.NOTES_CIRCULATION: (Currency.BSOL, False, "Billets en circulation"),
-    SystemAccount.EUR_OUTSIDE: (Currency.EUR, True, "Euros hors du système (contrepartie)"),
-    SystemAccount.EUR_RESERVE: (Currency.EUR, False, "Fonds de garantie en euros"),
-    SystemAccount.DESK_CASH: (Currency.EUR, False, "Caisse du comptoir"),
-    SystemAccount.BONUS_FUND: (Currency.EUR, False, "Fonds de bonification"),
-    SystemAccount.FEES_INCOME: (Currency.EUR, False, "Produits de l'association"),
+# Who owns each system account (None: the world outside belongs to no one).
+SYSTEM_ACCOUNT_OWNERS: dict[SystemAccount, str | None] = {
+    SystemAccount.ISSUANCE: ASSOCIATION_CODE,
+    SystemAccount.NOTES_CIRCULATION: BANK_CODE,
+    SystemAccount.EUR_OUTSIDE: None,
+    SystemAccount.EUR_RESERVE: BANK_CODE,
+    SystemAccount.DESK_CASH: BANK_CODE,
+    SystemAccount.BONUS_FUND: ASSOCIATION_CODE,
+    SystemAccount.FEES_INCOME: ASSOCIATION_CODE,
 }
 
 # The euros that back the Bou'Sols: the reserve and the desk's cash on its way there.
@@ -124,7 +130,9 @@ BACKING_ACCOUNTS = (SystemAccount.EUR_RESERVE, SystemAccount.DESK_CASH)
 class Party(Base):
     __tablename__ = "parties"
     __table_args__ = (
-        CheckConstraint("kind IN ('soliste', 'prestataire', 'ccas')", name="kind"),
+        CheckConstraint(
+            "kind IN ('soliste', 'prestataire', 'ccas', 'bank', 'association')", name="kind"
+        ),
         CheckConstraint(
             "filiere IS NULL OR filiere IN ('alimentation', 'loisirs-culture', "
             "'services-de-proximite', 'mobilite-douce', 'habitat-durable')",
@@ -152,9 +160,9 @@ class Account(Base):
     __table_args__ = (
         CheckConstraint("currency IN ('EUR', 'BSOL')", name="currency"),
         CheckConstraint("balance >= 0 OR allow_negative", name="balance_not_negative"),
-        CheckConstraint(
-            "(party_id IS NULL) <> (system_code IS NULL)", name="party_or_system"
-        ),
+        # A party's account, a system account (owned by the bank or the association),
+        # or the world outside (a system account with no owner).
+        CheckConstraint("party_id IS NOT NULL OR system_code IS NOT NULL", name="owned"),
         UniqueConstraint("party_id", "currency", "purpose"),
         # Target of the postings' composite foreign key (account, currency).
         UniqueConstraint("id", "currency"),
@@ -164,7 +172,7 @@ class Account(Base):
     party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"))
     system_code: Mapped[str | None] = mapped_column(String(32), unique=True)
     currency: Mapped[str] = mapped_column(String(4))
-    purpose: Mapped[str] = mapped_column(String(16), default="main")
+    purpose: Mapped[str] = mapped_column(String(32), default="main")
     label: Mapped[str] = mapped_column(String(200))
     balance: Mapped[int] = mapped_column(BigInteger, default=0)
     allow_negative: Mapped[bool] = mapped_column(Boolean, default=False)

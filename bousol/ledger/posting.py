@@ -64,7 +64,9 @@ class Locked:
     def __init__(self, rows: list[LockedAccount]):
         self.rows = rows
         self._by_system = {r.system_code: r for r in rows if r.system_code}
-        self._by_party = {(r.party_code, r.currency): r for r in rows if r.party_code}
+        self._by_party = {
+            (r.party_code, r.currency): r for r in rows if r.party_code and not r.system_code
+        }
 
     def system(self, code: SystemAccount) -> LockedAccount:
         try:

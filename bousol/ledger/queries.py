@@ -93,15 +93,18 @@ def _counterparties(conn: Connection, entry_ids: list[int], party_id: int) -> di
             postings_t.join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
             .join(parties_t, parties_t.c.id == accounts_t.c.party_id)
         )
-        .where(postings_t.c.entry_id.in_(entry_ids), parties_t.c.id != party_id)
+        .where(postings_t.c.entry_id.in_(entry_ids), parties_t.c.id != party_id,
+               accounts_t.c.system_code.is_(None))  # the bank's own accounts: "Banque SOL"
     ).all()
     return {r.entry_id: f"{r.code} {r.name}" for r in rows}
 
 
 def system_accounts(conn: Connection) -> list:
+    """The bank's and the association's accounts, and the world outside, with owners."""
     return conn.execute(
         select(accounts_t.c.system_code, accounts_t.c.label, accounts_t.c.currency,
-               accounts_t.c.balance)
+               accounts_t.c.balance, parties_t.c.name.label("owner"))
+        .select_from(accounts_t.outerjoin(parties_t, parties_t.c.id == accounts_t.c.party_id))
         .where(accounts_t.c.system_code.is_not(None))
         .order_by(accounts_t.c.currency, accounts_t.c.id)
     ).all()
@@ -133,7 +136,7 @@ def money_supply(conn: Connection) -> MoneySupply:
     )
     electronic = conn.execute(
         select(func.coalesce(func.sum(accounts_t.c.balance), 0)).where(
-            accounts_t.c.party_id.is_not(None), accounts_t.c.currency == "BSOL"
+            accounts_t.c.system_code.is_(None), accounts_t.c.currency == "BSOL"
         )
     ).scalar_one()
     return MoneySupply(

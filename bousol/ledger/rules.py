@@ -49,6 +49,8 @@ _KIND_LABELS = {
     PartyKind.SOLISTE: "un soliste",
     PartyKind.PRESTATAIRE: "un prestataire",
     PartyKind.CCAS: "le CCAS",
+    PartyKind.BANK: "la banque SOL",
+    PartyKind.ASSOCIATION: "l'association",
 }
 
 

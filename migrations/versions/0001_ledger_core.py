@@ -40,7 +40,7 @@ def upgrade():
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("filiere IS NULL OR filiere IN ('alimentation', 'loisirs-culture', 'services-de-proximite', 'mobilite-douce', 'habitat-durable')", name=op.f('ck_parties_filiere')),
     sa.CheckConstraint("kind <> 'prestataire' OR filiere IS NOT NULL", name=op.f('ck_parties_prestataire_filiere')),
-    sa.CheckConstraint("kind IN ('soliste', 'prestataire', 'ccas')", name=op.f('ck_parties_kind')),
+    sa.CheckConstraint("kind IN ('soliste', 'prestataire', 'ccas', 'bank', 'association')", name=op.f('ck_parties_kind')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_parties')),
     sa.UniqueConstraint('code', name=op.f('uq_parties_code')),
     sa.UniqueConstraint('kind', 'number', name=op.f('uq_parties_kind_number'))
@@ -50,13 +50,13 @@ def upgrade():
     sa.Column('party_id', sa.Integer(), nullable=True),
     sa.Column('system_code', sa.String(length=32), nullable=True),
     sa.Column('currency', sa.String(length=4), nullable=False),
-    sa.Column('purpose', sa.String(length=16), nullable=False),
+    sa.Column('purpose', sa.String(length=32), nullable=False),
     sa.Column('label', sa.String(length=200), nullable=False),
     sa.Column('balance', sa.BigInteger(), nullable=False),
     sa.Column('allow_negative', sa.Boolean(), nullable=False),
     sa.Column('created_at', sa.DateTime(timezone=True), nullable=False),
     sa.CheckConstraint("currency IN ('EUR', 'BSOL')", name=op.f('ck_accounts_currency')),
-    sa.CheckConstraint('(party_id IS NULL) <> (system_code IS NULL)', name=op.f('ck_accounts_party_or_system')),
+    sa.CheckConstraint('party_id IS NOT NULL OR system_code IS NOT NULL', name=op.f('ck_accounts_owned')),
     sa.CheckConstraint('balance >= 0 OR allow_negative', name=op.f('ck_accounts_balance_not_negative')),
     sa.ForeignKeyConstraint(['party_id'], ['parties.id'], name=op.f('fk_accounts_party_id_parties')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_accounts')),
@@ -148,32 +148,53 @@ def upgrade():
             op.execute(statement)
 
 
+PARTIES = [
+    # kind, prefix, name
+    ("bank", "B", "Banque SOL — Crédit Municipal de Boulogne-sur-Mer"),
+    ("association", "A",
+     "APMC — Association pour la Promotion de la Monnaie Citoyenne du Boulonnais"),
+]
+
 SYSTEM_ACCOUNTS = [
-    # system_code, currency, allow_negative, label
-    ("issuance", "BSOL", True, "Émission de Bou'Sols"),
-    ("notes_circulation", "BSOL", False, "Billets en circulation"),
-    ("eur_outside", "EUR", True, "Euros hors du système (contrepartie)"),
-    ("eur_reserve", "EUR", False, "Fonds de garantie en euros"),
-    ("desk_cash", "EUR", False, "Caisse du comptoir"),
-    ("bonus_fund", "EUR", False, "Fonds de bonification"),
-    ("fees_income", "EUR", False, "Produits de l'association"),
+    # system_code, owner's prefix, currency, allow_negative, label
+    ("issuance", "A", "BSOL", True, "Émission de Bou'Sols"),
+    ("notes_circulation", "B", "BSOL", False, "Billets en circulation"),
+    ("eur_outside", None, "EUR", True, "Euros hors du système (contrepartie)"),
+    ("eur_reserve", "B", "EUR", False, "Fonds de garantie en euros"),
+    ("desk_cash", "B", "EUR", False, "Caisse du comptoir"),
+    ("bonus_fund", "A", "EUR", False, "Fonds de bonification"),
+    ("fees_income", "A", "EUR", False, "Produits de l'association"),
 ]
 
 
 def _seed():
     now = dt.datetime.now(dt.UTC)
+    bind = op.get_bind()
+    parties = sa.table(
+        "parties", sa.column("id"), sa.column("kind"), sa.column("number"), sa.column("code"),
+        sa.column("name"), sa.column("status"), sa.column("created_at"),
+    )
+    owner_id = {}
+    for kind, prefix, name in PARTIES:
+        bind.execute(parties.insert().values(kind=kind, number=1, code=f"{prefix}-000001",
+                                             name=name, status="active", created_at=now))
+        owner_id[prefix] = bind.execute(
+            sa.select(parties.c.id).where(parties.c.code == f"{prefix}-000001")
+        ).scalar_one()
     accounts = sa.table(
-        "accounts", sa.column("system_code"), sa.column("currency"), sa.column("purpose"),
-        sa.column("label"), sa.column("balance"), sa.column("allow_negative"),
-        sa.column("created_at"),
+        "accounts", sa.column("party_id"), sa.column("system_code"), sa.column("currency"),
+        sa.column("purpose"), sa.column("label"), sa.column("balance"),
+        sa.column("allow_negative"), sa.column("created_at"),
     )
     op.bulk_insert(accounts, [
-        {"system_code": code, "currency": currency, "purpose": "main", "label": label,
-         "balance": 0, "allow_negative": negative, "created_at": now}
-        for code, currency, negative, label in SYSTEM_ACCOUNTS
+        {"party_id": owner_id.get(owner), "system_code": code, "currency": currency,
+         "purpose": code, "label": label, "balance": 0, "allow_negative": negative,
+         "created_at": now}
+        for code, owner, currency, negative, label in SYSTEM_ACCOUNTS
     ])
     counters = sa.table("counters", sa.column("name"), sa.column("value"))
-    op.bulk_insert(counters, [{"name": f"party:{p}", "value": 0} for p in "SPC"])
+    op.bulk_insert(counters, [{"name": f"party:{p}", "value": 0} for p in "SPC"]
+                   + [{"name": f"party:{p}", "value": 1} for p in "BA"])
 
 
 SQLITE_UP = [
