@@ -68,10 +68,47 @@ def create_user_command(username, role, password, name, filiere, party_code) -> 
 def phase_command(name: str, on: bool, reason: str | None) -> None:
     """Ouvre (--on) ou ferme (--off) une phase : b2b, ccas."""
     with unit_of_work() as uow:
-        settings.change(uow.conn, f"phase.{name}", "on" if on else "off", user_id=None,
-                        reason=reason)
+        try:
+            settings.change(uow.conn, f"phase.{name}", "on" if on else "off", user_id=None,
+                            reason=reason)
+        except DomainError as error:
+            _fail(error)
         uow.commit()
     click.echo(f"Phase {name} : {'ouverte' if on else 'fermée'}.")
+
+
+@bousol_cli.command("setting")
+@click.argument("key", type=click.Choice(sorted(settings.DEFAULTS)))
+@click.argument("value", required=False)
+@click.option("--reason", default=None, help="Décision ou motif du changement.")
+@with_appcontext
+def setting_command(key: str, value: str | None, reason: str | None) -> None:
+    """Affiche un réglage et son historique, ou le change (ex. reconversion.fee_bp 400)."""
+    with unit_of_work() as uow:
+        if value is not None:
+            try:
+                settings.change(uow.conn, key, value, user_id=None, reason=reason)
+            except DomainError as error:
+                _fail(error)
+            uow.commit()
+    with unit_of_work() as uow:
+        click.echo(f"{key} = {settings.current(uow.conn, [key])[key]}")
+        for row in settings.history(uow.conn, key):
+            click.echo(f"  {row.changed_at:%Y-%m-%d %H:%M} {row.value}  {row.reason or ''}")
+
+
+@bousol_cli.command("reverse")
+@click.argument("entry_id", type=int)
+@click.option("--memo", default=None, help="Pourquoi cette contre-passation.")
+@with_appcontext
+def reverse_command(entry_id: int, memo: str | None) -> None:
+    """Contre-passe une écriture (une seule fois)."""
+    try:
+        result = operations.reverse(unit_of_work(), SYSTEM, entry_id=entry_id, memo=memo)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Écriture {result.reversed_entry_id} contre-passée par l'écriture "
+               f"{result.entry_id}.")
 
 
 @bousol_cli.command("subsidy")

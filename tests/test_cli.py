@@ -78,3 +78,33 @@ def test_subsidy_command(app, ledger):
     assert result.exit_code == 0 and "250,00" in result.output
     assert ledger.system("bonus_fund") == 25_000
     assert run(app, "subsidy", "-3").exit_code == 2
+
+
+def test_setting_command_changes_the_fee_with_history(app, ledger):
+    assert "reconversion.fee_bp = 500" in run(app, "setting", "reconversion.fee_bp").output
+    changed = run(app, "setting", "reconversion.fee_bp", "400", "--reason", "AG du 12/11")
+    assert changed.exit_code == 0 and "reconversion.fee_bp = 400" in changed.output
+    assert "AG du 12/11" in changed.output
+    for bad in ("-1", "10001", "5%", "abc"):
+        refused = run(app, "setting", "reconversion.fee_bp", "--", bad)
+        assert refused.exit_code == 2 and "points de base" in refused.output
+    assert run(app, "setting", "phase.b2b", "maybe").exit_code == 2
+    assert run(app, "setting", "no.such.key", "1").exit_code == 2
+    ledger.subsidy()
+    marie, baker = ledger.soliste(), ledger.prestataire()
+    ledger.exchange(marie, "100.00")
+    ledger.pay(marie, baker, "100.00")
+    assert ledger.reconvert(baker, "100.00").fee_cents == 400
+
+
+def test_reverse_command(app, ledger):
+    ledger.subsidy()
+    marie, baker = ledger.soliste(), ledger.prestataire()
+    ledger.exchange(marie, "10.00")
+    payment = ledger.pay(marie, baker, "4.00")
+    done = run(app, "reverse", str(payment.entry_id), "--memo", "Erreur de montant")
+    assert done.exit_code == 0 and f"Écriture {payment.entry_id} contre-passée" in done.output
+    assert ledger.balance(baker) == 0
+    again = run(app, "reverse", str(payment.entry_id))
+    assert again.exit_code == 2 and "already_reversed" in again.output
+    assert run(app, "reverse", "999999").exit_code == 2

@@ -16,6 +16,25 @@ DEFAULTS: dict[str, str] = {
 _changes = SettingChange.__table__
 
 
+def _on_off(value: str) -> str:
+    if value not in ("on", "off"):
+        raise InvalidInput("Valeur attendue : on ou off.")
+    return value
+
+
+def _basis_points(value: str) -> str:
+    if not value.isdigit() or not 0 <= int(value) <= 10_000:
+        raise InvalidInput("Valeur attendue : un entier de 0 à 10000 points de base (500 = 5 %).")
+    return str(int(value))
+
+
+VALIDATORS = {
+    "phase.b2b": _on_off,
+    "phase.ccas": _on_off,
+    "reconversion.fee_bp": _basis_points,
+}
+
+
 def current(conn: Connection, keys: list[str] | tuple[str, ...]) -> dict[str, str]:
     latest = (
         select(func.max(_changes.c.id)).where(_changes.c.key.in_(keys)).group_by(_changes.c.key)
@@ -33,6 +52,9 @@ def change(
 ) -> None:
     if key not in DEFAULTS:
         raise InvalidInput(f"Réglage inconnu : {key}.")
+    value = VALIDATORS[key](str(value).strip())
+    if reason is not None and len(reason) > 500:
+        raise InvalidInput("Motif trop long (500 caractères au plus).")
     conn.execute(
         insert(_changes).values(key=key, value=value, changed_by_user_id=user_id, reason=reason)
     )
