@@ -31,7 +31,7 @@ def _fail(error: DomainError) -> None:
 @with_appcontext
 def verify_command() -> None:
     """Recalcule chaque solde et prouve les invariants du registre."""
-    with unit_of_work() as uow:
+    with unit_of_work(read_only=True) as uow:  # one consistent snapshot of the books
         report = verify(uow.conn)
     for line in report.lines():
         click.echo(line)
@@ -109,6 +109,20 @@ def reverse_command(entry_id: int, memo: str | None) -> None:
         _fail(error)
     click.echo(f"Écriture {result.reversed_entry_id} contre-passée par l'écriture "
                f"{result.entry_id}.")
+
+
+@bousol_cli.command("bank-cash")
+@click.argument("euros")
+@click.option("--memo", default=None)
+@with_appcontext
+def bank_cash_command(euros: str, memo: str | None) -> None:
+    """Remet au fonds de garantie des espèces et chèques de la caisse du comptoir."""
+    try:
+        result = operations.bank_desk_cash(unit_of_work(), SYSTEM, euros=euros, memo=memo)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Caisse : {money.format_fr(result.desk_cash_cents, '€')} ; fonds de garantie : "
+               f"{money.format_fr(result.reserve_cents, '€')}")
 
 
 @bousol_cli.command("subsidy")

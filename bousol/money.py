@@ -12,7 +12,7 @@ from decimal import Decimal
 from bousol.ledger.errors import InvalidAmount
 
 MAX_CENTS = 100_000_000  # 1 000 000,00: the largest amount one request may move
-_AMOUNT_RE = re.compile(r"^(\d{1,7})(?:[.,](\d{1,2}))?$")
+_AMOUNT_RE = re.compile(r"([0-9]{1,7})(?:[.,]([0-9]{1,2}))?")
 
 # The exchange rate: 20 € buy 21 Bou'Sols.
 RATE_EUR = 20
@@ -22,7 +22,8 @@ RATE_BSOL = 21
 def parse_amount(value: object) -> int:
     """Return ``value`` as a positive number of cents, or raise ``InvalidAmount``.
 
-    Accepts ``int``, ``Decimal`` and strings such as ``"12.50"``, ``"12,50"``, ``"12"``;
+    Accepts ``int`` (whole units: 5 is 5,00, not 5 cents), ``Decimal`` and strings
+    such as ``"12.50"``, ``"12,50"``, ``"12"`` (ASCII digits only);
     refuses floats, booleans, zero, negatives, more than two decimals, and anything
     above ``MAX_CENTS``.
     """
@@ -31,11 +32,12 @@ def parse_amount(value: object) -> int:
     if isinstance(value, int):
         cents = value * 100
     elif isinstance(value, Decimal):
-        if not value.is_finite() or value.as_tuple().exponent < -2:  # type: ignore[operator]
+        if (not value.is_finite() or value.as_tuple().exponent < -2  # type: ignore[operator]
+                or value.adjusted() > 7):  # checked before multiplying: 9E+999999 overflows
             raise InvalidAmount()
         cents = int(value * 100)
     elif isinstance(value, str):
-        match = _AMOUNT_RE.match(value.strip().replace("\u00a0", "").replace(" ", ""))
+        match = _AMOUNT_RE.fullmatch(value.strip().replace("\u00a0", "").replace(" ", ""))
         if not match:
             raise InvalidAmount()
         units, decimals = match.group(1), (match.group(2) or "").ljust(2, "0")
@@ -45,10 +47,6 @@ def parse_amount(value: object) -> int:
     if cents <= 0 or cents > MAX_CENTS:
         raise InvalidAmount()
     return cents
-
-
-def cents_to_decimal(cents: int) -> Decimal:
-    return (Decimal(cents) / 100).quantize(Decimal("0.01"))
 
 
 def format_plain(cents: int) -> str:

@@ -145,7 +145,7 @@ def engine(database_url) -> Iterator[sa.Engine]:
 @pytest.fixture
 def new_uow(engine) -> Callable[[], UnitOfWork]:
     factory = make_session_factory(engine)
-    return lambda: UnitOfWork(factory)
+    return lambda **options: UnitOfWork(factory, **options)
 
 
 @pytest.fixture

@@ -89,8 +89,8 @@ class Ledger:
             return conn.execute(sa.text(f"SELECT count(*) FROM {table}")).scalar_one()  # noqa: S608
 
     def verify(self):
-        with self.engine.connect() as conn:
-            return verify(conn)
+        with self.uow(read_only=True) as uow:
+            return verify(uow.conn)
 
     def assert_consistent(self) -> None:
         report = self.verify()

@@ -28,6 +28,7 @@ def test_parse_amount_accepts(value, cents):
         "0", "0.00", "-1", "-0.01", "1.234", "1000000.01", "abc", "", " ", "1e3", "NaN",
         "Infinity", "12.", ".5", "1,2,3", None, True, 12.5, 0.1, Decimal("1.001"),
         Decimal("NaN"), Decimal("-5"), 0, -3, 10_000_001, [], {"amount": 1},
+        Decimal("9E+999999"), Decimal("1E+8"), "\u0661", "\uff11", "1\n2",
     ],
 )
 def test_parse_amount_refuses(value):

@@ -10,6 +10,7 @@ from bousol.ledger.actors import Actor
 from bousol.ledger.errors import (
     AlreadyReversed,
     BonusFundInsufficient,
+    DeskCashInsufficient,
     FlowNotAllowed,
     Forbidden,
     IdempotencyConflict,
@@ -182,6 +183,7 @@ def test_reconversion_with_default_fee(ledger, funded):
     result = ledger.reconvert(baker, "40.00")
     assert (result.bousol_cents, result.fee_cents, result.euro_cents) == (4000, 200, 3800)
     assert ledger.balance(baker) == 0
+    assert ledger.balance(baker, "EUR") == 3800  # owed to the baker until the transfer
     assert ledger.system("eur_reserve") == reserve - 4000
     assert ledger.system("fees_income") == 200
     ledger.assert_consistent()
@@ -319,7 +321,7 @@ def test_a_refused_request_stays_refused(ledger, funded):
     assert ledger.pay(marie, baker, "50.00", idempotency_key="new-key").amount_cents == 5000
 
 
-@pytest.mark.parametrize("key", ["", "x" * 256, "clé", "has space", "tab\t"])
+@pytest.mark.parametrize("key", ["", "x" * 256, "clé", "has space", "tab\t", "k\n", 7])
 def test_malformed_keys_are_refused(ledger, funded, key):
     marie, baker, _ = funded
     with pytest.raises(InvalidInput):
@@ -370,3 +372,83 @@ def test_nobody_pays_the_bank_or_the_association(ledger, funded):
             ledger.pay(marie, code, "1.00")
         with pytest.raises(UnknownParty):
             ledger.exchange(code, "1.00")
+
+
+# ---------------------------------------------------------------- desk cash
+
+
+def test_banking_desk_cash_lets_the_reserve_pay(ledger):
+    ledger.subsidy("10.00")
+    lucie, baker = ledger.soliste(), ledger.prestataire()
+    ledger.exchange(lucie, "40.00", tender="cash")
+    ledger.pay(lucie, baker, "42.00")
+    with pytest.raises(ReserveInsufficient):
+        ledger.reconvert(baker, "40.00")
+    result = operations.bank_desk_cash(ledger.uow(), BANK, euros="40.00", memo="Remise")
+    assert (result.desk_cash_cents, result.reserve_cents) == (0, 4200)
+    assert ledger.reconvert(baker, "40.00").euro_cents == 3800
+    with pytest.raises(DeskCashInsufficient):
+        operations.bank_desk_cash(ledger.uow(), BANK, euros="0.01")
+    with pytest.raises(Forbidden):
+        operations.bank_desk_cash(ledger.uow(), baker, euros="1")
+    ledger.assert_consistent()
+
+
+def test_every_member_party_has_a_bousol_and_a_euro_account(ledger, engine):
+    for actor in (ledger.soliste(), ledger.prestataire(), ledger.user("ccas", name="CCAS")):
+        with engine.connect() as conn:
+            currencies = conn.execute(sa.text(
+                "SELECT a.currency FROM accounts a JOIN parties p ON p.id = a.party_id "
+                "WHERE p.code = :c ORDER BY a.currency"), {"c": actor.party_code}).scalars()
+            assert list(currencies) == ["BSOL", "EUR"]
+
+
+# ---------------------------------------------------------------- odd input
+
+
+@pytest.mark.parametrize("code", [123, b"S-000001", ["S-000001"], None, "S-1", "s-000001",
+                                  "S-0000001", "S-000001\n", "X-000001"])
+def test_odd_party_codes_name_nobody(ledger, funded, code):
+    marie = funded[0]
+    with pytest.raises(UnknownParty):
+        operations.pay(ledger.uow(), marie, payee_code=code, amount="1.00",
+                       idempotency_key="odd")
+    with pytest.raises(UnknownParty):
+        operations.exchange(ledger.uow(), BANK, party_code=code, euros="1")
+    with pytest.raises(UnknownParty):
+        operations.reconvert(ledger.uow(), BANK, prestataire_code=code, bousols="1")
+    assert ledger.balance(marie) == 4200
+
+
+@pytest.mark.parametrize("memo", ["a\x00b", "a\ud800b", "tab\there", "bell\x07", 42, "x" * 501])
+def test_odd_memos_are_refused(ledger, funded, memo):
+    marie, baker, _ = funded
+    with pytest.raises(InvalidInput):
+        ledger.pay(marie, baker, "1.00", memo=memo)
+    assert ledger.balance(marie) == 4200
+
+
+def test_accented_memo_is_kept(ledger, funded):
+    marie, baker, _ = funded
+    ledger.pay(marie, baker, "1.00", memo="  Pain au levain — fête de l'été  ")
+    with ledger.engine.connect() as conn:
+        memo = conn.execute(sa.text("SELECT memo FROM entries ORDER BY id DESC LIMIT 1")).scalar()
+    assert memo == "Pain au levain — fête de l'été"
+
+
+@pytest.mark.parametrize("entry_id", [0, -1, 2**63, True, "1", 1.0, None])
+def test_odd_entry_ids_are_refused(ledger, entry_id):
+    with pytest.raises(InvalidInput):
+        ledger.reverse(entry_id)
+
+
+def test_replayed_error_keeps_its_details(ledger, funded):
+    marie, baker, _ = funded
+    payment = ledger.pay(marie, baker, "1.00")
+    first = ledger.reverse(payment.entry_id)
+    errors = []
+    for _ in range(2):
+        with pytest.raises(AlreadyReversed) as info:
+            ledger.reverse(payment.entry_id, idempotency_key="again")
+        errors.append(info.value.details)
+    assert errors[0] == errors[1] == {"reversal": first.entry_id}

@@ -153,4 +153,12 @@ def test_journal_shows_euros_in_and_out(client, people, ledger):
     ledger.reconvert(people["prestataire"], "10.00")
     page = login(client, people["bank"].username, PASSWORD).text
     assert "+1\u202f200,00\u00a0€" in page  # the card exchange: 1200 € came in
-    assert "-9,50\u00a0€" in page  # the reconversion: 10 B less the 5 % fee went out
+    # The reconversion's 9,50 € stay in the system, owed to the merchant until the
+    # transfer pays them out: nothing has left yet.
+    assert "-9,50\u00a0€" not in page and "Reconversion en euros" in page
+
+
+def test_merchant_sees_the_euros_owed_after_a_reconversion(client, people, ledger):
+    ledger.reconvert(people["prestataire"], "10.00")
+    page = login(client, people["prestataire"].username, PASSWORD).text
+    assert "Euros de reconversion à recevoir" in page and "9,50\u00a0€" in page

@@ -1,11 +1,15 @@
 """Engine settings that make both databases safe for money.
 
 SQLite: WAL with ``synchronous=FULL`` (with NORMAL the last commits can vanish on power
-loss), a busy timeout, foreign keys on, and every transaction started with
-``BEGIN IMMEDIATE``. SQLAlchemy silently drops ``FOR UPDATE`` on SQLite and, by
-default, reads outside the write transaction: two spenders could both see the same
-balance. Taking the write lock at BEGIN serialises writers instead (the recipe of the
-SQLAlchemy SQLite dialect docs; measured in ../shared/ledger-engineering.md).
+loss), a busy timeout, foreign keys on, and transactions begun by us, not by pysqlite.
+SQLAlchemy silently drops ``FOR UPDATE`` on SQLite and, by default, reads outside the
+write transaction: two spenders could both see the same balance. So every transaction
+that may write starts with ``BEGIN IMMEDIATE`` and takes the write lock at once (the
+recipe of the SQLAlchemy SQLite dialect docs; measured in
+../shared/ledger-engineering.md). Only connections explicitly marked read-only
+(execution option ``READ_ONLY``: page views, ``verify``, the password check) begin a
+plain deferred ``BEGIN``: in WAL mode they read a snapshot and never hold the write
+lock, so a slow page or a flood of logins cannot stall payments.
 
 PostgreSQL: READ COMMITTED, and the ledger locks the account rows it moves with
 ``SELECT … FOR UPDATE`` in ascending id order, so crossing transfers never deadlock.
@@ -19,6 +23,7 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
+READ_ONLY = "bousol_read_only"  # execution option: this transaction never writes
 _configured: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
@@ -40,7 +45,8 @@ def configure_engine(engine: Engine) -> Engine:
 
     @event.listens_for(engine, "begin")
     def _on_begin(connection):
-        connection.exec_driver_sql("BEGIN IMMEDIATE")
+        read_only = connection.get_execution_options().get(READ_ONLY, False)
+        connection.exec_driver_sql("BEGIN" if read_only else "BEGIN IMMEDIATE")
 
     return engine
 

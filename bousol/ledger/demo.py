@@ -67,6 +67,8 @@ def load(uow_factory: Callable[[], UnitOfWork]) -> list[tuple[str, str, str | No
     ):
         operations.pay(uow_factory(), actors[payer], payee_code=code[payee], amount=amount,
                        memo=memo)
+    operations.bank_desk_cash(uow_factory(), bank, euros="60.00",
+                              memo="Remise des espèces de la journée")
     operations.reconvert(uow_factory(), bank, prestataire_code=code["velo"], bousols="20.00",
                          memo="Reconversion mensuelle")
     return made

@@ -5,10 +5,12 @@ straight through the driver's cursor.
 builds a result object around the cursor; on a payment that cost more than the
 database work itself (bench/payments.py measured the service layer at a quarter of
 the raw driver's rate). A :class:`DriverStatement` compiles its Core statement once
-per dialect, with named parameters, and runs it on the DBAPI cursor of the unit of
-work's connection: the same connection, inside the transaction SQLAlchemy has already
-begun (``BEGIN IMMEDIATE`` on SQLite), committed or rolled back by the unit of work.
-Driver errors are re-raised as SQLAlchemy's (``IntegrityError``…), as ``execute`` would.
+per dialect (the connection's own, initialised dialect) and runs it on the DBAPI cursor
+of the unit of work's connection: the same connection, inside the transaction
+SQLAlchemy has already begun (``BEGIN IMMEDIATE`` on SQLite), committed or rolled back
+by the unit of work. It refuses to run outside a driver-level transaction (an
+autocommit connection would write postings and balances separately), and re-raises
+driver errors as SQLAlchemy's (``IntegrityError``…), as ``execute`` would.
 Parameters go to the driver as they are, so callers pass values the driver
 understands: ints, strings, and datetimes through :func:`timestamp`.
 """
@@ -22,47 +24,61 @@ from sqlalchemy import Connection, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
-_named_dialects: dict[str, Dialect] = {}
+
+class _Compiled:
+    __slots__ = ("order", "sql")
+
+    def __init__(self, sql: str, order: tuple[str, ...] | None):
+        self.sql = sql
+        self.order = order  # for positional paramstyles (qmark): the names, in order
+
+    def bind(self, params: dict[str, Any]) -> dict[str, Any] | tuple:
+        return params if self.order is None else tuple(params[name] for name in self.order)
 
 
-def _named(dialect: Dialect) -> Dialect:
-    """The connection's dialect, but rendering ``:name`` / ``%(name)s`` parameters."""
-    if dialect.paramstyle in ("named", "pyformat"):
-        return dialect
-    if dialect.name not in _named_dialects:
-        _named_dialects[dialect.name] = type(dialect)(paramstyle="named")
-    return _named_dialects[dialect.name]
+def in_driver_transaction(conn: Connection) -> bool:
+    """True when the DBAPI connection itself is inside a transaction block."""
+    dbapi = conn.connection.dbapi_connection
+    if conn.dialect.name == "sqlite":
+        return bool(dbapi.in_transaction)  # type: ignore[union-attr]
+    # psycopg: outside autocommit, every statement runs in a transaction block.
+    return not getattr(dbapi, "autocommit", True)
 
 
 class DriverStatement:
     def __init__(self, statement: ClauseElement):
         self.statement = statement
-        self._sql: dict[str, str] = {}
+        self._compiled: dict[str, _Compiled] = {}
 
-    def sql(self, dialect: Dialect) -> str:
+    def compiled(self, dialect: Dialect) -> _Compiled:
         try:
-            return self._sql[dialect.name]
+            return self._compiled[dialect.name]
         except KeyError:
-            sql = str(self.statement.compile(dialect=_named(dialect)))
-            self._sql[dialect.name] = sql
-            return sql
+            compiled = self.statement.compile(dialect=dialect)
+            order = tuple(compiled.positiontup) if compiled.positional else None  # type: ignore[arg-type]
+            self._compiled[dialect.name] = _Compiled(str(compiled), order)
+            return self._compiled[dialect.name]
 
     def _cursor(self, conn: Connection, params, many: bool):
-        if not conn.in_transaction():
+        if not conn.in_transaction() or not in_driver_transaction(conn):
             raise RuntimeError("a DriverStatement runs inside a begun transaction only")
-        sql = self.sql(conn.dialect)
+        compiled = self.compiled(conn.dialect)
+        bound = [compiled.bind(p) for p in params] if many else compiled.bind(params)
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if many:
-                cursor.executemany(sql, params)
+                cursor.executemany(compiled.sql, bound)
             else:
-                cursor.execute(sql, params)
+                cursor.execute(compiled.sql, bound)
         except conn.dialect.loaded_dbapi.Error as error:
             cursor.close()
             raise exc.DBAPIError.instance(
-                sql, params, error, conn.dialect.loaded_dbapi.Error,
+                compiled.sql, params, error, conn.dialect.loaded_dbapi.Error,
                 dialect=conn.dialect,
             ) from error
+        except BaseException:
+            cursor.close()
+            raise
         return cursor
 
     def rows(self, conn: Connection, params: dict[str, Any]) -> list[tuple]:

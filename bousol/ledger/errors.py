@@ -54,6 +54,12 @@ class BonusFundInsufficient(DomainError):
     )
 
 
+class DeskCashInsufficient(DomainError):
+    code = "desk_cash_insufficient"
+    http_status = 409
+    default_message = "La caisse du comptoir ne contient pas ce montant."
+
+
 class FlowNotAllowed(DomainError):
     code = "flow_not_allowed"
     http_status = 403

@@ -28,7 +28,7 @@ from bousol.ledger.uow import UnitOfWork
 
 T = TypeVar("T")
 keys_t = IdempotencyKey.__table__
-_KEY_RE = re.compile(r"^[\x21-\x7e]{1,255}$")
+_KEY_RE = re.compile(r"[\x21-\x7e]{1,255}")
 
 
 def _error_classes() -> dict[str, type[errors.DomainError]]:
@@ -46,7 +46,7 @@ def request_hash(request: dict) -> str:
 
 
 def check_key(key: str) -> None:
-    if not isinstance(key, str) or not _KEY_RE.match(key):
+    if not isinstance(key, str) or not _KEY_RE.fullmatch(key):
         raise errors.InvalidInput(
             "Clé d'idempotence invalide : de 1 à 255 caractères ASCII imprimables."
         )
@@ -59,7 +59,7 @@ def _replay(row, digest: str, result_type: type[T]) -> T:
     stored = json.loads(result)
     if outcome == "error":
         cls = _error_classes().get(stored["code"], errors.DomainError)
-        raise cls(stored["message"])
+        raise cls(stored["message"], **stored.get("details", {}))
     return result_type(**stored)
 
 
@@ -139,7 +139,8 @@ def _remember_failure(
             if _find(uow, scope, key) is not None:
                 return  # a replayed failure, or another request stored its outcome
             _store(uow, scope, key, digest, "error",
-                   {"code": failure.code, "message": failure.message})
+                   {"code": failure.code, "message": failure.message,
+                    "details": failure.details})
             uow.commit()
     except IntegrityError:
         pass  # another request with this key stored its outcome first

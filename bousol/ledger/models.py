@@ -112,16 +112,8 @@ class SystemAccount(enum.StrEnum):
     FEES_INCOME = "fees_income"  # EUR, the association's income (fees, commissions)
 
 
-# Who owns each system account (None: the world outside belongs to no one).
-SYSTEM_ACCOUNT_OWNERS: dict[SystemAccount, str | None] = {
-    SystemAccount.ISSUANCE: ASSOCIATION_CODE,
-    SystemAccount.NOTES_CIRCULATION: BANK_CODE,
-    SystemAccount.EUR_OUTSIDE: None,
-    SystemAccount.EUR_RESERVE: BANK_CODE,
-    SystemAccount.DESK_CASH: BANK_CODE,
-    SystemAccount.BONUS_FUND: ASSOCIATION_CODE,
-    SystemAccount.FEES_INCOME: ASSOCIATION_CODE,
-}
+# The system accounts, their owners and labels are seeded by the first migration
+# (migrations/versions/0001_ledger_core.py); docs/ledger.md lists them.
 
 # The euros that back the Bou'Sols: the reserve and the desk's cash on its way there.
 BACKING_ACCOUNTS = (SystemAccount.EUR_RESERVE, SystemAccount.DESK_CASH)

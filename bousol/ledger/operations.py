@@ -8,6 +8,8 @@ Amounts arrive as strings, ``int`` or ``Decimal`` and are parsed into cents here
 from __future__ import annotations
 
 import enum
+import re
+import unicodedata
 from dataclasses import dataclass
 
 from sqlalchemy import select
@@ -23,12 +25,15 @@ from bousol.ledger.errors import (
     InvalidInput,
     NotReversible,
     UnknownEntry,
+    UnknownParty,
 )
 from bousol.ledger.models import PartyKind, Role, SystemAccount
 from bousol.ledger.posting import Leg, entries_t, lock_accounts, post, postings_t
 from bousol.ledger.uow import UnitOfWork
 
 MEMO_MAX = 500
+ENTRY_ID_MAX = 2**63 - 1
+_PARTY_CODE_RE = re.compile(r"[SPCBA]-[0-9]{6}")
 
 
 class Tender(enum.StrEnum):
@@ -53,7 +58,18 @@ def _memo(memo: str | None) -> str | None:
         return None
     if not isinstance(memo, str) or len(memo) > MEMO_MAX:
         raise InvalidInput(f"Libellé trop long (au plus {MEMO_MAX} caractères).")
+    # No control characters (NUL is refused by PostgreSQL, kept by SQLite) and nothing
+    # that cannot be written as UTF-8 (lone surrogates).
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in memo):
+        raise InvalidInput("Le libellé contient des caractères non imprimables.")
     return memo.strip() or None
+
+
+def _party_code(code: object) -> str:
+    """A public party code (``S-000123``); anything else names nobody."""
+    if not isinstance(code, str) or not _PARTY_CODE_RE.fullmatch(code):
+        raise UnknownParty(f"Aucun adhérent ne porte le code {str(code)[:20]!r}.")
+    return code
 
 
 # ---------------------------------------------------------------- exchange
@@ -87,6 +103,7 @@ def exchange(
     """
     actor.require(Role.BANK, Role.ADMIN)
     euro_cents = money.parse_amount(euros)
+    party_code = _party_code(party_code)
     try:
         tender = Tender(tender)
     except ValueError:
@@ -156,6 +173,7 @@ def pay(
     if actor.party_code is None:
         raise Forbidden("Seul un adhérent titulaire d'un compte peut payer.")
     amount_cents = money.parse_amount(amount)
+    payee_code = _party_code(payee_code)
     memo = _memo(memo)
     payer_code = actor.party_code
     request = {"op": "payment", "payer": payer_code, "payee": payee_code,
@@ -215,12 +233,14 @@ def reconvert(
 ) -> ReconversionResult:
     """A prestataire's Bou'Sols back to euros, less the fee (5 % by default).
 
-    The Bou'Sols return to issuance (destroyed); the reserve pays the euros out and
-    the fee to the association's income. Refused with ``reserve_insufficient`` if the
-    reserve (not counting desk cash not yet banked) cannot pay.
+    The Bou'Sols return to issuance (destroyed); the reserve pays the euros into the
+    prestataire's euro account (what the bank owes it, until the transfer pays it out)
+    and the fee to the association's income. Refused with ``reserve_insufficient`` if
+    the reserve (not counting desk cash not yet banked) cannot pay.
     """
     actor.require(Role.BANK, Role.ADMIN)
     bousol_cents = money.parse_amount(bousols)
+    prestataire_code = _party_code(prestataire_code)
     memo = _memo(memo)
     request = {"op": "reconversion", "prestataire": prestataire_code,
                "bousols": bousol_cents, "memo": memo}
@@ -234,8 +254,9 @@ def reconvert(
         locked = lock_accounts(
             uow.conn,
             system=(SystemAccount.ISSUANCE, SystemAccount.EUR_RESERVE,
-                    SystemAccount.EUR_OUTSIDE, SystemAccount.FEES_INCOME),
+                    SystemAccount.FEES_INCOME),
             party_codes=(prestataire_code,),
+            currencies=("BSOL", "EUR"),
         )
         prestataire = locked.party(prestataire_code)
         if prestataire.party_kind != PartyKind.PRESTATAIRE:
@@ -244,7 +265,7 @@ def reconvert(
             Leg(prestataire, -bousol_cents),
             Leg(locked.system(SystemAccount.ISSUANCE), bousol_cents),
             Leg(locked.system(SystemAccount.EUR_RESERVE), -bousol_cents),
-            Leg(locked.system(SystemAccount.EUR_OUTSIDE), euro_cents),
+            Leg(locked.party(prestataire_code, "EUR"), euro_cents),
         ]
         if fee_cents:
             legs.append(Leg(locked.system(SystemAccount.FEES_INCOME), fee_cents))
@@ -298,6 +319,52 @@ def record_subsidy(
     return idempotency.run(uow, actor, idempotency_key, request, SubsidyResult, work)
 
 
+# ---------------------------------------------------------------- banking desk cash
+
+
+@dataclass(frozen=True)
+class CashDepositResult:
+    entry_id: int
+    euro_cents: int
+    desk_cash_cents: int  # left in the drawer
+    reserve_cents: int
+
+
+def bank_desk_cash(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    euros: object,
+    memo: str | None = None,
+    idempotency_key: str | None = None,
+) -> CashDepositResult:
+    """Cash and cheques taken at the desk handed to the reserve (remise en banque).
+
+    Only then can they pay reconversions. Refused with ``desk_cash_insufficient`` when
+    the drawer does not hold that much.
+    """
+    actor.require(Role.BANK, Role.ADMIN)
+    euro_cents = money.parse_amount(euros)
+    memo = _memo(memo)
+    request = {"op": "cash_deposit", "euros": euro_cents, "memo": memo}
+
+    def work(uow: UnitOfWork) -> CashDepositResult:
+        locked = lock_accounts(
+            uow.conn, system=(SystemAccount.DESK_CASH, SystemAccount.EUR_RESERVE)
+        )
+        desk, reserve = locked.system(SystemAccount.DESK_CASH), locked.system(
+            SystemAccount.EUR_RESERVE)
+        entry_id = post(
+            uow.conn, kind="cash_deposit",
+            legs=[Leg(desk, -euro_cents), Leg(reserve, euro_cents)],
+            actor_user_id=actor.user_id, memo=memo,
+        )
+        return CashDepositResult(entry_id, euro_cents, desk.balance - euro_cents,
+                                 reserve.balance + euro_cents)
+
+    return idempotency.run(uow, actor, idempotency_key, request, CashDepositResult, work)
+
+
 # ---------------------------------------------------------------- reversal
 
 
@@ -322,7 +389,8 @@ def reverse(
     itself cannot be reversed (make a new operation instead).
     """
     actor.require(Role.BANK, Role.ADMIN)
-    if isinstance(entry_id, bool) or not isinstance(entry_id, int) or entry_id <= 0:
+    if (isinstance(entry_id, bool) or not isinstance(entry_id, int)
+            or not 0 < entry_id <= ENTRY_ID_MAX):
         raise InvalidInput("Numéro d'écriture invalide.")
     memo = _memo(memo)
     request = {"op": "reversal", "entry": entry_id, "memo": memo}

@@ -30,7 +30,7 @@ parties_t, accounts_t = Party.__table__, Account.__table__
 users_t, counters_t = User.__table__, Counter.__table__
 
 USERNAME_MAX = 80
-_USERNAME_RE = re.compile(r"^[a-z0-9._@-]{1,80}$")
+_USERNAME_RE = re.compile(rf"[a-z0-9._@-]{{1,{USERNAME_MAX}}}")
 PASSWORD_MIN = 8
 # scrypt, werkzeug's default; the test suite swaps in a cheap method to stay fast.
 PASSWORD_METHOD = "scrypt"  # noqa: S105 - a hashing method, not a password
@@ -79,6 +79,12 @@ def create_party(
         Account(currency=Currency.BSOL.value, label=f"Compte Bou'Sol {party.code}", balance=0,
                 allow_negative=False)
     )
+    # Every member party holds a Bou'Sol account and a euro account (a prestataire's
+    # reconverted euros wait there until the bank transfer pays them out).
+    party.accounts.append(
+        Account(currency=Currency.EUR.value, label=f"Compte euros {party.code}", balance=0,
+                allow_negative=False)
+    )
     uow.session.add(party)
     uow.session.flush()
     return party
@@ -110,7 +116,7 @@ def create_user(
     """
     actor.require(Role.ADMIN)
     username = (username or "").strip().lower()
-    if not _USERNAME_RE.match(username):
+    if not _USERNAME_RE.fullmatch(username):
         raise InvalidInput(
             "Identifiant invalide : lettres, chiffres, . _ @ - (80 caractères au plus)."
         )
@@ -146,15 +152,21 @@ def create_user(
 
 
 def authenticate(uow: UnitOfWork, username: str, password: str) -> User | None:
+    """The user with this username and password, or None.
+
+    Give it a read-only unit of work: the row is read in it, and the hash (tens of
+    milliseconds of scrypt) is checked after it closes, so no transaction is held.
+    """
     with uow:
         user = uow.session.scalar(
             select(User).where(User.username == (username or "").strip().lower())
         )
-        if user is None or not user.active:
-            # Spend the same time as a real check, so timing does not reveal usernames.
-            check_password_hash(_dummy_hash(), password or "")
-            return None
-        return user if check_password_hash(user.password_hash, password or "") else None
+        stored_hash = user.password_hash if user is not None and user.active else None
+    if stored_hash is None:
+        # Spend the same time as a real check, so timing does not reveal usernames.
+        check_password_hash(_dummy_hash(), password or "")
+        return None
+    return user if check_password_hash(stored_hash, password or "") else None
 
 
 @functools.cache

@@ -18,6 +18,7 @@ from sqlalchemy import Connection, bindparam, insert, or_, select, update
 from bousol.ledger.driver_sql import DriverStatement, timestamp
 from bousol.ledger.errors import (
     BonusFundInsufficient,
+    DeskCashInsufficient,
     DomainError,
     InsufficientFunds,
     ReserveInsufficient,
@@ -35,6 +36,7 @@ parties_t = Party.__table__
 _SHORTFALL_ERRORS: dict[str | None, type[DomainError]] = {
     SystemAccount.EUR_RESERVE.value: ReserveInsufficient,
     SystemAccount.BONUS_FUND.value: BonusFundInsufficient,
+    SystemAccount.DESK_CASH.value: DeskCashInsufficient,
 }
 
 
@@ -49,7 +51,6 @@ class LockedAccount:
     party_code: str | None
     party_kind: str | None
     party_status: str | None
-    party_filiere: str | None
 
 
 @dataclass(frozen=True, slots=True)
@@ -91,12 +92,13 @@ _lock_columns = (
     parties_t.c.code,
     parties_t.c.kind,
     parties_t.c.status,
-    parties_t.c.filiere,
 )
 
 
 @functools.cache
-def _lock_statement(n_system: int, n_codes: int, n_ids: int) -> DriverStatement:
+def _lock_statement(
+    n_system: int, n_codes: int, n_currencies: int, n_ids: int
+) -> DriverStatement:
     """SELECT … FOR UPDATE of the accounts named, one statement per shape of request."""
     conditions = []
     if n_system:
@@ -106,7 +108,7 @@ def _lock_statement(n_system: int, n_codes: int, n_ids: int) -> DriverStatement:
     if n_codes:
         conditions.append(
             parties_t.c.code.in_([bindparam(f"c{i}") for i in range(n_codes)])
-            & (accounts_t.c.currency == bindparam("currency"))
+            & accounts_t.c.currency.in_([bindparam(f"k{i}") for i in range(n_currencies)])
             & (accounts_t.c.purpose == bindparam("purpose"))
         )
     if n_ids:
@@ -126,15 +128,21 @@ def lock_accounts(
     system: tuple[SystemAccount, ...] = (),
     party_codes: tuple[str, ...] = (),
     account_ids: tuple[int, ...] = (),
-    currency: str = "BSOL",
+    currencies: tuple[str, ...] = ("BSOL",),
 ) -> Locked:
-    """Lock (FOR UPDATE, ascending id) and return the accounts named, in one query."""
+    """Lock (FOR UPDATE, ascending id) and return the accounts named, in one query:
+    system accounts by code, the main accounts of parties by code in ``currencies``,
+    and any account by id."""
     system_codes = tuple(dict.fromkeys(s.value for s in system))
-    params: dict[str, object] = {"currency": currency, "purpose": "main"}
+    params: dict[str, object] = {"purpose": "main"}
+    params.update({f"k{i}": currency for i, currency in enumerate(currencies)})
     params.update({f"s{i}": code for i, code in enumerate(system_codes)})
     params.update({f"c{i}": code for i, code in enumerate(party_codes)})
     params.update({f"a{i}": account for i, account in enumerate(account_ids)})
-    statement = _lock_statement(len(system_codes), len(party_codes), len(account_ids))
+    statement = _lock_statement(
+        len(system_codes), len(party_codes), len(currencies) if party_codes else 0,
+        len(account_ids),
+    )
     return Locked([LockedAccount(*row) for row in statement.rows(conn, params)])
 
 
@@ -168,9 +176,11 @@ def post(
 ) -> int:
     """Write one entry of ``legs`` on accounts already locked; return the entry id.
 
-    Refuses (before writing anything) an entry that does not balance per currency, a
-    zero leg, a leg in the wrong currency, and any balance that would go below zero on
-    an account that does not allow it.
+    Refuses (before writing anything) any balance that would go below zero on an
+    account that does not allow it (a domain error). An unbalanced entry or a zero leg
+    is a programming error (``ValueError``): operations build their legs, users do not.
+    Each posting takes its account's currency; the database's composite foreign key
+    backs that.
     """
     totals: dict[str, int] = defaultdict(int)
     deltas: dict[int, int] = defaultdict(int)

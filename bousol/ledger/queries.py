@@ -28,7 +28,7 @@ KIND_LABELS = {
     "reconversion": N_("Reconversion en euros"),
     "reversal": N_("Contre-passation"),
     "subsidy": N_("Subvention au fonds de bonification"),
-    "cash_deposit": N_("Remise de caisse"),
+    "cash_deposit": N_("Remise de la caisse au fonds de garantie"),
 }
 
 

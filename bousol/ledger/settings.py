@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import re
+
 from sqlalchemy import Connection, func, insert, select
 
 from bousol.ledger.errors import InvalidInput
@@ -23,7 +25,7 @@ def _on_off(value: str) -> str:
 
 
 def _basis_points(value: str) -> str:
-    if not value.isdigit() or not 0 <= int(value) <= 10_000:
+    if not re.fullmatch(r"[0-9]{1,5}", value) or not 0 <= int(value) <= 10_000:
         raise InvalidInput("Valeur attendue : un entier de 0 à 10000 points de base (500 = 5 %).")
     return str(int(value))
 

@@ -137,10 +137,12 @@ def verify(conn: Connection) -> Report:
         )
     ).scalar_one())
     covered = backing >= -issuance
+    reserve = _system_balance(conn, SystemAccount.EUR_RESERVE)
     checks.append(Check(
         "couverture en euros", covered,
-        f"réserve et caisse {money.format_plain(backing)} € pour "
-        f"{money.format_plain(-issuance)} B en circulation",
+        f"réserve {money.format_plain(reserve)} € et caisse non remise "
+        f"{money.format_plain(backing - reserve)} €, soit {money.format_plain(backing)} € "
+        f"pour {money.format_plain(-issuance)} B en circulation",
         [] if covered else [f"il manque {money.format_plain(-issuance - backing)} €"],
     ))
 

@@ -14,9 +14,9 @@ from bousol.ledger.parties import actor_for
 from bousol.ledger.uow import UnitOfWork
 
 
-def unit_of_work() -> UnitOfWork:
+def unit_of_work(*, read_only: bool = False) -> UnitOfWork:
     """A unit of work on the request's session (Flask-SQLAlchemy closes it at teardown)."""
-    return UnitOfWork(db.session, owns_session=False)
+    return UnitOfWork(db.session, owns_session=False, read_only=read_only)
 
 
 def current_actor() -> Actor:

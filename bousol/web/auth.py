@@ -72,7 +72,8 @@ def login():
         return redirect(url_for("auth.index"))
     form = LoginForm(next=request.args.get("next", ""))
     if form.validate_on_submit():
-        user = authenticate(unit_of_work(), form.username.data, form.password.data)
+        user = authenticate(unit_of_work(read_only=True), form.username.data,
+                            form.password.data)
         if user is None:
             form.password.errors.append(_l("Identifiant ou mot de passe incorrect."))
         else:

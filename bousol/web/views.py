@@ -5,33 +5,35 @@ from __future__ import annotations
 from flask import render_template
 from flask_login import current_user
 
-from bousol.extensions import db
 from bousol.ledger import queries, rules, settings
 from bousol.ledger.queries import KIND_LABELS
+from bousol.web import unit_of_work
 
 
 def party_home(title: str):
-    conn = db.session.connection()
     party = current_user.party
+    with unit_of_work(read_only=True) as uow:  # one snapshot: balance and lines agree
+        balances = queries.party_balances(uow.conn, party.id)
+        statement = queries.party_statement(uow.conn, party.id, limit=20)
     return render_template(
-        "party_home.html",
-        title=title,
-        party=party,
-        balances=queries.party_balances(conn, party.id),
-        statement=queries.party_statement(conn, party.id, limit=20),
-        kind_labels=KIND_LABELS,
+        "party_home.html", title=title, party=party, balances=balances,
+        statement=statement, kind_labels=KIND_LABELS,
     )
 
 
 def system_home(title: str):
-    conn = db.session.connection()
-    phase_settings = settings.current(conn, [f"phase.{p.value}" for p in rules.SWITCHABLE])
+    with unit_of_work(read_only=True) as uow:
+        conn = uow.conn
+        phase_settings = settings.current(conn, [f"phase.{p.value}" for p in rules.SWITCHABLE])
+        supply = queries.money_supply(conn)
+        accounts = queries.system_accounts(conn)
+        journal = queries.journal(conn, limit=30)
     return render_template(
         "system_home.html",
         title=title,
-        supply=queries.money_supply(conn),
-        accounts=queries.system_accounts(conn),
-        journal=queries.journal(conn, limit=30),
+        supply=supply,
+        accounts=accounts,
+        journal=journal,
         phases=[(rules.PHASE_LABELS[p], phase_settings[f"phase.{p.value}"] == "on")
                 for p in rules.SWITCHABLE],
         kind_labels=KIND_LABELS,
