@@ -38,7 +38,10 @@ class Config:
     LANGUAGES = ("fr", "en")
     SESSION_COOKIE_HTTPONLY = True
     SESSION_COOKIE_SAMESITE = "Lax"
-    WTF_CSRF_TIME_LIMIT = None  # the token lives as long as the session
+    WTF_CSRF_TIME_LIMIT = 8 * 3600  # a working day at the desk
+    # Number of reverse proxies in front of the app (their X-Forwarded-For is trusted).
+    PROXIES = int(os.environ.get("BOUSOL_PROXIES", "0"))
+    DEMO_ALLOWED = True  # `flask bousol demo`: never on a production database
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
 
 
@@ -53,6 +56,7 @@ class TestingConfig(Config):
 
 
 class ProductionConfig(Config):
+    DEMO_ALLOWED = False
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
 

@@ -63,9 +63,17 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
     compile_catalogs()
     babel.init_app(app, locale_selector=_select_locale)
 
-    from bousol.web import formatting
+    from bousol.web import formatting, headers
 
     formatting.register(app)
+    headers.register(app)
+    if app.config.get("PROXIES"):
+        # Behind a reverse proxy, trust its X-Forwarded-For/-Proto (login throttling
+        # keys on the client's address).
+        from werkzeug.middleware.proxy_fix import ProxyFix
+
+        app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
+            app.wsgi_app, x_for=app.config["PROXIES"], x_proto=app.config["PROXIES"])
 
     from bousol.web import admin, auth, ccas, desk, errors, member, merchant
 

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 
 import click
+from flask import current_app
 from flask.cli import with_appcontext
 
 from bousol import money
@@ -142,6 +143,10 @@ def subsidy_command(euros: str, memo: str | None) -> None:
 @with_appcontext
 def demo_command() -> None:
     """Charge un jeu de démonstration dans une base vide (ne change rien ensuite)."""
+    if not current_app.config.get("DEMO_ALLOWED"):
+        click.echo("Refusé : pas de jeu de démonstration (mots de passe publics) avec la "
+                   "configuration de production.", err=True)
+        sys.exit(2)
     loaded = demo.load(unit_of_work)
     if not loaded:
         click.echo("La base contient déjà des utilisateurs : rien n'a été changé.")

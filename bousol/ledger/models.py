@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
+import secrets
 
 from sqlalchemy import (
     BigInteger,
@@ -42,6 +43,10 @@ NAMING_CONVENTION = {
 
 def utcnow() -> dt.datetime:
     return dt.datetime.now(dt.UTC)
+
+
+def new_session_token() -> str:
+    return secrets.token_hex(16)
 
 
 class Base(DeclarativeBase):
@@ -238,6 +243,8 @@ class User(Base):
     party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"))
     active: Mapped[bool] = mapped_column(Boolean, default=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    # In every session cookie (get_id); rotating it ends all the user's sessions.
+    session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
 
     party: Mapped[Party | None] = relationship()
 
@@ -250,7 +257,23 @@ class User(Base):
     is_anonymous = False
 
     def get_id(self) -> str:
-        return str(self.id)
+        return f"{self.id}:{self.session_token}"
+
+
+class LoginAttempt(Base):
+    """One login attempt: repeated failures slow down (bousol/ledger/logins.py)."""
+
+    __tablename__ = "login_attempts"
+    __table_args__ = (
+        Index("ix_login_attempts_username_at", "username", "at"),
+        Index("ix_login_attempts_address_at", "address", "at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    username: Mapped[str] = mapped_column(String(80))
+    address: Mapped[str] = mapped_column(String(64))
+    succeeded: Mapped[bool] = mapped_column(Boolean)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
 class SettingChange(Base):

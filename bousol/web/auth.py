@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import hmac
 from urllib.parse import urlsplit
 
 from flask import Blueprint, flash, redirect, render_template, request, session, url_for
@@ -12,6 +13,7 @@ from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
 from bousol.extensions import db, login_manager
+from bousol.ledger import logins
 from bousol.ledger.models import User
 from bousol.ledger.parties import authenticate
 from bousol.web import unit_of_work
@@ -28,9 +30,16 @@ HOME_BY_ROLE = {
 
 
 @login_manager.user_loader
-def load_user(user_id: str) -> User | None:
+def load_user(session_id: str) -> User | None:
+    """The session cookie names ``<user id>:<session token>``; a rotated token (logout
+    elsewhere, password change) no longer matches, and the session is over."""
+    user_id, _, token = session_id.partition(":")
+    if not user_id.isdigit() or not token:
+        return None
     user = db.session.get(User, int(user_id))
-    return user if user is not None and user.active else None
+    if user is None or not user.active or not hmac.compare_digest(user.session_token, token):
+        return None
+    return user
 
 
 class LoginForm(FlaskForm):
@@ -71,22 +80,34 @@ def login():
     if current_user.is_authenticated:
         return redirect(url_for("auth.index"))
     form = LoginForm(next=request.args.get("next", ""))
+    status = 200
     if form.validate_on_submit():
+        address = request.remote_addr or "unknown"
+        wait = logins.seconds_to_wait(unit_of_work(read_only=True), form.username.data, address)
+        if wait:
+            minutes = max(1, -(-wait // 60))
+            form.password.errors.append(
+                _l("Trop de tentatives : réessayez dans %(minutes)d minute(s).", minutes=minutes))
+            return render_template("auth/login.html", form=form), 429, {
+                "Retry-After": str(wait)}
         user = authenticate(unit_of_work(read_only=True), form.username.data,
                             form.password.data)
+        logins.record_attempt(unit_of_work(), form.username.data, address, user is not None)
         if user is None:
             form.password.errors.append(_l("Identifiant ou mot de passe incorrect."))
         else:
             login_user(user)
             session.permanent = False
             return redirect(_safe_next(form.next.data) or url_for(HOME_BY_ROLE[user.role]))
-    status = 200 if not form.errors else 422
+    if form.errors:
+        status = 422
     return render_template("auth/login.html", form=form), status
 
 
 @bp.route("/deconnexion", methods=["POST"])
 @login_required
 def logout():
+    logins.end_all_sessions(unit_of_work(), current_user.id)  # on every device
     logout_user()
     flash(_l("Vous êtes déconnecté."), "info")
     return redirect(url_for("auth.login"))
