@@ -74,6 +74,10 @@ def page(chromium_path):
         browser.close()
 
 
+def assert_clean_console(messages: list[str]) -> None:
+    assert not messages, messages  # no 404 asset, no CSP violation, no script error
+
+
 def assert_accessible(page) -> None:
     from axe_playwright_python.sync_playwright import Axe
 
@@ -93,6 +97,8 @@ def test_soliste_logs_in_with_the_keyboard_and_sees_the_balance(live, page):
     ledger.exchange(marie, "40.00")
     ledger.pay(marie, baker, "12.50", memo="Pain")
 
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
     page.goto(f"{base}/soliste/")
     assert "/connexion" in page.url  # sent to log in first
     assert_accessible(page)
@@ -116,6 +122,7 @@ def test_soliste_logs_in_with_the_keyboard_and_sees_the_balance(live, page):
     page.get_by_role("button", name="Se déconnecter").click()
     page.wait_for_url("**/connexion")
     assert page.get_by_text("Vous êtes déconnecté").is_visible()
+    assert_clean_console(console)
 
 
 def test_wrong_password_message_is_announced_and_accessible(live, page):

@@ -75,6 +75,12 @@ def index():
     return redirect(url_for("auth.login"))
 
 
+@bp.route("/favicon.ico")
+def favicon():
+    """Browsers ask for it whatever the page says; answer with our icon, not a 404."""
+    return redirect(url_for("static", filename="favicon.svg"), code=301)
+
+
 @bp.route("/connexion", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
