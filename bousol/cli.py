@@ -122,8 +122,8 @@ def bank_cash_command(euros: str, memo: str | None) -> None:
         result = operations.bank_desk_cash(unit_of_work(), SYSTEM, euros=euros, memo=memo)
     except DomainError as error:
         _fail(error)
-    click.echo(f"Caisse : {money.format_fr(result.desk_cash_cents, '€')} ; fonds de garantie : "
-               f"{money.format_fr(result.reserve_cents, '€')}")
+    click.echo(f"Caisse : {money.format_fr(result.source_cents, '€')} ; fonds de garantie : "
+               f"{money.format_fr(result.target_cents, '€')}")
 
 
 @bousol_cli.command("subsidy")
@@ -136,7 +136,7 @@ def subsidy_command(euros: str, memo: str | None) -> None:
         result = operations.record_subsidy(unit_of_work(), SYSTEM, euros=euros, memo=memo)
     except DomainError as error:
         _fail(error)
-    click.echo(f"Fonds de bonification : {money.format_fr(result.balance_cents, '€')}")
+    click.echo(f"Fonds de bonification : {money.format_fr(result.target_cents, '€')}")
 
 
 @bousol_cli.command("demo")

@@ -385,7 +385,7 @@ def test_banking_desk_cash_lets_the_reserve_pay(ledger):
     with pytest.raises(ReserveInsufficient):
         ledger.reconvert(baker, "40.00")
     result = operations.bank_desk_cash(ledger.uow(), BANK, euros="40.00", memo="Remise")
-    assert (result.desk_cash_cents, result.reserve_cents) == (0, 4200)
+    assert (result.source_cents, result.target_cents) == (0, 4200)  # drawer, reserve
     assert ledger.reconvert(baker, "40.00").euro_cents == 3800
     with pytest.raises(DeskCashInsufficient):
         operations.bank_desk_cash(ledger.uow(), BANK, euros="0.01")

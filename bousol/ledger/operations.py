@@ -279,90 +279,66 @@ def reconvert(
     return idempotency.run(uow, actor, idempotency_key, request, ReconversionResult, work)
 
 
-# ---------------------------------------------------------------- subsidy
+# ---------------------------------------------------------------- bank's own euro moves
 
 
 @dataclass(frozen=True)
-class SubsidyResult:
+class TransferResult:
     entry_id: int
     euro_cents: int
-    balance_cents: int  # the bonus fund after
+    source_cents: int  # the account the euros left, after
+    target_cents: int  # the account they went to, after
 
 
-def record_subsidy(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    euros: object,
-    memo: str | None = None,
-    idempotency_key: str | None = None,
-) -> SubsidyResult:
-    """A partner's subsidy received into the bonus fund, which backs the 5 % bonus."""
+def _system_transfer(
+    uow: UnitOfWork, actor: Actor, *, kind: str, source: SystemAccount,
+    target: SystemAccount, euros: object, memo: str | None, idempotency_key: str | None,
+) -> TransferResult:
+    """Euros from one of the bank's or the association's accounts to another."""
     actor.require(Role.BANK, Role.ADMIN)
     euro_cents = money.parse_amount(euros)
     memo = _memo(memo)
-    request = {"op": "subsidy", "euros": euro_cents, "memo": memo}
+    request = {"op": kind, "euros": euro_cents, "memo": memo}
 
-    def work(uow: UnitOfWork) -> SubsidyResult:
-        locked = lock_accounts(
-            uow.conn, system=(SystemAccount.EUR_OUTSIDE, SystemAccount.BONUS_FUND)
-        )
-        fund = locked.system(SystemAccount.BONUS_FUND)
+    def work(uow: UnitOfWork) -> TransferResult:
+        locked = lock_accounts(uow.conn, system=(source, target))
+        src, dst = locked.system(source), locked.system(target)
         entry_id = post(
-            uow.conn, kind="subsidy",
-            legs=[Leg(locked.system(SystemAccount.EUR_OUTSIDE), -euro_cents),
-                  Leg(fund, euro_cents)],
+            uow.conn, kind=kind, legs=[Leg(src, -euro_cents), Leg(dst, euro_cents)],
             actor_user_id=actor.user_id, memo=memo,
         )
-        return SubsidyResult(entry_id, euro_cents, fund.balance + euro_cents)
+        return TransferResult(entry_id, euro_cents, src.balance - euro_cents,
+                              dst.balance + euro_cents)
 
-    return idempotency.run(uow, actor, idempotency_key, request, SubsidyResult, work)
-
-
-# ---------------------------------------------------------------- banking desk cash
+    return idempotency.run(uow, actor, idempotency_key, request, TransferResult, work)
 
 
-@dataclass(frozen=True)
-class CashDepositResult:
-    entry_id: int
-    euro_cents: int
-    desk_cash_cents: int  # left in the drawer
-    reserve_cents: int
+def record_subsidy(
+    uow: UnitOfWork, actor: Actor, *, euros: object, memo: str | None = None,
+    idempotency_key: str | None = None,
+) -> TransferResult:
+    """A partner's subsidy received into the bonus fund, which backs the 5 % bonus."""
+    return _system_transfer(
+        uow, actor, kind="subsidy", source=SystemAccount.EUR_OUTSIDE,
+        target=SystemAccount.BONUS_FUND, euros=euros, memo=memo,
+        idempotency_key=idempotency_key,
+    )
 
 
 def bank_desk_cash(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    euros: object,
-    memo: str | None = None,
+    uow: UnitOfWork, actor: Actor, *, euros: object, memo: str | None = None,
     idempotency_key: str | None = None,
-) -> CashDepositResult:
+) -> TransferResult:
     """Cash and cheques taken at the desk handed to the reserve (remise en banque).
 
     Only then can they pay reconversions. Refused with ``desk_cash_insufficient`` when
     the drawer does not hold that much.
     """
-    actor.require(Role.BANK, Role.ADMIN)
-    euro_cents = money.parse_amount(euros)
-    memo = _memo(memo)
-    request = {"op": "cash_deposit", "euros": euro_cents, "memo": memo}
-
-    def work(uow: UnitOfWork) -> CashDepositResult:
-        locked = lock_accounts(
-            uow.conn, system=(SystemAccount.DESK_CASH, SystemAccount.EUR_RESERVE)
-        )
-        desk, reserve = locked.system(SystemAccount.DESK_CASH), locked.system(
-            SystemAccount.EUR_RESERVE)
-        entry_id = post(
-            uow.conn, kind="cash_deposit",
-            legs=[Leg(desk, -euro_cents), Leg(reserve, euro_cents)],
-            actor_user_id=actor.user_id, memo=memo,
-        )
-        return CashDepositResult(entry_id, euro_cents, desk.balance - euro_cents,
-                                 reserve.balance + euro_cents)
-
-    return idempotency.run(uow, actor, idempotency_key, request, CashDepositResult, work)
+    return _system_transfer(
+        uow, actor, kind="cash_deposit", source=SystemAccount.DESK_CASH,
+        target=SystemAccount.EUR_RESERVE, euros=euros, memo=memo,
+        idempotency_key=idempotency_key,
+    )
 
 
 # ---------------------------------------------------------------- reversal
