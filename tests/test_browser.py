@@ -155,3 +155,42 @@ def test_bank_page_is_accessible(live, page):
     page.get_by_role("button", name="English").click()
     assert page.locator("html").get_attribute("lang") == "en"
     assert_accessible(page)
+
+
+def test_clerk_exchanges_40_euros_for_42_bousols_and_prints_the_receipt(live, page):
+    base, ledger = live
+    ledger.subsidy("10.00")
+    clerk = ledger.user("bank", password="mot-de-passe-1")
+    marie = ledger.soliste(name="Marie Lefebvre")
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+
+    page.goto(f"{base}/connexion")
+    page.get_by_label("Identifiant").fill(clerk.username)
+    page.get_by_label("Mot de passe").fill("mot-de-passe-1")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/comptoir/")
+    page.get_by_label("Rechercher un adhérent (nom ou code)").fill("lefebvre")
+    page.keyboard.press("Enter")
+    page.wait_for_url("**/comptoir/adherents?q=lefebvre")
+    assert_accessible(page)
+    page.get_by_role("link", name="Changer des euros pour Marie Lefebvre").click()
+
+    page.get_by_label("Montant en euros").fill("40")
+    page.get_by_label("Espèces").check()
+    assert_accessible(page)
+    page.get_by_role("button", name="Calculer").click()
+    assert page.get_by_test_id("confirm-bousols").inner_text().replace("\u00a0", " ") == "42,00 B"
+    assert ledger.balance(marie) == 0  # not before confirmation
+    assert_accessible(page)
+    page.get_by_role("button", name="Confirmer le change").click()
+    page.wait_for_url("**/comptoir/recu/*")
+
+    assert page.get_by_test_id("receipt-bousols").inner_text().replace("\u00a0", " ") == "42,00 B"
+    assert ledger.balance(marie) == 4200
+    assert_accessible(page)
+    # Printing hides the site's header: the receipt alone goes to paper.
+    page.emulate_media(media="print")
+    assert not page.locator(".site-header").is_visible()
+    assert page.get_by_role("heading", name="Reçu de change").is_visible()
+    assert_clean_console(console)

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import datetime as dt
+import json
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -186,3 +187,68 @@ def journal(conn: Connection, *, limit: int = 30) -> list[JournalLine]:
     ).all()
     return [JournalLine(r.id, r.kind, r.created_at, r.memo, r.username, int(r.bsol) // 2,
                         int(r.eur_in), r.reverses_id) for r in rows]
+
+
+def search_parties(conn: Connection, text: str, *, kinds: tuple[str, ...],
+                   limit: int = 20) -> list:
+    """Parties of these kinds whose code or name contains ``text`` (case-insensitive)."""
+    needle = (text or "").strip().lower()
+    if not needle:
+        return []
+    pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    return conn.execute(
+        select(parties_t.c.code, parties_t.c.name, parties_t.c.kind, parties_t.c.filiere,
+               parties_t.c.status)
+        .where(parties_t.c.kind.in_(kinds),
+               func.lower(parties_t.c.code).like(pattern, escape="\\")
+               | func.lower(parties_t.c.name).like(pattern, escape="\\"))
+        .order_by(parties_t.c.name)
+        .limit(limit)
+    ).all()
+
+
+def party_by_code(conn: Connection, code: str):
+    return conn.execute(
+        select(parties_t.c.id, parties_t.c.code, parties_t.c.name, parties_t.c.kind,
+               parties_t.c.filiere, parties_t.c.status)
+        .where(parties_t.c.code == code)
+    ).first()
+
+
+@dataclass(frozen=True)
+class ExchangeReceipt:
+    entry_id: int
+    created_at: dt.datetime
+    clerk: str | None
+    party_code: str
+    party_name: str
+    euro_cents: int
+    bousol_cents: int
+    tender: str
+    reversed: bool
+
+
+def exchange_receipt(conn: Connection, entry_id: int) -> ExchangeReceipt | None:
+    """What the receipt of an exchange shows, rebuilt from the entry (so it reprints)."""
+    entry = conn.execute(
+        select(entries_t.c.id, entries_t.c.created_at, entries_t.c.details, users_t.c.username)
+        .select_from(entries_t.outerjoin(users_t, users_t.c.id == entries_t.c.actor_user_id))
+        .where(entries_t.c.id == entry_id, entries_t.c.kind == "exchange")
+    ).first()
+    if entry is None:
+        return None
+    legs = conn.execute(
+        select(postings_t.c.amount, accounts_t.c.system_code, parties_t.c.code,
+               parties_t.c.name)
+        .select_from(postings_t.join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
+                     .outerjoin(parties_t, parties_t.c.id == accounts_t.c.party_id))
+        .where(postings_t.c.entry_id == entry_id)
+    ).all()
+    member = next(leg for leg in legs if leg.system_code is None)
+    euros = -next(leg.amount for leg in legs if leg.system_code == SystemAccount.EUR_OUTSIDE)
+    reversed_ = conn.execute(
+        select(func.count()).where(entries_t.c.reverses_id == entry_id)).scalar_one() > 0
+    details = json.loads(entry.details or "{}")
+    return ExchangeReceipt(entry.id, entry.created_at, entry.username, member.code,
+                           member.name, int(euros), int(member.amount),
+                           details.get("tender", ""), reversed_)

@@ -1,14 +1,106 @@
-"""The bank's pages."""
+"""The exchange desk of the banque SOL: find a member, exchange euros for Bou'Sols
+(shown before it is confirmed), print the receipt."""
 
-from flask import Blueprint
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import HiddenField, RadioField, StringField
+from wtforms.fields.choices import SelectChoice
+from wtforms.validators import DataRequired, Length
 
-from bousol.web import role_required, views
+from bousol import money
+from bousol.ledger import operations, queries
+from bousol.ledger.errors import DomainError
+from bousol.web import current_actor, role_required, unit_of_work, views
 
 bp = Blueprint("desk", __name__, url_prefix="/comptoir")
+
+EXCHANGE_KINDS = ("soliste", "ccas")  # who can buy Bou'Sols at the desk
+TENDER_LABELS = {"cash": _l("Espèces"), "cheque": _l("Chèque"), "card": _l("Carte bancaire")}
+
+
+class ExchangeForm(FlaskForm):
+    euros = StringField(_l("Montant en euros"), validators=[DataRequired(), Length(max=20)])
+    tender = RadioField(
+        _l("Moyen de paiement"),
+        choices=[SelectChoice(value, label) for value, label in TENDER_LABELS.items()],
+        default="cash", validators=[DataRequired()],
+    )
+    # Made when the amount is shown for confirmation: a second click on "Confirmer"
+    # (or a reload) replays the same request instead of exchanging twice.
+    request_key = HiddenField()
 
 
 @bp.route("/")
 @role_required("bank")
 def home():
     return views.system_home(_("Comptoir de change"))
+
+
+@bp.route("/adherents")
+@role_required("bank")
+def search():
+    text = request.args.get("q", "")[:100]
+    with unit_of_work(read_only=True) as uow:
+        found = queries.search_parties(uow.conn, text, kinds=EXCHANGE_KINDS)
+    return render_template("desk/search.html", title=_("Rechercher un adhérent"), q=text,
+                           found=found)
+
+
+def _member(code: str):
+    with unit_of_work(read_only=True) as uow:
+        member = queries.party_by_code(uow.conn, code)
+    if member is None or member.kind not in EXCHANGE_KINDS:
+        abort(404)
+    return member
+
+
+@bp.route("/change/<code>", methods=["GET", "POST"])
+@role_required("bank")
+def exchange(code: str):
+    member = _member(code)
+    form = ExchangeForm()
+    title = _("Change euros → Bou'Sols")
+    if not form.validate_on_submit():
+        status = 422 if form.errors else 200
+        return render_template("desk/exchange.html", title=title, member=member, form=form,
+                               step="enter"), status
+    try:
+        euro_cents = money.parse_amount(form.euros.data)
+    except DomainError as error:
+        form.euros.errors.append(error.message)
+        return render_template("desk/exchange.html", title=title, member=member, form=form,
+                               step="enter"), 422
+    if "confirm" not in request.form:
+        form.request_key.data = uuid.uuid4().hex
+        bousol_cents, _bonus = money.bousols_for_euros(euro_cents)
+        return render_template("desk/exchange.html", title=title, member=member, form=form,
+                               step="confirm", euro_cents=euro_cents,
+                               bousol_cents=bousol_cents,
+                               tender_label=TENDER_LABELS[form.tender.data])
+    try:
+        result = operations.exchange(
+            unit_of_work(), current_actor(), party_code=member.code, euros=form.euros.data,
+            tender=form.tender.data, idempotency_key=form.request_key.data or None,
+        )
+    except DomainError as error:
+        form.euros.errors.append(error.message)
+        return render_template("desk/exchange.html", title=title, member=member, form=form,
+                               step="enter"), error.http_status
+    return redirect(url_for("desk.receipt", entry_id=result.entry_id))
+
+
+@bp.route("/recu/<int:entry_id>")
+@role_required("bank", "admin")
+def receipt(entry_id: int):
+    with unit_of_work(read_only=True) as uow:
+        found = queries.exchange_receipt(uow.conn, entry_id)
+    if found is None:
+        abort(404)
+    return render_template("desk/receipt.html", title=_("Reçu de change"), receipt=found,
+                           tenders=TENDER_LABELS)

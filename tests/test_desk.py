@@ -1,0 +1,123 @@
+"""The exchange desk: find a member, see the Bou'Sols before confirming, confirm once,
+print the receipt."""
+
+from __future__ import annotations
+
+import re
+
+import pytest
+
+from tests.helpers import csrf_token, login
+
+PASSWORD = "password-123"
+
+
+@pytest.fixture
+def desk(client, ledger):
+    ledger.subsidy("50.00")
+    clerk = ledger.user("bank")
+    marie = ledger.soliste(name="Marie Lefebvre")
+    login(client, clerk.username, PASSWORD)
+    return clerk, marie
+
+
+def _enter(client, code, euros, tender="cash"):
+    page = client.get(f"/comptoir/change/{code}")
+    return client.post(f"/comptoir/change/{code}", data={
+        "csrf_token": csrf_token(page.text), "euros": euros, "tender": tender})
+
+
+def _confirm(client, code, preview):
+    key = re.search(r'name="request_key" type="hidden" value="([0-9a-f]+)"', preview.text)
+    assert key, "the confirmation page carries its request key"
+    fields = {"csrf_token": csrf_token(preview.text), "request_key": key.group(1),
+              "euros": re.search(r'name="euros" value="([^"]*)"', preview.text).group(1),
+              "tender": re.search(r'name="tender" value="([^"]*)"', preview.text).group(1),
+              "confirm": "1"}
+    return client.post(f"/comptoir/change/{code}", data=fields), fields
+
+
+def test_search_by_name_and_code(client, desk):
+    _, marie = desk
+    by_name = client.get("/comptoir/adherents?q=lefeb")
+    assert "Marie Lefebvre" in by_name.text and marie.party_code in by_name.text
+    by_code = client.get(f"/comptoir/adherents?q={marie.party_code.lower()}")
+    assert "Marie Lefebvre" in by_code.text
+    nobody = client.get("/comptoir/adherents?q=%25_zz")
+    assert "Aucun adhérent" in nobody.text
+
+
+def test_prestataires_are_not_offered_an_exchange(client, ledger, desk):
+    baker = ledger.prestataire(name="Boulangerie Lefebvre")
+    assert "Boulangerie Lefebvre" not in client.get("/comptoir/adherents?q=lefeb").text
+    assert client.get(f"/comptoir/change/{baker.party_code}").status_code == 404
+
+
+def test_exchange_shows_bousols_before_confirming(client, ledger, desk):
+    _, marie = desk
+    preview = _enter(client, marie.party_code, "40,00")
+    assert preview.status_code == 200
+    assert "40,00\u00a0€" in preview.text and "42,00\u00a0B" in preview.text
+    assert ledger.balance(marie) == 0  # nothing happens before confirmation
+    done, _ = _confirm(client, marie.party_code, preview)
+    assert done.status_code == 302 and "/comptoir/recu/" in done.location
+    assert ledger.balance(marie) == 4200
+    assert ledger.system("desk_cash") == 4000
+    ledger.assert_consistent()
+
+
+def test_a_second_click_on_confirm_exchanges_once(client, ledger, desk):
+    _, marie = desk
+    preview = _enter(client, marie.party_code, "20.00", tender="card")
+    first, fields = _confirm(client, marie.party_code, preview)
+    again = client.post(f"/comptoir/change/{marie.party_code}", data=fields)
+    assert again.location == first.location  # the same receipt
+    assert ledger.balance(marie) == 2100 and ledger.system("eur_reserve") == 2100
+
+
+def test_receipt_prints_and_reprints(client, ledger, desk):
+    _, marie = desk
+    done, _ = _confirm(client, marie.party_code, _enter(client, marie.party_code, "40"))
+    receipt = client.get(done.location)
+    assert receipt.status_code == 200
+    for text in ("Reçu de change", "Marie Lefebvre", "40,00\u00a0€", "42,00\u00a0B", "Espèces"):
+        assert text in receipt.text
+    def article(html):
+        return re.search(r'<article class="receipt".*?</article>', html, re.S).group(0)
+
+    assert article(client.get(done.location).text) == article(receipt.text)  # a reprint
+
+
+@pytest.mark.parametrize(("euros", "message"), [
+    ("", "requis"), ("-5", "Montant invalide"), ("12,345", "Montant invalide"),
+    ("abc", "Montant invalide"), ("2000000", "Montant invalide")])
+def test_bad_amounts_say_what_is_wrong(client, ledger, desk, euros, message):
+    _, marie = desk
+    response = _enter(client, marie.party_code, euros)
+    assert response.status_code == 422 and message in response.text
+    assert ledger.balance(marie) == 0
+
+
+def test_refusal_from_the_ledger_is_shown(client, ledger, desk):
+    _, marie = desk
+    # 50 € of subsidy back the bonus of at most 1000 € of exchanges.
+    preview = _enter(client, marie.party_code, "1200")
+    refused, _ = _confirm(client, marie.party_code, preview)
+    assert refused.status_code == 409 and "fonds de bonification" in refused.text
+    assert ledger.balance(marie) == 0
+
+
+def test_only_the_bank_uses_the_desk(app, ledger, desk):
+    _, marie = desk
+    other = app.test_client()
+    login(other, marie.username, PASSWORD)
+    assert other.get("/comptoir/adherents?q=a").status_code == 403
+    assert other.get(f"/comptoir/change/{marie.party_code}").status_code == 403
+
+
+def test_receipt_of_something_else_is_not_found(client, ledger, desk):
+    _, marie = desk
+    ledger.exchange(marie, "10.00")
+    payment = ledger.pay(marie, ledger.prestataire(), "1.00")
+    assert client.get(f"/comptoir/recu/{payment.entry_id}").status_code == 404
+    assert client.get("/comptoir/recu/999999").status_code == 404
