@@ -75,7 +75,10 @@ def page(chromium_path):
 
 
 def assert_clean_console(messages: list[str]) -> None:
-    assert not messages, messages  # no 404 asset, no CSP violation, no script error
+    """No missing asset, no CSP violation, no script error. A form sent back with its
+    errors answers 422 on purpose, and the browser logs that too: not a fault."""
+    faults = [m for m in messages if "status of 422" not in m]
+    assert not faults, faults
 
 
 def assert_accessible(page) -> None:
@@ -157,11 +160,10 @@ def test_bank_page_is_accessible(live, page):
     assert_accessible(page)
 
 
-def test_clerk_exchanges_40_euros_for_42_bousols_and_prints_the_receipt(live, page):
+def test_clerk_registers_a_soliste_exchanges_40_euros_and_prints_the_receipt(live, page):
     base, ledger = live
     ledger.subsidy("10.00")
     clerk = ledger.user("bank", password="mot-de-passe-1")
-    marie = ledger.soliste(name="Marie Lefebvre")
     console: list[str] = []
     page.on("console", lambda message: console.append(message.text))
 
@@ -173,8 +175,22 @@ def test_clerk_exchanges_40_euros_for_42_bousols_and_prints_the_receipt(live, pa
     page.get_by_label("Rechercher un adhérent (nom ou code)").fill("lefebvre")
     page.keyboard.press("Enter")
     page.wait_for_url("**/comptoir/adherents?q=lefebvre")
+    assert page.get_by_text("Aucun adhérent ne correspond").is_visible()
     assert_accessible(page)
-    page.get_by_role("link", name="Changer des euros pour Marie Lefebvre").click()
+
+    # Not a member yet: register her, with the yearly fee paid in cash.
+    page.get_by_role("link", name="Inscrire un nouvel adhérent").click()
+    page.get_by_label("Nom et prénom").fill("Marie Lefebvre")
+    page.get_by_label("Téléphone").fill("06 11 22 33 44")
+    page.get_by_label("Commune").fill("Wimereux")
+    page.get_by_role("button", name="Inscrire et encaisser la cotisation").click()
+    assert page.get_by_text("accepter la charte").is_visible()  # forgot the charter
+    assert_accessible(page)
+    page.get_by_label("La personne a lu et accepte la charte du Bou'Sol").check()
+    page.get_by_role("button", name="Inscrire et encaisser la cotisation").click()
+    page.wait_for_url("**/comptoir/change/S-*")
+    assert page.get_by_text("cotisation de 3,00").is_visible()
+    marie = page.url.rsplit("/", 1)[1]
 
     page.get_by_label("Montant en euros").fill("40")
     page.get_by_label("Espèces").check()

@@ -121,3 +121,36 @@ def test_receipt_of_something_else_is_not_found(client, ledger, desk):
     payment = ledger.pay(marie, ledger.prestataire(), "1.00")
     assert client.get(f"/comptoir/recu/{payment.entry_id}").status_code == 404
     assert client.get("/comptoir/recu/999999").status_code == 404
+
+
+def _register(client, **overrides):
+    page = client.get("/comptoir/adherents/nouveau")
+    data = {"csrf_token": csrf_token(page.text), "name": "Élodie Caron",
+            "phone": "06 12 34 56 78", "email": "", "address": "", "commune": "Le Portel",
+            "charter": "y", "tender": "cash"}
+    data.update(overrides)
+    return client.post("/comptoir/adherents/nouveau", data=data)
+
+
+def test_register_a_soliste_then_exchange(client, ledger, desk):
+    page = client.get("/comptoir/adherents/nouveau")
+    assert page.status_code == 200 and "3,00\u00a0€" in page.text
+    done = _register(client)
+    assert done.status_code == 302 and "/comptoir/change/S-" in done.location
+    follow = client.get(done.location)
+    assert "enregistré" in follow.text and "31/12/" in follow.text
+    assert ledger.system("fees_income") == 300
+    by_phone = client.get("/comptoir/adherents?q=06 12 34")
+    assert "Élodie Caron" in by_phone.text and "payée jusqu" in by_phone.text
+
+
+@pytest.mark.parametrize(("overrides", "message"), [
+    ({"charter": ""}, "accepter la charte"),
+    ({"name": ""}, "requis"),
+    ({"phone": "abc"}, "téléphone"),
+    ({"email": "nope"}, "électronique"),
+])
+def test_registration_errors_are_form_messages(client, ledger, desk, overrides, message):
+    response = _register(client, **overrides)
+    assert response.status_code == 422 and message in response.text
+    assert ledger.system("fees_income") == 0

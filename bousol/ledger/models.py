@@ -18,6 +18,7 @@ from sqlalchemy import (
     BigInteger,
     Boolean,
     CheckConstraint,
+    Date,
     DateTime,
     ForeignKey,
     ForeignKeyConstraint,
@@ -145,6 +146,13 @@ class Party(Base):
     code: Mapped[str] = mapped_column(String(16), unique=True)
     name: Mapped[str] = mapped_column(String(200))
     filiere: Mapped[str | None] = mapped_column(String(32))
+    # Contact, as the desk records it (migration 0003); never shown publicly.
+    phone: Mapped[str | None] = mapped_column(String(32), index=True)
+    email: Mapped[str | None] = mapped_column(String(200))
+    address: Mapped[str | None] = mapped_column(String(300))
+    commune: Mapped[str | None] = mapped_column(String(100))
+    charter_accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    membership_until: Mapped[dt.date | None] = mapped_column(Date)
     # Approval status for prestataires (issue 4 adds the state machine); others: active.
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -178,20 +186,23 @@ class Account(Base):
     party: Mapped[Party | None] = relationship(back_populates="accounts")
 
 
+class EntryKind(Base):
+    """The kinds of entry the ledger knows; a new kind is a row added by a migration
+    (a foreign key, rather than a CHECK list that SQLite could only change by
+    rebuilding the append-only journal)."""
+
+    __tablename__ = "entry_kinds"
+
+    name: Mapped[str] = mapped_column(String(32), primary_key=True)
+
+
 class Entry(Base):
     """One business event: immutable; a correction is a new entry that reverses it."""
 
     __tablename__ = "entries"
-    __table_args__ = (
-        CheckConstraint(
-            "kind IN ('exchange', 'payment', 'reconversion', 'reversal', 'subsidy', "
-            "'cash_deposit')",
-            name="kind",
-        ),
-    )
 
     id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
-    kind: Mapped[str] = mapped_column(String(32))
+    kind: Mapped[str] = mapped_column(ForeignKey("entry_kinds.name"))
     created_at: Mapped[dt.datetime] = mapped_column(
         DateTime(timezone=True), default=utcnow, index=True
     )

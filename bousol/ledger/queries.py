@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import datetime as dt
 import json
+import re
 from dataclasses import dataclass
 from fractions import Fraction
 
@@ -191,17 +192,20 @@ def journal(conn: Connection, *, limit: int = 30) -> list[JournalLine]:
 
 def search_parties(conn: Connection, text: str, *, kinds: tuple[str, ...],
                    limit: int = 20) -> list:
-    """Parties of these kinds whose code or name contains ``text`` (case-insensitive)."""
+    """Parties of these kinds whose code, name or phone contains ``text``."""
     needle = (text or "").strip().lower()
     if not needle:
         return []
     pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+    matches = (func.lower(parties_t.c.code).like(pattern, escape="\\")
+               | func.lower(parties_t.c.name).like(pattern, escape="\\"))
+    digits = re.sub(r"[^0-9]", "", needle)
+    if len(digits) >= 4:  # a phone number, typed with or without spaces
+        matches = matches | parties_t.c.phone.like(f"%{digits}%")
     return conn.execute(
         select(parties_t.c.code, parties_t.c.name, parties_t.c.kind, parties_t.c.filiere,
-               parties_t.c.status)
-        .where(parties_t.c.kind.in_(kinds),
-               func.lower(parties_t.c.code).like(pattern, escape="\\")
-               | func.lower(parties_t.c.name).like(pattern, escape="\\"))
+               parties_t.c.status, parties_t.c.phone, parties_t.c.membership_until)
+        .where(parties_t.c.kind.in_(kinds), matches)
         .order_by(parties_t.c.name)
         .limit(limit)
     ).all()

@@ -13,6 +13,7 @@ DEFAULTS: dict[str, str] = {
     "phase.b2b": "off",
     "phase.ccas": "off",
     "reconversion.fee_bp": "500",  # 5 %, in basis points
+    "membership.fee_cents": "300",  # the yearly membership fee, 3,00 €
 }
 
 _changes = SettingChange.__table__
@@ -30,10 +31,17 @@ def _basis_points(value: str) -> str:
     return str(int(value))
 
 
+def _fee_cents(value: str) -> str:
+    if not re.fullmatch(r"[0-9]{1,5}", value) or int(value) > 10_000:
+        raise InvalidInput("Valeur attendue : un montant en centimes, de 0 à 10000 (100,00 €).")
+    return str(int(value))
+
+
 VALIDATORS = {
     "phase.b2b": _on_off,
     "phase.ccas": _on_off,
     "reconversion.fee_bp": _basis_points,
+    "membership.fee_cents": _fee_cents,
 }
 
 

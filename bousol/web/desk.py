@@ -5,18 +5,19 @@ from __future__ import annotations
 
 import uuid
 
-from flask import Blueprint, abort, redirect, render_template, request, url_for
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, RadioField, StringField
+from wtforms import BooleanField, HiddenField, RadioField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from bousol import money
-from bousol.ledger import operations, queries
+from bousol.ledger import members, operations, queries, settings
 from bousol.ledger.errors import DomainError
 from bousol.web import current_actor, role_required, unit_of_work, views
+from bousol.web.formatting import fr_date, fr_money
 
 bp = Blueprint("desk", __name__, url_prefix="/comptoir")
 
@@ -36,6 +37,23 @@ class ExchangeForm(FlaskForm):
     request_key = HiddenField()
 
 
+class RegisterForm(FlaskForm):
+    name = StringField(_l("Nom et prénom"), validators=[DataRequired(), Length(max=200)])
+    phone = StringField(_l("Téléphone"), validators=[Length(max=32)])
+    email = StringField(_l("Courriel"), validators=[Length(max=200)])
+    address = StringField(_l("Adresse"), validators=[Length(max=300)])
+    commune = StringField(_l("Commune"), validators=[Length(max=100)])
+    charter = BooleanField(
+        _l("La personne a lu et accepte la charte du Bou'Sol"),
+        validators=[DataRequired(_l("L'adhésion suppose d'accepter la charte."))],
+    )
+    tender = RadioField(
+        _l("Cotisation payée par"),
+        choices=[SelectChoice(value, label) for value, label in TENDER_LABELS.items()],
+        default="cash", validators=[DataRequired()],
+    )
+
+
 @bp.route("/")
 @role_required("bank")
 def home():
@@ -50,6 +68,34 @@ def search():
         found = queries.search_parties(uow.conn, text, kinds=EXCHANGE_KINDS)
     return render_template("desk/search.html", title=_("Rechercher un adhérent"), q=text,
                            found=found)
+
+
+@bp.route("/adherents/nouveau", methods=["GET", "POST"])
+@role_required("bank")
+def register():
+    form = RegisterForm()
+    with unit_of_work(read_only=True) as uow:
+        fee = settings.current(uow.conn, [members.FEE_KEY])[members.FEE_KEY]
+    title = _("Nouvel adhérent soliste")
+    if form.validate_on_submit():
+        try:
+            membership = members.register_soliste(
+                unit_of_work(), current_actor(), name=form.name.data,
+                charter_accepted=form.charter.data, tender=form.tender.data,
+                phone=form.phone.data, email=form.email.data, address=form.address.data,
+                commune=form.commune.data,
+            )
+        except DomainError as error:
+            form.name.errors.append(error.message)
+        else:
+            flash(_("Adhérent %(code)s enregistré ; cotisation de %(fee)s encaissée, valable "
+                    "jusqu'au %(until)s.", code=membership.party_code,
+                    fee=fr_money(membership.fee_cents, "EUR"),
+                    until=fr_date(membership.membership_until)), "info")
+            return redirect(url_for("desk.exchange", code=membership.party_code))
+    status = 422 if form.errors else 200
+    return render_template("desk/register.html", title=title, form=form,
+                           fee_cents=int(fee)), status
 
 
 def _member(code: str):

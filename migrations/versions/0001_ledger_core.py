@@ -77,6 +77,10 @@ def upgrade():
     sa.PrimaryKeyConstraint('id', name=op.f('pk_users')),
     sa.UniqueConstraint('username', name=op.f('uq_users_username'))
     )
+    op.create_table('entry_kinds',
+    sa.Column('name', sa.String(length=32), nullable=False),
+    sa.PrimaryKeyConstraint('name', name=op.f('pk_entry_kinds'))
+    )
     op.create_table('entries',
     sa.Column('id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=False),
     sa.Column('kind', sa.String(length=32), nullable=False),
@@ -85,7 +89,7 @@ def upgrade():
     sa.Column('memo', sa.String(length=500), nullable=True),
     sa.Column('reverses_id', sa.BigInteger().with_variant(sa.Integer(), 'sqlite'), nullable=True),
     sa.Column('details', sa.Text(), nullable=True),
-    sa.CheckConstraint("kind IN ('exchange', 'payment', 'reconversion', 'reversal', 'subsidy', 'cash_deposit')", name=op.f('ck_entries_kind')),
+    sa.ForeignKeyConstraint(['kind'], ['entry_kinds.name'], name=op.f('fk_entries_kind_entry_kinds')),
     sa.ForeignKeyConstraint(['actor_user_id'], ['users.id'], name=op.f('fk_entries_actor_user_id_users')),
     sa.ForeignKeyConstraint(['reverses_id'], ['entries.id'], name=op.f('fk_entries_reverses_id_entries')),
     sa.PrimaryKeyConstraint('id', name=op.f('pk_entries')),
@@ -167,8 +171,13 @@ SYSTEM_ACCOUNTS = [
 ]
 
 
+ENTRY_KINDS = ["exchange", "payment", "reconversion", "reversal", "subsidy", "cash_deposit"]
+
+
 def _seed():
     now = dt.datetime.now(dt.UTC)
+    kinds = sa.table("entry_kinds", sa.column("name"))
+    op.bulk_insert(kinds, [{"name": kind} for kind in ENTRY_KINDS])
     bind = op.get_bind()
     parties = sa.table(
         "parties", sa.column("id"), sa.column("kind"), sa.column("number"), sa.column("code"),
@@ -249,6 +258,7 @@ def downgrade():
         batch_op.drop_index(batch_op.f('ix_entries_created_at'))
 
     op.drop_table('entries')
+    op.drop_table('entry_kinds')
     op.drop_table('users')
     op.drop_table('accounts')
     op.drop_table('parties')

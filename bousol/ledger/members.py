@@ -1,0 +1,164 @@
+"""Members at the desk: registering a soliste and taking the yearly membership fee.
+
+Rules (docs/ledger.md): registering needs a name and the member's acceptance of the
+charter; contact details are optional but checked. The fee (3,00 € by default, the
+setting ``membership.fee_cents``) is the association's income: one entry, euros from
+outside to ``fees_income``, its tender kept in the entry's details for the day's cash
+count. A membership paid in a year is valid until 31 December of that year; paying
+again extends it by a year. Registration and the first fee are one unit of work.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import re
+from dataclasses import dataclass
+from zoneinfo import ZoneInfo
+
+from sqlalchemy import select, update
+
+from bousol.ledger import settings
+from bousol.ledger.actors import Actor
+from bousol.ledger.errors import InvalidInput, UnknownParty
+from bousol.ledger.models import Party, PartyKind, Role, SystemAccount, utcnow
+from bousol.ledger.operations import Tender, _memo
+from bousol.ledger.parties import create_party
+from bousol.ledger.posting import Leg, lock_accounts, post
+from bousol.ledger.uow import UnitOfWork
+
+parties_t = Party.__table__
+FEE_KEY = "membership.fee_cents"
+_EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,185}\.[^@\s]{2,}")
+DESK_TENDERS = (Tender.CASH, Tender.CHEQUE, Tender.CARD)
+
+
+def paris_today() -> dt.date:
+    """Membership years follow the calendar in Boulogne-sur-Mer, not in UTC."""
+    return dt.datetime.now(ZoneInfo("Europe/Paris")).date()
+
+
+def normalise_phone(phone: str | None) -> str | None:
+    """Digits only, with a leading + kept (``06 12 34 56 78`` → ``0612345678``)."""
+    if phone is None or not phone.strip():
+        return None
+    text = phone.strip()
+    digits = re.sub(r"[\s.\-()]", "", text)
+    if not re.fullmatch(r"\+?[0-9]{6,15}", digits):
+        raise InvalidInput("Numéro de téléphone invalide (6 à 15 chiffres).")
+    return digits
+
+
+def _optional(value: str | None, limit: int, label: str) -> str | None:
+    if value is None or not value.strip():
+        return None
+    value = _memo(value)
+    if value is not None and len(value) > limit:
+        raise InvalidInput(f"{label} : {limit} caractères au plus.")
+    return value
+
+
+@dataclass(frozen=True)
+class Membership:
+    party_code: str
+    fee_cents: int
+    entry_id: int
+    membership_until: dt.date
+
+
+def _year_end(today: dt.date) -> dt.date:
+    return dt.date(today.year, 12, 31)
+
+
+def _take_fee(uow: UnitOfWork, actor: Actor, party_code: str, tender: Tender,
+              paid_until: dt.date | None, today: dt.date) -> Membership:
+    fee_cents = int(settings.current(uow.conn, [FEE_KEY])[FEE_KEY])
+    until = _year_end(today)
+    if paid_until is not None and paid_until >= until:
+        until = dt.date(paid_until.year + 1, 12, 31)  # paying ahead extends by a year
+    if fee_cents == 0:
+        raise InvalidInput("La cotisation est à 0 : rien à encaisser.")
+    locked = lock_accounts(
+        uow.conn, system=(SystemAccount.EUR_OUTSIDE, SystemAccount.FEES_INCOME))
+    entry_id = post(
+        uow.conn, kind="membership_fee",
+        legs=[Leg(locked.system(SystemAccount.EUR_OUTSIDE), -fee_cents),
+              Leg(locked.system(SystemAccount.FEES_INCOME), fee_cents)],
+        actor_user_id=actor.user_id, memo=f"Cotisation {until.year} — {party_code}",
+        details={"tender": tender.value, "party": party_code, "until": until.isoformat()},
+    )
+    uow.conn.execute(update(parties_t).where(parties_t.c.code == party_code)
+                     .values(membership_until=until))
+    return Membership(party_code, fee_cents, entry_id, until)
+
+
+def _tender(value: str) -> Tender:
+    try:
+        tender = Tender(value)
+    except ValueError:
+        raise InvalidInput("Moyen de paiement inconnu.") from None
+    if tender not in DESK_TENDERS:
+        raise InvalidInput("À la caisse : espèces, chèque ou carte.")
+    return tender
+
+
+def register_soliste(
+    uow: UnitOfWork,
+    actor: Actor,
+    *,
+    name: str,
+    charter_accepted: bool,
+    tender: str,
+    phone: str | None = None,
+    email: str | None = None,
+    address: str | None = None,
+    commune: str | None = None,
+    today: dt.date | None = None,
+) -> Membership:
+    """A new soliste, with their first year's membership fee, in one unit of work."""
+    actor.require(Role.BANK, Role.ADMIN)
+    if charter_accepted is not True:
+        raise InvalidInput("L'adhésion suppose que la personne accepte la charte du Bou'Sol.")
+    phone = normalise_phone(phone)
+    email = _optional(email, 200, "Courriel")
+    if email is not None and not _EMAIL_RE.fullmatch(email):
+        raise InvalidInput("Adresse électronique invalide.")
+    address = _optional(address, 300, "Adresse")
+    commune = _optional(commune, 100, "Commune")
+    tender_value = _tender(tender)
+    today = today or paris_today()
+    with uow:
+        party = create_party(uow, kind=PartyKind.SOLISTE, name=_optional(name, 200, "Nom") or "")
+        uow.conn.execute(
+            update(parties_t).where(parties_t.c.id == party.id).values(
+                phone=phone, email=email, address=address, commune=commune,
+                charter_accepted_at=utcnow())
+        )
+        membership = _take_fee(uow, actor, party.code, tender_value, None, today)
+        uow.commit()
+        return membership
+
+
+def renew_membership(uow: UnitOfWork, actor: Actor, *, party_code: str, tender: str,
+                     today: dt.date | None = None) -> Membership:
+    """This year's (or, if paid, next year's) membership fee."""
+    actor.require(Role.BANK, Role.ADMIN)
+    tender_value = _tender(tender)
+    today = today or paris_today()
+    with uow:
+        row = uow.conn.execute(
+            select(parties_t.c.code, parties_t.c.kind, parties_t.c.membership_until)
+            .where(parties_t.c.code == party_code)
+        ).first()
+        if row is None or row.kind not in (PartyKind.SOLISTE, PartyKind.PRESTATAIRE):
+            raise UnknownParty()
+        membership = _take_fee(uow, actor, party_code, tender_value, row.membership_until,
+                               today)
+        uow.commit()
+        return membership
+
+
+def fee_cents(uow: UnitOfWork) -> int:
+    with uow:
+        return int(settings.current(uow.conn, [FEE_KEY])[FEE_KEY])
+
+
