@@ -154,6 +154,12 @@ def test_bank_page_is_accessible(live, page):
     circulation = page.get_by_test_id("circulation").inner_text()
     assert circulation.replace("\u00a0", " ") == "21,00 B"
     assert_accessible(page)
+    page.get_by_role("link", name="Historique de la réserve et de la couverture").click()
+    page.wait_for_url("**/comptoir/reserve")
+    assert page.get_by_role("img", name="Bou'Sols en circulation et euros qui les couvrent, "
+                                        "par jour").is_visible()
+    assert_accessible(page)
+    page.go_back()
     # And in English, on request.
     page.get_by_role("button", name="English").click()
     assert page.locator("html").get_attribute("lang") == "en"

@@ -256,3 +256,55 @@ def exchange_receipt(conn: Connection, entry_id: int) -> ExchangeReceipt | None:
     return ExchangeReceipt(entry.id, entry.created_at, entry.username, member.code,
                            member.name, int(euros), int(member.amount),
                            details.get("tender", ""), reversed_)
+
+
+@dataclass(frozen=True)
+class CoverageDay:
+    day: dt.date
+    bsol_in_circulation: int
+    bsol_notes: int
+    eur_backing: int
+    bonus_fund: int
+
+    @property
+    def coverage_ratio(self) -> Fraction | None:
+        if not self.bsol_in_circulation:
+            return None
+        return Fraction(self.eur_backing, self.bsol_in_circulation)
+
+
+_HISTORY_ACCOUNTS = (SystemAccount.ISSUANCE, SystemAccount.NOTES_CIRCULATION,
+                     SystemAccount.EUR_RESERVE, SystemAccount.DESK_CASH,
+                     SystemAccount.BONUS_FUND)
+
+
+def coverage_history(conn: Connection, *, days: int = 90) -> list[CoverageDay]:
+    """End-of-day figures for the last ``days`` days that saw entries (days in UTC),
+    each the running total of every posting up to that day."""
+    day = func.date(entries_t.c.created_at)
+    rows = conn.execute(
+        select(day.label("day"), accounts_t.c.system_code, func.sum(postings_t.c.amount))
+        .select_from(postings_t.join(entries_t, entries_t.c.id == postings_t.c.entry_id)
+                     .join(accounts_t, accounts_t.c.id == postings_t.c.account_id))
+        .where(accounts_t.c.system_code.in_([a.value for a in _HISTORY_ACCOUNTS]))
+        .group_by(day, accounts_t.c.system_code)
+        .order_by(day)
+    ).all()
+    running = dict.fromkeys((a.value for a in _HISTORY_ACCOUNTS), 0)
+    by_day: dict[dt.date, dict[str, int]] = {}
+    for row_day, code, amount in rows:
+        key = row_day if isinstance(row_day, dt.date) else dt.date.fromisoformat(row_day)
+        running[code] += int(amount)
+        by_day[key] = dict(running)
+    history = [
+        CoverageDay(
+            day=key,
+            bsol_in_circulation=-totals[SystemAccount.ISSUANCE.value],
+            bsol_notes=totals[SystemAccount.NOTES_CIRCULATION.value],
+            eur_backing=totals[SystemAccount.EUR_RESERVE.value]
+            + totals[SystemAccount.DESK_CASH.value],
+            bonus_fund=totals[SystemAccount.BONUS_FUND.value],
+        )
+        for key, totals in by_day.items()
+    ]
+    return history[-days:]

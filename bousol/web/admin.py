@@ -12,3 +12,9 @@ bp = Blueprint("admin", __name__, url_prefix="/admin")
 @role_required("admin")
 def home():
     return views.system_home(_("Administration de l'association"))
+
+
+@bp.route("/reserve")
+@role_required("admin")
+def reserve():
+    return views.reserve(_("Réserve et couverture"))

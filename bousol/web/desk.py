@@ -60,6 +60,12 @@ def home():
     return views.system_home(_("Comptoir de change"))
 
 
+@bp.route("/reserve")
+@role_required("bank")
+def reserve():
+    return views.reserve(_("Réserve et couverture"))
+
+
 @bp.route("/adherents")
 @role_required("bank")
 def search():

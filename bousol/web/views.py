@@ -3,11 +3,12 @@
 from __future__ import annotations
 
 from flask import render_template
+from flask_babel import gettext as _
 from flask_login import current_user
 
 from bousol.ledger import queries, rules, settings
 from bousol.ledger.queries import KIND_LABELS
-from bousol.web import unit_of_work
+from bousol.web import charts, unit_of_work
 
 
 def party_home(title: str):
@@ -19,6 +20,24 @@ def party_home(title: str):
         "party_home.html", title=title, party=party, balances=balances,
         statement=statement, kind_labels=KIND_LABELS,
     )
+
+
+def reserve(title: str):
+    """Reserve and coverage: today's figures and their history by day."""
+    with unit_of_work(read_only=True) as uow:
+        supply = queries.money_supply(uow.conn)
+        history = queries.coverage_history(uow.conn, days=90)
+    labels = [day.day.strftime("%d/%m/%Y") for day in history]
+    chart = charts.line_chart(
+        _("Bou'Sols en circulation et euros qui les couvrent, par jour"), labels,
+        [charts.Series(_("Bou'Sols en circulation"), [d.bsol_in_circulation for d in history],
+                       "series-bsol"),
+         charts.Series(_("Couverture en euros"), [d.eur_backing for d in history],
+                       "series-eur")],
+        chart_id="coverage-chart",
+    )
+    return render_template("reserve.html", title=title, supply=supply, history=history,
+                           chart=chart)
 
 
 def system_home(title: str):
