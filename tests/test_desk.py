@@ -47,9 +47,11 @@ def test_search_by_name_and_code(client, desk):
     assert "Aucun adhérent" in nobody.text
 
 
-def test_prestataires_are_not_offered_an_exchange(client, ledger, desk):
+def test_prestataires_are_offered_a_reconversion_not_an_exchange(client, ledger, desk):
     baker = ledger.prestataire(name="Boulangerie Lefebvre")
-    assert "Boulangerie Lefebvre" not in client.get("/comptoir/adherents?q=lefeb").text
+    found = client.get("/comptoir/adherents?q=lefeb").text
+    assert re.search(r"Reconvertir des Bou(&#39;|')Sols de Boulangerie Lefebvre", found)
+    assert "Changer des euros pour Boulangerie Lefebvre" not in found
     assert client.get(f"/comptoir/change/{baker.party_code}").status_code == 404
 
 
@@ -154,3 +156,54 @@ def test_registration_errors_are_form_messages(client, ledger, desk, overrides, 
     response = _register(client, **overrides)
     assert response.status_code == 422 and message in response.text
     assert ledger.system("fees_income") == 0
+
+
+def _reconvert_enter(client, code, bousols):
+    page = client.get(f"/comptoir/reconversion/{code}")
+    return client.post(f"/comptoir/reconversion/{code}", data={
+        "csrf_token": csrf_token(page.text), "bousols": bousols})
+
+
+@pytest.fixture
+def merchant(ledger, desk):
+    _, marie = desk
+    baker = ledger.prestataire(name="Boulangerie du Portel")
+    ledger.exchange(marie, "200.00", tender="card")
+    ledger.pay(marie, baker, "150.00")
+    return baker
+
+
+def test_reconversion_shows_the_fee_before_confirming(client, ledger, merchant):
+    found = client.get("/comptoir/adherents?q=portel")
+    assert "Reconvertir des Bou" in found.text
+    preview = _reconvert_enter(client, merchant.party_code, "100")
+    assert preview.status_code == 200
+    assert "5,00\u00a0€" in preview.text and "95,00\u00a0€" in preview.text
+    assert ledger.balance(merchant) == 15_000  # nothing before confirmation
+    key = re.search(r'name="request_key" type="hidden" value="([0-9a-f]+)"', preview.text)
+    fields = {"csrf_token": csrf_token(preview.text), "request_key": key.group(1),
+              "bousols": "100", "confirm": "1"}
+    done = client.post(f"/comptoir/reconversion/{merchant.party_code}", data=fields)
+    again = client.post(f"/comptoir/reconversion/{merchant.party_code}", data=fields)
+    assert done.status_code == 302 and again.location == done.location  # once
+    assert ledger.balance(merchant) == 5_000 and ledger.balance(merchant, "EUR") == 9_500
+    receipt = client.get(done.location)
+    assert "Bordereau de reconversion" in receipt.text and "95,00\u00a0€" in receipt.text
+    ledger.assert_consistent()
+
+
+def test_reconversion_refusals_are_form_messages(client, ledger, merchant):
+    too_much = _reconvert_enter(client, merchant.party_code, "150.01")
+    assert too_much.status_code == 200  # the preview does not know balances yet…
+    key = re.search(r'name="request_key" type="hidden" value="([0-9a-f]+)"', too_much.text)
+    refused = client.post(f"/comptoir/reconversion/{merchant.party_code}", data={
+        "csrf_token": csrf_token(too_much.text), "request_key": key.group(1),
+        "bousols": "150.01", "confirm": "1"})
+    assert refused.status_code == 422 and "Solde insuffisant" in refused.text  # …the ledger does
+    assert _reconvert_enter(client, merchant.party_code, "abc").status_code == 422
+    assert ledger.balance(merchant) == 15_000
+
+
+def test_solistes_are_not_reconverted(client, ledger, desk):
+    _, marie = desk
+    assert client.get(f"/comptoir/reconversion/{marie.party_code}").status_code == 404

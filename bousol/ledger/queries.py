@@ -308,3 +308,41 @@ def coverage_history(conn: Connection, *, days: int = 90) -> list[CoverageDay]:
         for key, totals in by_day.items()
     ]
     return history[-days:]
+
+
+@dataclass(frozen=True)
+class ReconversionReceipt:
+    entry_id: int
+    created_at: dt.datetime
+    clerk: str | None
+    party_code: str
+    party_name: str
+    bousol_cents: int
+    fee_cents: int
+    euro_cents: int  # owed to the prestataire, paid by transfer
+    reversed: bool
+
+
+def reconversion_receipt(conn: Connection, entry_id: int) -> ReconversionReceipt | None:
+    entry = conn.execute(
+        select(entries_t.c.id, entries_t.c.created_at, users_t.c.username)
+        .select_from(entries_t.outerjoin(users_t, users_t.c.id == entries_t.c.actor_user_id))
+        .where(entries_t.c.id == entry_id, entries_t.c.kind == "reconversion")
+    ).first()
+    if entry is None:
+        return None
+    legs = conn.execute(
+        select(postings_t.c.amount, postings_t.c.currency, accounts_t.c.system_code,
+               parties_t.c.code, parties_t.c.name)
+        .select_from(postings_t.join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
+                     .outerjoin(parties_t, parties_t.c.id == accounts_t.c.party_id))
+        .where(postings_t.c.entry_id == entry_id)
+    ).all()
+    bousols = next(leg for leg in legs if leg.system_code is None and leg.currency == "BSOL")
+    euros = next(leg for leg in legs if leg.system_code is None and leg.currency == "EUR")
+    fee = sum(leg.amount for leg in legs if leg.system_code == SystemAccount.FEES_INCOME)
+    reversed_ = conn.execute(
+        select(func.count()).where(entries_t.c.reverses_id == entry_id)).scalar_one() > 0
+    return ReconversionReceipt(entry.id, entry.created_at, entry.username, bousols.code,
+                               bousols.name, -int(bousols.amount), int(fee),
+                               int(euros.amount), reversed_)

@@ -22,6 +22,7 @@ from bousol.web.formatting import fr_date, fr_money
 bp = Blueprint("desk", __name__, url_prefix="/comptoir")
 
 EXCHANGE_KINDS = ("soliste", "ccas")  # who can buy Bou'Sols at the desk
+RECONVERSION_KINDS = ("prestataire",)  # who can turn Bou'Sols back into euros
 TENDER_LABELS = {"cash": _l("Espèces"), "cheque": _l("Chèque"), "card": _l("Carte bancaire")}
 
 
@@ -35,6 +36,12 @@ class ExchangeForm(FlaskForm):
     # Made when the amount is shown for confirmation: a second click on "Confirmer"
     # (or a reload) replays the same request instead of exchanging twice.
     request_key = HiddenField()
+
+
+class ReconversionForm(FlaskForm):
+    bousols = StringField(_l("Bou'Sols à reconvertir"),
+                          validators=[DataRequired(), Length(max=20)])
+    request_key = HiddenField()  # made at the preview: a second click replays
 
 
 class RegisterForm(FlaskForm):
@@ -71,7 +78,8 @@ def reserve():
 def search():
     text = request.args.get("q", "")[:100]
     with unit_of_work(read_only=True) as uow:
-        found = queries.search_parties(uow.conn, text, kinds=EXCHANGE_KINDS)
+        found = queries.search_parties(uow.conn, text,
+                                       kinds=EXCHANGE_KINDS + RECONVERSION_KINDS)
     return render_template("desk/search.html", title=_("Rechercher un adhérent"), q=text,
                            found=found)
 
@@ -104,12 +112,50 @@ def register():
                            fee_cents=int(fee)), status
 
 
-def _member(code: str):
+def _member(code: str, kinds: tuple[str, ...] = EXCHANGE_KINDS):
     with unit_of_work(read_only=True) as uow:
         member = queries.party_by_code(uow.conn, code)
-    if member is None or member.kind not in EXCHANGE_KINDS:
+    if member is None or member.kind not in kinds:
         abort(404)
     return member
+
+
+@bp.route("/reconversion/<code>", methods=["GET", "POST"])
+@role_required("bank")
+def reconversion(code: str):
+    member = _member(code, RECONVERSION_KINDS)
+    form = ReconversionForm()
+    title = _("Reconversion Bou'Sols → euros")
+    with unit_of_work(read_only=True) as uow:
+        balances = queries.party_balances(uow.conn, member.id)
+        fee_bp = int(settings.current(uow.conn, ["reconversion.fee_bp"])["reconversion.fee_bp"])
+
+    def page(step: str, status: int = 200, **extra):
+        return render_template("desk/reconversion.html", title=title, member=member,
+                               form=form, step=step, balances=balances, fee_bp=fee_bp,
+                               **extra), status
+
+    if not form.validate_on_submit():
+        return page("enter", 422 if form.errors else 200)
+    try:
+        bousol_cents = money.parse_amount(form.bousols.data)
+    except DomainError as error:
+        form.bousols.errors.append(error.message)
+        return page("enter", 422)
+    if "confirm" not in request.form:
+        form.request_key.data = uuid.uuid4().hex
+        fee_cents = money.fee_for(bousol_cents, fee_bp)
+        return page("confirm", bousol_cents=bousol_cents, fee_cents=fee_cents,
+                    euro_cents=bousol_cents - fee_cents)
+    try:
+        result = operations.reconvert(
+            unit_of_work(), current_actor(), prestataire_code=member.code,
+            bousols=form.bousols.data, idempotency_key=form.request_key.data or None,
+        )
+    except DomainError as error:
+        form.bousols.errors.append(error.message)
+        return page("enter", error.http_status)
+    return redirect(url_for("desk.receipt", entry_id=result.entry_id))
 
 
 @bp.route("/change/<code>", methods=["GET", "POST"])
@@ -151,8 +197,14 @@ def exchange(code: str):
 @role_required("bank", "admin")
 def receipt(entry_id: int):
     with unit_of_work(read_only=True) as uow:
-        found = queries.exchange_receipt(uow.conn, entry_id)
-    if found is None:
-        abort(404)
-    return render_template("desk/receipt.html", title=_("Reçu de change"), receipt=found,
-                           tenders=TENDER_LABELS)
+        exchange_found = queries.exchange_receipt(uow.conn, entry_id)
+        reconversion_found = (None if exchange_found
+                              else queries.reconversion_receipt(uow.conn, entry_id))
+    if exchange_found is not None:
+        return render_template("desk/receipt.html", title=_("Reçu de change"),
+                               receipt=exchange_found, tenders=TENDER_LABELS)
+    if reconversion_found is not None:
+        return render_template("desk/reconversion_receipt.html",
+                               title=_("Bordereau de reconversion"),
+                               receipt=reconversion_found)
+    abort(404)
