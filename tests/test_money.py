@@ -1,6 +1,7 @@
 """Amount parsing and the exchange arithmetic, as tables."""
 
 from decimal import Decimal
+from fractions import Fraction
 
 import pytest
 from hypothesis import given
@@ -87,3 +88,12 @@ def test_format_fr(cents, unit, text):
 def test_format_plain():
     assert [money.format_plain(c) for c in (2100, 5, -1250, 0)] == ["21.00", "0.05", "-12.50",
                                                                    "0.00"]
+
+
+@pytest.mark.parametrize(("ratio", "text"), [
+    (None, "—"), (Fraction(1), "100,0 %"), (Fraction(2, 3), "66,7 %"),
+    (Fraction(1, 3), "33,3 %"), (Fraction(9995, 10000), "100,0 %"), (Fraction(0), "0,0 %")])
+def test_percent_is_exact_and_french(ratio, text):
+    from bousol.web.formatting import fr_percent
+
+    assert fr_percent(ratio) == text

@@ -232,6 +232,22 @@ class ExchangeReceipt:
     reversed: bool
 
 
+def _receipt_legs(conn: Connection, entry_id: int) -> list:
+    """An entry's postings with their account's system code and party, for receipts."""
+    return conn.execute(
+        select(postings_t.c.amount, postings_t.c.currency, accounts_t.c.system_code,
+               parties_t.c.code, parties_t.c.name)
+        .select_from(postings_t.join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
+                     .outerjoin(parties_t, parties_t.c.id == accounts_t.c.party_id))
+        .where(postings_t.c.entry_id == entry_id)
+    ).all()
+
+
+def _is_reversed(conn: Connection, entry_id: int) -> bool:
+    return conn.execute(
+        select(func.count()).where(entries_t.c.reverses_id == entry_id)).scalar_one() > 0
+
+
 def exchange_receipt(conn: Connection, entry_id: int) -> ExchangeReceipt | None:
     """What the receipt of an exchange shows, rebuilt from the entry (so it reprints)."""
     entry = conn.execute(
@@ -241,21 +257,13 @@ def exchange_receipt(conn: Connection, entry_id: int) -> ExchangeReceipt | None:
     ).first()
     if entry is None:
         return None
-    legs = conn.execute(
-        select(postings_t.c.amount, accounts_t.c.system_code, parties_t.c.code,
-               parties_t.c.name)
-        .select_from(postings_t.join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
-                     .outerjoin(parties_t, parties_t.c.id == accounts_t.c.party_id))
-        .where(postings_t.c.entry_id == entry_id)
-    ).all()
+    legs = _receipt_legs(conn, entry_id)
     member = next(leg for leg in legs if leg.system_code is None)
     euros = -next(leg.amount for leg in legs if leg.system_code == SystemAccount.EUR_OUTSIDE)
-    reversed_ = conn.execute(
-        select(func.count()).where(entries_t.c.reverses_id == entry_id)).scalar_one() > 0
     details = json.loads(entry.details or "{}")
     return ExchangeReceipt(entry.id, entry.created_at, entry.username, member.code,
                            member.name, int(euros), int(member.amount),
-                           details.get("tender", ""), reversed_)
+                           details.get("tender", ""), _is_reversed(conn, entry_id))
 
 
 @dataclass(frozen=True)
@@ -331,18 +339,10 @@ def reconversion_receipt(conn: Connection, entry_id: int) -> ReconversionReceipt
     ).first()
     if entry is None:
         return None
-    legs = conn.execute(
-        select(postings_t.c.amount, postings_t.c.currency, accounts_t.c.system_code,
-               parties_t.c.code, parties_t.c.name)
-        .select_from(postings_t.join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
-                     .outerjoin(parties_t, parties_t.c.id == accounts_t.c.party_id))
-        .where(postings_t.c.entry_id == entry_id)
-    ).all()
+    legs = _receipt_legs(conn, entry_id)
     bousols = next(leg for leg in legs if leg.system_code is None and leg.currency == "BSOL")
     euros = next(leg for leg in legs if leg.system_code is None and leg.currency == "EUR")
     fee = sum(leg.amount for leg in legs if leg.system_code == SystemAccount.FEES_INCOME)
-    reversed_ = conn.execute(
-        select(func.count()).where(entries_t.c.reverses_id == entry_id)).scalar_one() > 0
     return ReconversionReceipt(entry.id, entry.created_at, entry.username, bousols.code,
                                bousols.name, -int(bousols.amount), int(fee),
-                               int(euros.amount), reversed_)
+                               int(euros.amount), _is_reversed(conn, entry_id))

@@ -3,6 +3,8 @@
 from __future__ import annotations
 
 import datetime as dt
+import math
+from fractions import Fraction
 from zoneinfo import ZoneInfo
 
 from flask import Flask
@@ -40,6 +42,14 @@ def fr_datetime(value: dt.datetime | None) -> str:
     return to_paris(value).strftime("%d/%m/%Y %H:%M")
 
 
+def fr_percent(ratio: Fraction | None) -> str:
+    """``Fraction(1)`` → ``100,0 %``, exact (no float), rounded half up; None → ``—``."""
+    if ratio is None:
+        return "—"
+    tenths = math.floor(ratio * 1000 + Fraction(1, 2))
+    return f"{tenths // 10},{tenths % 10} %"
+
+
 def filiere_label(slug: str | None) -> str:
     if not slug:
         return ""
@@ -54,4 +64,5 @@ def register(app: Flask) -> None:
     app.add_template_filter(fr_date, "date_fr")
     app.add_template_filter(fr_datetime, "datetime_fr")
     app.add_template_filter(filiere_label, "filiere")
+    app.add_template_filter(fr_percent, "percent")
     app.jinja_env.globals["get_locale"] = get_locale
