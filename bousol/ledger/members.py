@@ -21,7 +21,7 @@ from bousol.ledger import settings
 from bousol.ledger.actors import Actor
 from bousol.ledger.errors import InvalidInput, UnknownParty
 from bousol.ledger.models import Party, PartyKind, Role, SystemAccount, utcnow
-from bousol.ledger.operations import Tender, _memo
+from bousol.ledger.operations import Tender, _memo, parse_tender
 from bousol.ledger.parties import create_party
 from bousol.ledger.posting import Leg, lock_accounts, post
 from bousol.ledger.uow import UnitOfWork
@@ -92,10 +92,7 @@ def _take_fee(uow: UnitOfWork, actor: Actor, party_code: str, tender: Tender,
 
 
 def _tender(value: str) -> Tender:
-    try:
-        tender = Tender(value)
-    except ValueError:
-        raise InvalidInput("Moyen de paiement inconnu.") from None
+    tender = parse_tender(value)
     if tender not in DESK_TENDERS:
         raise InvalidInput("À la caisse : espèces, chèque ou carte.")
     return tender

@@ -71,7 +71,6 @@ PARTY_PREFIX = {
     PartyKind.SOLISTE: "S", PartyKind.PRESTATAIRE: "P", PartyKind.CCAS: "C",
     PartyKind.BANK: "B", PartyKind.ASSOCIATION: "A",
 }
-BANK_CODE, ASSOCIATION_CODE = "B-000001", "A-000001"
 
 
 class Role(enum.StrEnum):

@@ -53,6 +53,13 @@ _TENDER_ACCOUNT = {
 }
 
 
+def parse_tender(value: object) -> Tender:
+    try:
+        return Tender(value)
+    except ValueError:
+        raise InvalidInput("Moyen de paiement inconnu.") from None
+
+
 def _memo(memo: str | None) -> str | None:
     if memo is None:
         return None
@@ -104,10 +111,7 @@ def exchange(
     actor.require(Role.BANK, Role.ADMIN)
     euro_cents = money.parse_amount(euros)
     party_code = _party_code(party_code)
-    try:
-        tender = Tender(tender)
-    except ValueError:
-        raise InvalidInput("Moyen de paiement inconnu.") from None
+    tender = parse_tender(tender)
     memo = _memo(memo)
     bousol_cents, bonus_cents = money.bousols_for_euros(euro_cents)
     request = {"op": "exchange", "party": party_code, "euros": euro_cents,

@@ -112,6 +112,11 @@ def system_accounts(conn: Connection) -> list:
     ).all()
 
 
+def coverage(backing: int, circulation: int) -> Fraction | None:
+    """Euros of backing per Bou'Sol in circulation (None while nothing circulates)."""
+    return Fraction(backing, circulation) if circulation else None
+
+
 @dataclass(frozen=True)
 class MoneySupply:
     bsol_in_circulation: int
@@ -123,9 +128,7 @@ class MoneySupply:
 
     @property
     def coverage_ratio(self) -> Fraction | None:
-        if not self.bsol_in_circulation:
-            return None
-        return Fraction(self.eur_backing, self.bsol_in_circulation)
+        return coverage(self.eur_backing, self.bsol_in_circulation)
 
 
 def money_supply(conn: Connection) -> MoneySupply:
@@ -276,9 +279,7 @@ class CoverageDay:
 
     @property
     def coverage_ratio(self) -> Fraction | None:
-        if not self.bsol_in_circulation:
-            return None
-        return Fraction(self.eur_backing, self.bsol_in_circulation)
+        return coverage(self.eur_backing, self.bsol_in_circulation)
 
 
 _HISTORY_ACCOUNTS = (SystemAccount.ISSUANCE, SystemAccount.NOTES_CIRCULATION,
