@@ -11,6 +11,10 @@ from pathlib import Path
 
 BASE_DIR = Path(__file__).resolve().parent
 DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused in production
+# Development and tests: the reserve's account for SEPA payout files (not a real one).
+DEMO_DEBTOR_NAME = "Crédit Municipal de Boulogne-sur-Mer - fonds de garantie Bou'Sol"
+DEMO_DEBTOR_IBAN = "FR7630006000011234567890189"
+DEMO_DEBTOR_BIC = "DEMOFRPPXXX"
 
 
 def normalise_database_url(url: str) -> str:
@@ -43,16 +47,29 @@ class Config:
     PROXIES = int(os.environ.get("BOUSOL_PROXIES", "0"))
     DEMO_ALLOWED = True  # `flask bousol demo`: never on a production database
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
+    # The account SEPA payout batches (pain.001) are paid from: the Crédit Municipal
+    # account holding the reserve. Production must set them; no file without them.
+    PAYOUT_DEBTOR_NAME = os.environ.get("PAYOUT_DEBTOR_NAME", "")
+    PAYOUT_DEBTOR_IBAN = os.environ.get("PAYOUT_DEBTOR_IBAN", "")
+    PAYOUT_DEBTOR_BIC = os.environ.get("PAYOUT_DEBTOR_BIC", "")
 
 
 class DevelopmentConfig(Config):
     DEBUG = True
+    # A demo account (valid checksum, not a real one) so that payout files can be made.
+    PAYOUT_DEBTOR_NAME = os.environ.get("PAYOUT_DEBTOR_NAME", DEMO_DEBTOR_NAME)
+    PAYOUT_DEBTOR_IBAN = os.environ.get("PAYOUT_DEBTOR_IBAN", DEMO_DEBTOR_IBAN)
+    PAYOUT_DEBTOR_BIC = os.environ.get("PAYOUT_DEBTOR_BIC", DEMO_DEBTOR_BIC)
 
 
 class TestingConfig(Config):
     TESTING = True
     SECRET_KEY = "testing-secret"  # noqa: S105
     WTF_CSRF_ENABLED = True
+    # A demo account (valid checksum, not a real one) so that payout files can be made.
+    PAYOUT_DEBTOR_NAME = os.environ.get("PAYOUT_DEBTOR_NAME", DEMO_DEBTOR_NAME)
+    PAYOUT_DEBTOR_IBAN = os.environ.get("PAYOUT_DEBTOR_IBAN", DEMO_DEBTOR_IBAN)
+    PAYOUT_DEBTOR_BIC = os.environ.get("PAYOUT_DEBTOR_BIC", DEMO_DEBTOR_BIC)
 
 
 class ProductionConfig(Config):

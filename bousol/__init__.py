@@ -75,7 +75,16 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
         app.wsgi_app = ProxyFix(  # type: ignore[method-assign]
             app.wsgi_app, x_for=app.config["PROXIES"], x_proto=app.config["PROXIES"])
 
-    from bousol.web import admin, auth, ccas, desk, errors, member, merchant
+    from bousol.web import (
+        admin,
+        auth,
+        ccas,
+        desk,
+        desk_notes,  # noqa: F401  (its routes join the desk blueprint)
+        errors,
+        member,
+        merchant,
+    )
 
     errors.register(app)
 

@@ -17,9 +17,10 @@ from werkzeug.serving import make_server
 
 from bousol import create_app
 from bousol.extensions import db
+from bousol.ledger import notes
 from bousol.ledger.db import make_engine, make_session_factory
 from bousol.ledger.uow import UnitOfWork
-from tests.helpers import Ledger
+from tests.helpers import BANK, Ledger
 
 CHROMIUM = os.environ.get("BOUSOL_CHROMIUM", "/usr/bin/chromium")
 CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
@@ -53,7 +54,7 @@ def live(tmp_path, sqlite_template):
     thread.start()
     engine = make_engine(url)
     factory = make_session_factory(engine)
-    ledger = Ledger(engine, lambda: UnitOfWork(factory))
+    ledger = Ledger(engine, lambda **kw: UnitOfWork(factory, **kw))
     yield f"http://127.0.0.1:{server.server_port}", ledger
     server.shutdown()
     thread.join()
@@ -76,8 +77,9 @@ def page(chromium_path):
 
 def assert_clean_console(messages: list[str]) -> None:
     """No missing asset, no CSP violation, no script error. A form sent back with its
-    errors answers 422 on purpose, and the browser logs that too: not a fault."""
-    faults = [m for m in messages if "status of 422" not in m]
+    errors answers 422 (bad input) or 409 (the books refuse: a note not in circulation)
+    on purpose, and the browser logs that too: not a fault."""
+    faults = [m for m in messages if "status of 422" not in m and "status of 409" not in m]
     assert not faults, faults
 
 
@@ -144,6 +146,15 @@ def test_wrong_password_message_is_announced_and_accessible(live, page):
 def test_bank_page_is_accessible(live, page):
     base, ledger = live
     ledger.subsidy("10.00")
+    # The desk holds notes of series A26: 20 of each value.
+    notes.register_series(ledger.uow(), BANK, code="A26", printed_on="2026-11-01",
+                          valid_until="2099-12-31")
+    for value, first in ((20, 1), (10, 101), (5, 201), (2, 301), (1, 401)):
+        span = f"A26-{first:06d}..{first + 19:06d}"
+        notes.register_delivery(ledger.uow(), BANK, series_code="A26", denomination=value,
+                                first=first, last=first + 19)
+        notes.move(ledger.uow(), BANK, serials=span, to_place="vault")
+        notes.move(ledger.uow(), BANK, serials=span, to_place="desk")
     clerk = ledger.user("bank", password="mot-de-passe-1")
     ledger.exchange(ledger.soliste(), "20.00", tender="cash")
     page.goto(f"{base}/connexion")
@@ -169,6 +180,15 @@ def test_bank_page_is_accessible(live, page):
 def test_clerk_registers_a_soliste_exchanges_40_euros_and_prints_the_receipt(live, page):
     base, ledger = live
     ledger.subsidy("10.00")
+    # The desk holds notes of series A26: 20 of each value.
+    notes.register_series(ledger.uow(), BANK, code="A26", printed_on="2026-11-01",
+                          valid_until="2099-12-31")
+    for value, first in ((20, 1), (10, 101), (5, 201), (2, 301), (1, 401)):
+        span = f"A26-{first:06d}..{first + 19:06d}"
+        notes.register_delivery(ledger.uow(), BANK, series_code="A26", denomination=value,
+                                first=first, last=first + 19)
+        notes.move(ledger.uow(), BANK, serials=span, to_place="vault")
+        notes.move(ledger.uow(), BANK, serials=span, to_place="desk")
     clerk = ledger.user("bank", password="mot-de-passe-1")
     console: list[str] = []
     page.on("console", lambda message: console.append(message.text))
@@ -198,21 +218,89 @@ def test_clerk_registers_a_soliste_exchanges_40_euros_and_prints_the_receipt(liv
     assert page.get_by_text("cotisation de 3,00").is_visible()
     marie = page.url.rsplit("/", 1)[1]
 
+    # 40 € in cash for 42 Bou'Sols in paper notes.
     page.get_by_label("Montant en euros").fill("40")
     page.get_by_label("Espèces").check()
+    page.get_by_label("Billets", exact=True).check()
+    page.get_by_label("Billets de 20 B", exact=True).fill("2")
+    page.get_by_label("Billets de 1 B", exact=True).fill("1")
     assert_accessible(page)
     page.get_by_role("button", name="Calculer").click()
+    # One Bou'Sol short: the screen says what is off, and keeps what was typed.
+    assert page.get_by_role("alert").inner_text().replace("\u00a0", " ").endswith(
+        "il manque 1,00 B.")
+    assert_accessible(page)
+    page.get_by_label("Billets de 1 B", exact=True).fill("")
+    page.get_by_label("Billets de 2 B", exact=True).fill("1")
+    page.get_by_role("button", name="Calculer").click()
     assert page.get_by_test_id("confirm-bousols").inner_text().replace("\u00a0", " ") == "42,00 B"
-    assert ledger.balance(marie) == 0  # not before confirmation
+    assert page.get_by_test_id("confirm-notes").inner_text().split("\n") == ["2 × 20 B",
+                                                                             "1 × 2 B"]
+    assert ledger.system("notes_circulation") == 0  # not before confirmation
     assert_accessible(page)
     page.get_by_role("button", name="Confirmer le change").click()
     page.wait_for_url("**/comptoir/recu/*")
 
     assert page.get_by_test_id("receipt-bousols").inner_text().replace("\u00a0", " ") == "42,00 B"
-    assert ledger.balance(marie) == 4200
+    assert page.get_by_test_id("receipt-notes").inner_text().split("\n") == [
+        "2 × 20 B : A26-000001, A26-000002", "1 × 2 B : A26-000301"]
+    assert ledger.system("notes_circulation") == 4200 and ledger.balance(marie) == 0
+    ledger.assert_consistent()
     assert_accessible(page)
     # Printing hides the site's header: the receipt alone goes to paper.
     page.emulate_media(media="print")
     assert not page.locator(".site-header").is_visible()
     assert page.get_by_role("heading", name="Reçu de change").is_visible()
+    assert_clean_console(console)
+
+
+def test_desk_notes_closing_and_payout_pages_are_accessible(live, page):
+    """Every page of the desk and of the treasurer's transfers, with forms showing an
+    error where they can, passes axe-core."""
+    base, ledger = live
+    ledger.subsidy("10.00")
+    notes.register_series(ledger.uow(), BANK, code="A26", printed_on="2026-11-01",
+                          valid_until="2099-12-31")
+    notes.register_delivery(ledger.uow(), BANK, series_code="A26", denomination=20,
+                            first=1, last=20)
+    notes.move(ledger.uow(), BANK, serials="A26-000001..000020", to_place="vault")
+    notes.move(ledger.uow(), BANK, serials="A26-000001..000010", to_place="desk")
+    shop = ledger.prestataire(name="Boulangerie du Port")
+    clerk = ledger.user("bank", password="mot-de-passe-1")
+    treasurer = ledger.user("admin", password="mot-de-passe-1")
+    console: list[str] = []
+    page.on("console", lambda message: console.append(message.text))
+
+    def log_in(user) -> None:
+        page.goto(f"{base}/connexion")
+        page.get_by_label("Identifiant").fill(user.username)
+        page.get_by_label("Mot de passe").fill("mot-de-passe-1")
+        page.get_by_role("button", name="Se connecter").click()
+        page.wait_for_load_state()
+
+    log_in(clerk)
+    for path in ("/comptoir/billets", "/comptoir/billets?serial=A26-000003",
+                 "/comptoir/billets/reactivation", f"/comptoir/billets/depot/{shop.party_code}",
+                 f"/comptoir/prestataire/{shop.party_code}/banque", "/comptoir/cloture",
+                 "/comptoir/clotures"):
+        page.goto(base + path)
+        assert page.locator("h1").count() == 1, path
+        assert_accessible(page)
+    # A move refused: the error is tied to its field.
+    page.goto(f"{base}/comptoir/billets")
+    page.get_by_label("Billets à déplacer").fill("A26-000999")
+    page.get_by_role("button", name="Déplacer").click()
+    assert "A26-000999" in page.get_by_text("jamais enregistré").inner_text()
+    assert_accessible(page)
+    page.goto(f"{base}/comptoir/billets/depot/{shop.party_code}")
+    page.get_by_label("Billets déposés").fill("A26-000001")
+    page.get_by_role("button", name="Compter").click()
+    assert page.get_by_text("pas en circulation").is_visible()
+    assert_accessible(page)
+    page.get_by_role("button", name="Se déconnecter").click()
+
+    log_in(treasurer)
+    page.goto(f"{base}/admin/virements")
+    assert page.locator("h1").count() == 1
+    assert_accessible(page)
     assert_clean_console(console)

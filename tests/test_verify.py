@@ -7,6 +7,7 @@ import sqlalchemy as sa
 from flask_migrate import downgrade, upgrade
 
 from bousol.extensions import db
+from bousol.ledger.models import SystemAccount
 
 
 @pytest.fixture
@@ -28,7 +29,10 @@ def _failed(ledger) -> dict[str, list[str]]:
 def test_clean_books_pass(ledger, books):
     report = ledger.verify()
     assert report.ok, report.lines()
-    assert len(report.checks) == 7
+    assert [c.name for c in report.checks] == [
+        "soldes recalculés", "écritures équilibrées", "devise des mouvements",
+        "aucun solde négatif interdit", "émission = − Bou'Sols en circulation",
+        "couverture en euros", "contre-passations", "billets en circulation = stock"]
 
 
 def test_a_tampered_balance_is_found(ledger, books, engine):
@@ -110,4 +114,4 @@ def test_migrations_downgrade_and_upgrade_again(app, engine):
         db.engine.dispose()
     with engine.connect() as conn:
         codes = conn.execute(sa.text("SELECT count(*) FROM accounts WHERE system_code IS NOT NULL"))
-        assert codes.scalar() == 7
+        assert codes.scalar() == len(SystemAccount)

@@ -6,13 +6,15 @@ one: ``flask bousol verify`` passes on it.
 
 from __future__ import annotations
 
+import datetime as dt
 from collections.abc import Callable
 
-from sqlalchemy import func, select
+from sqlalchemy import func, select, update
 
-from bousol.ledger import operations
+from bousol.ledger import notes, operations
 from bousol.ledger.actors import SYSTEM, Actor
-from bousol.ledger.models import Role, User
+from bousol.ledger.members import paris_today
+from bousol.ledger.models import Desk, Role, User
 from bousol.ledger.parties import create_user
 from bousol.ledger.uow import UnitOfWork
 
@@ -71,4 +73,32 @@ def load(uow_factory: Callable[[], UnitOfWork]) -> list[tuple[str, str, str | No
                               memo="Remise des espèces de la journée")
     operations.reconvert(uow_factory(), bank, prestataire_code=code["velo"], bousols="20.00",
                          memo="Reconversion mensuelle")
+    _notes(uow_factory, bank, code)
     return made
+
+
+def _notes(uow_factory: Callable[[], UnitOfWork], bank: Actor, code: dict) -> None:
+    """A series of notes printed three weeks ago, valid six months: delivered, put in
+    the vault, part of it at the desk G1 (the clerk ``guichet``'s); Karim buys notes,
+    and the baker deposits one he was paid with."""
+    with uow_factory() as uow:
+        uow.session.execute(
+            update(User).where(User.username == "guichet")
+            .values(desk_id=select(Desk.id).where(Desk.code == "G1").scalar_subquery()))
+        uow.commit()
+    today = paris_today()
+    printed = today - dt.timedelta(days=21)
+    series = f"A{printed:%y}"
+    notes.register_series(uow_factory(), bank, code=series, printed_on=printed,
+                          valid_until=printed + dt.timedelta(days=182))
+    for value, first in ((20, 1), (10, 1001), (5, 2001), (2, 3001), (1, 4001)):
+        notes.register_delivery(uow_factory(), bank, series_code=series, denomination=value,
+                                first=first, last=first + 199, memo="Livraison de l'imprimeur")
+        notes.move(uow_factory(), bank, serials=f"{series}-{first:06d}..{first + 199:06d}",
+                   to_place="vault")
+        notes.move(uow_factory(), bank, serials=f"{series}-{first:06d}..{first + 99:06d}",
+                   to_place="desk", to_desk="G1")
+    notes.exchange_notes(uow_factory(), bank, party_code=code["karim"], euros="60.00",
+                         counts={20: 3, 2: 1, 1: 1}, tender="cash")
+    notes.deposit(uow_factory(), bank, prestataire_code=code["boulangerie"],
+                  serials=f"{series}-000001", memo="Recette en billets")

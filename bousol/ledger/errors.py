@@ -112,3 +112,113 @@ class DuplicateUser(DomainError):
     code = "duplicate_user"
     http_status = 409
     default_message = "Cet identifiant est déjà pris."
+
+
+# ------------------------------------------------------------------ paper notes
+
+
+class UnknownSerial(DomainError):
+    code = "unknown_serial"
+    default_message = "Numéro de billet jamais enregistré."
+
+
+class NoteNotAvailable(DomainError):
+    """A note is not where the operation needs it (at this desk, in circulation…)."""
+
+    code = "note_not_available"
+    http_status = 409
+    default_message = "Ce billet n'est pas là où l'opération le demande."
+
+
+class NoteExpired(DomainError):
+    code = "note_expired"
+    default_message = "Billet périmé : il doit d'abord être réactivé ou échangé au comptoir."
+
+
+class NoteStillValid(DomainError):
+    code = "note_still_valid"
+    default_message = "Ce billet est encore valable : il n'y a rien à réactiver."
+
+
+class NotesMismatch(DomainError):
+    """The notes counted do not make the Bou'Sols due."""
+
+    code = "notes_mismatch"
+    default_message = "Les billets ne font pas le montant dû."
+
+
+class NotesOutOfStock(DomainError):
+    code = "notes_out_of_stock"
+    http_status = 409
+    default_message = "Le guichet n'a pas assez de billets valables de cette valeur."
+
+
+class NoDesk(DomainError):
+    code = "no_desk"
+    http_status = 409
+    default_message = "Aucun guichet n'est attribué à cet utilisateur."
+
+
+class SerialExists(DomainError):
+    code = "serial_exists"
+    http_status = 409
+    default_message = "Ces numéros de billets sont déjà enregistrés."
+
+
+class MoveNotAllowed(DomainError):
+    code = "note_move_not_allowed"
+    default_message = "Ce mouvement de billets n'est pas permis."
+
+
+# ------------------------------------------------------------------ SEPA payouts
+
+
+class InvalidIban(InvalidInput):
+    code = "invalid_iban"
+    default_message = "IBAN invalide."
+
+
+class InvalidBic(InvalidInput):
+    code = "invalid_bic"
+    default_message = "BIC invalide : 8 ou 11 caractères (ex. AGRIFRPP ou AGRIFRPP123)."
+
+
+class NotAPrestataire(DomainError):
+    code = "not_a_prestataire"
+    default_message = "Seul un prestataire reçoit des virements de reconversion."
+
+
+class PayoutBatchOpen(DomainError):
+    code = "payout_batch_open"
+    http_status = 409
+    default_message = (
+        "Un lot de virements est déjà ouvert : marquez-le comme payé ou annulez-le "
+        "avant d'en préparer un autre."
+    )
+
+
+class NothingToPay(DomainError):
+    code = "nothing_to_pay"
+    http_status = 409
+    default_message = "Aucun prestataire à payer (ou aucun IBAN renseigné)."
+
+
+class UnknownPayoutBatch(DomainError):
+    code = "unknown_payout_batch"
+    http_status = 404
+    default_message = "Lot de virements inconnu."
+
+
+class PayoutBatchTransition(DomainError):
+    code = "payout_batch_transition"
+    http_status = 409
+    default_message = "Ce lot de virements n'est plus ouvert : il ne change plus d'état."
+
+
+class PayoutNotConfigured(DomainError):
+    code = "payout_not_configured"
+    http_status = 409
+    default_message = (
+        "Le compte débiteur des virements (PAYOUT_DEBTOR_NAME, PAYOUT_DEBTOR_IBAN) "
+        "n'est pas configuré."
+    )

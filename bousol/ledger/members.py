@@ -17,7 +17,7 @@ from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
-from bousol.ledger import settings
+from bousol.ledger import closing, settings
 from bousol.ledger.actors import Actor
 from bousol.ledger.errors import InvalidInput, UnknownParty
 from bousol.ledger.models import Party, PartyKind, Role, SystemAccount, utcnow
@@ -79,6 +79,7 @@ def _take_fee(uow: UnitOfWork, actor: Actor, party_code: str, tender: Tender,
         raise InvalidInput("La cotisation est à 0 : rien à encaisser.")
     locked = lock_accounts(
         uow.conn, system=(SystemAccount.EUR_OUTSIDE, SystemAccount.FEES_INCOME))
+    closing.ensure_desk_open(uow.conn, today)  # under the lock: a closed day takes no fee
     entry_id = post(
         uow.conn, kind="membership_fee",
         legs=[Leg(locked.system(SystemAccount.EUR_OUTSIDE), -fee_cents),

@@ -28,6 +28,7 @@ from sqlalchemy import (
     String,
     Text,
     UniqueConstraint,
+    text,
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
@@ -115,6 +116,7 @@ class SystemAccount(enum.StrEnum):
     DESK_CASH = "desk_cash"  # EUR, cash and cheques taken at the desk, not yet banked
     BONUS_FUND = "bonus_fund"  # EUR, partners' subsidies that back the 5 % bonus
     FEES_INCOME = "fees_income"  # EUR, the association's income (fees, commissions)
+    CASH_DISCREPANCY = "cash_discrepancy"  # EUR, differences found at the cash closing
 
 
 # The system accounts, their owners and labels are seeded by the first migration
@@ -152,6 +154,9 @@ class Party(Base):
     commune: Mapped[str | None] = mapped_column(String(100))
     charter_accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     membership_until: Mapped[dt.date | None] = mapped_column(Date)
+    # Where reconverted euros are paid (prestataires; checksum checked on entry).
+    iban: Mapped[str | None] = mapped_column(String(34))
+    bic: Mapped[str | None] = mapped_column(String(11))
     # Approval status for prestataires (issue 4 adds the state machine); others: active.
     status: Mapped[str] = mapped_column(String(16), default="active")
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
@@ -255,6 +260,8 @@ class User(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     # In every session cookie (get_id); rotating it ends all the user's sessions.
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
+    # The desk a clerk works at: where the notes they hand out come from.
+    desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
 
     party: Mapped[Party | None] = relationship()
 
@@ -329,3 +336,180 @@ class Counter(Base):
     name: Mapped[str] = mapped_column(String(32), primary_key=True)
     value: Mapped[int] = mapped_column(BigInteger, default=0)
 
+
+
+# ------------------------------------------------------------------ the desk (issue 3)
+
+
+class Desk(Base):
+    """A counter of the Crédit Municipal where notes are kept and handed out."""
+
+    __tablename__ = "desks"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)
+    name: Mapped[str] = mapped_column(String(100))
+    active: Mapped[bool] = mapped_column(Boolean, default=True)
+
+
+NOTE_DENOMINATIONS = (1, 2, 5, 10, 20)
+
+
+class NotePlace(enum.StrEnum):
+    PRINTED = "printed"  # delivered by the printer, registered, not yet in the vault
+    VAULT = "vault"  # in the bank's safe
+    DESK = "desk"  # at one desk (``desk_id``), ready to hand out
+    CIRCULATION = "circulation"  # with the public: counted in notes_circulation
+    RETURNED = "returned"  # came back (deposit, replacement), in the bank's hands
+    DESTROYED = "destroyed"  # shredded; never comes back
+
+
+class NoteSeries(Base):
+    """A print run: its code starts every serial; its notes are valid until a date."""
+
+    __tablename__ = "note_series"
+    __table_args__ = (CheckConstraint("valid_until > printed_on", name="validity"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(8), unique=True)
+    printed_on: Mapped[dt.date] = mapped_column(Date)
+    valid_until: Mapped[dt.date] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Note(Base):
+    """One paper note: one row per serial, so a serial is in exactly one place."""
+
+    __tablename__ = "notes"
+    __table_args__ = (
+        CheckConstraint("denomination IN (1, 2, 5, 10, 20)", name="denomination"),
+        CheckConstraint(
+            "place IN ('printed', 'vault', 'desk', 'circulation', 'returned', 'destroyed')",
+            name="place",
+        ),
+        CheckConstraint(
+            "(place = 'desk' AND desk_id IS NOT NULL) OR (place <> 'desk' AND desk_id IS NULL)",
+            name="desk_place",
+        ),
+        Index(None, "place", "desk_id", "denomination", "serial"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    serial: Mapped[str] = mapped_column(String(20), unique=True)
+    series_id: Mapped[int] = mapped_column(ForeignKey("note_series.id"))
+    denomination: Mapped[int] = mapped_column(Integer)
+    place: Mapped[str] = mapped_column(String(16))
+    desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
+    # The series' date, pushed forward when the note is reactivated.
+    valid_until: Mapped[dt.date] = mapped_column(Date)
+
+
+class NoteMove(Base):
+    """Notes that moved together from one place to another: who, when, why (append-only)."""
+
+    __tablename__ = "note_moves"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow, index=True)
+    actor_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(String(32))
+    from_place: Mapped[str | None] = mapped_column(String(16))
+    from_desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
+    to_place: Mapped[str] = mapped_column(String(16))
+    to_desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
+    count: Mapped[int] = mapped_column(Integer)
+    face_cents: Mapped[int] = mapped_column(BigInteger)
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"), index=True)
+    party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"))
+    memo: Mapped[str | None] = mapped_column(String(500))
+
+
+class NoteMoveItem(Base):
+    __tablename__ = "note_move_items"
+
+    move_id: Mapped[int] = mapped_column(ForeignKey("note_moves.id"), primary_key=True)
+    note_id: Mapped[int] = mapped_column(ForeignKey("notes.id"), primary_key=True, index=True)
+
+
+class PayoutBatch(Base):
+    """A SEPA credit-transfer file of reconverted euros owed to prestataires.
+
+    open → paid | cancelled; at most one open batch (a partial unique index).
+    """
+
+    __tablename__ = "payout_batches"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'paid', 'cancelled')", name="status"),
+        CheckConstraint("total_cents > 0", name="total_positive"),
+        Index("uq_payout_batches_one_open", "status", unique=True,
+              sqlite_where=text("status = 'open'"),
+              postgresql_where=text("status = 'open'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    message_id: Mapped[str] = mapped_column(String(35), unique=True)
+    total_cents: Mapped[int] = mapped_column(BigInteger)
+    count: Mapped[int] = mapped_column(Integer)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
+
+    payouts: Mapped[list[Payout]] = relationship(back_populates="batch", order_by="Payout.id")
+
+
+class Payout(Base):
+    __tablename__ = "payouts"
+    __table_args__ = (
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        UniqueConstraint("batch_id", "party_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    batch_id: Mapped[int] = mapped_column(ForeignKey("payout_batches.id"))
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    # Copied when the batch is made: the file must say what was sent, whatever changes.
+    name: Mapped[str] = mapped_column(String(140))
+    iban: Mapped[str] = mapped_column(String(34))
+    bic: Mapped[str | None] = mapped_column(String(11))
+    end_to_end_id: Mapped[str] = mapped_column(String(35))
+
+    batch: Mapped[PayoutBatch] = relationship(back_populates="payouts")
+
+
+class CashClosing(Base):
+    """The end-of-day count of the desk's drawer (append-only: a closed day is closed)."""
+
+    __tablename__ = "cash_closings"
+    __table_args__ = (
+        CheckConstraint(
+            "discrepancy_cents = 0 OR (comment IS NOT NULL AND comment <> '')",
+            name="discrepancy_explained",
+        ),
+        CheckConstraint("float_cents >= 0", name="float_not_negative"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    business_date: Mapped[dt.date] = mapped_column(Date, unique=True)
+    closed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    # Entries up to this id are in this closing; the next one starts after it.
+    last_entry_id: Mapped[int] = mapped_column(BigInteger)
+    expected_cash_cents: Mapped[int] = mapped_column(BigInteger)
+    counted_cash_cents: Mapped[int] = mapped_column(BigInteger)
+    expected_cheque_cents: Mapped[int] = mapped_column(BigInteger)
+    counted_cheque_cents: Mapped[int] = mapped_column(BigInteger)
+    cheque_count: Mapped[int] = mapped_column(Integer)
+    expected_card_cents: Mapped[int] = mapped_column(BigInteger)
+    counted_card_cents: Mapped[int] = mapped_column(BigInteger)
+    discrepancy_cents: Mapped[int] = mapped_column(BigInteger)  # counted − expected, all tenders
+    float_cents: Mapped[int] = mapped_column(BigInteger)  # cash left in the drawer
+    deposited_cents: Mapped[int] = mapped_column(BigInteger)  # handed to the reserve
+    counts: Mapped[str] = mapped_column(Text)  # JSON: euro denomination (cents) → count
+    comment: Mapped[str | None] = mapped_column(Text)
+    discrepancy_entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
+    deposit_entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))

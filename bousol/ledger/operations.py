@@ -15,7 +15,7 @@ from dataclasses import dataclass
 from sqlalchemy import select
 
 from bousol import money
-from bousol.ledger import idempotency, rules, settings
+from bousol.ledger import closing, idempotency, rules, settings
 from bousol.ledger.actors import Actor
 from bousol.ledger.errors import (
     AlreadyReversed,
@@ -125,6 +125,8 @@ def exchange(
                     SystemAccount.BONUS_FUND, SystemAccount.ISSUANCE),
             party_codes=(party_code,),
         )
+        if tender is not Tender.TRANSFER:  # the drawer or the terminal: counted at closing
+            closing.ensure_desk_open(uow.conn)  # after the lock: sees a closing just made
         party = locked.party(party_code)
         if party.party_kind not in (PartyKind.SOLISTE, PartyKind.CCAS):
             raise FlowNotAllowed(

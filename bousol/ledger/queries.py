@@ -31,6 +31,8 @@ KIND_LABELS = {
     "reversal": N_("Contre-passation"),
     "subsidy": N_("Subvention au fonds de bonification"),
     "cash_deposit": N_("Remise de la caisse au fonds de garantie"),
+    "payout": N_("Virements SEPA de reconversion"),
+    "cash_discrepancy": N_("Écart de caisse (clôture)"),
 }
 
 
@@ -233,6 +235,7 @@ class ExchangeReceipt:
     bousol_cents: int
     tender: str
     reversed: bool
+    form: str = "electronic"  # or "notes": the Bou'Sols were handed out as paper notes
 
 
 def _receipt_legs(conn: Connection, entry_id: int) -> list:
@@ -261,12 +264,20 @@ def exchange_receipt(conn: Connection, entry_id: int) -> ExchangeReceipt | None:
     if entry is None:
         return None
     legs = _receipt_legs(conn, entry_id)
-    member = next(leg for leg in legs if leg.system_code is None)
     euros = -next(leg.amount for leg in legs if leg.system_code == SystemAccount.EUR_OUTSIDE)
     details = json.loads(entry.details or "{}")
-    return ExchangeReceipt(entry.id, entry.created_at, entry.username, member.code,
-                           member.name, int(euros), int(member.amount),
-                           details.get("tender", ""), _is_reversed(conn, entry_id))
+    if details.get("form") == "notes":
+        # The notes went to the member's hands, not to an account: the entry names them.
+        member = party_by_code(conn, details["party"])
+        code, name = member.code, member.name
+        bousols = next(leg.amount for leg in legs
+                       if leg.system_code == SystemAccount.NOTES_CIRCULATION)
+    else:
+        leg = next(leg for leg in legs if leg.system_code is None)
+        code, name, bousols = leg.code, leg.name, leg.amount
+    return ExchangeReceipt(entry.id, entry.created_at, entry.username, code, name,
+                           int(euros), int(bousols), details.get("tender", ""),
+                           _is_reversed(conn, entry_id), details.get("form", "electronic"))
 
 
 @dataclass(frozen=True)
@@ -330,6 +341,7 @@ class ReconversionReceipt:
     fee_cents: int
     euro_cents: int  # owed to the prestataire, paid by transfer
     reversed: bool
+    source: str = "account"  # or "notes": paper notes deposited at the desk
 
 
 def reconversion_receipt(conn: Connection, entry_id: int) -> ReconversionReceipt | None:
@@ -341,9 +353,54 @@ def reconversion_receipt(conn: Connection, entry_id: int) -> ReconversionReceipt
     if entry is None:
         return None
     legs = _receipt_legs(conn, entry_id)
-    bousols = next(leg for leg in legs if leg.system_code is None and leg.currency == "BSOL")
     euros = next(leg for leg in legs if leg.system_code is None and leg.currency == "EUR")
+    bousols = next(leg for leg in legs if leg.currency == "BSOL" and (
+        leg.system_code is None or leg.system_code == SystemAccount.NOTES_CIRCULATION))
     fee = sum(leg.amount for leg in legs if leg.system_code == SystemAccount.FEES_INCOME)
-    return ReconversionReceipt(entry.id, entry.created_at, entry.username, bousols.code,
-                               bousols.name, -int(bousols.amount), int(fee),
-                               int(euros.amount), _is_reversed(conn, entry_id))
+    return ReconversionReceipt(entry.id, entry.created_at, entry.username, euros.code,
+                               euros.name, -int(bousols.amount), int(fee),
+                               int(euros.amount), _is_reversed(conn, entry_id),
+                               "account" if bousols.system_code is None else "notes")
+
+
+@dataclass(frozen=True)
+class NotesSlip:
+    """A deposit of notes credited to an account, or a reactivation of expired notes."""
+
+    entry_id: int
+    kind: str  # "note_deposit" or "note_reactivation"
+    created_at: dt.datetime
+    clerk: str | None
+    party_code: str | None
+    party_name: str | None
+    face_cents: int
+    fee_cents: int  # euros (reactivation)
+    tender: str
+    mode: str  # "credit" (deposit), "stamp" or "replace" (reactivation)
+    valid_until: dt.date | None  # the new date of stamped notes
+    reversed: bool
+
+
+def notes_slip(conn: Connection, entry_id: int) -> NotesSlip | None:
+    entry = conn.execute(
+        select(entries_t.c.id, entries_t.c.kind, entries_t.c.created_at, entries_t.c.details,
+               users_t.c.username)
+        .select_from(entries_t.outerjoin(users_t, users_t.c.id == entries_t.c.actor_user_id))
+        .where(entries_t.c.id == entry_id,
+               entries_t.c.kind.in_(("note_deposit", "note_reactivation")))
+    ).first()
+    if entry is None:
+        return None
+    legs = _receipt_legs(conn, entry_id)
+    details = json.loads(entry.details or "{}")
+    if entry.kind == "note_deposit":
+        member = next(leg for leg in legs if leg.system_code is None)
+        return NotesSlip(entry.id, entry.kind, entry.created_at, entry.username, member.code,
+                         member.name, int(member.amount), 0, "", "credit", None,
+                         _is_reversed(conn, entry_id))
+    fee = sum(leg.amount for leg in legs if leg.system_code == SystemAccount.FEES_INCOME)
+    return NotesSlip(entry.id, entry.kind, entry.created_at, entry.username, None, None,
+                     int(details.get("face", 0)), int(fee), details.get("tender", ""),
+                     details.get("mode", ""),
+                     dt.date.fromisoformat(details["until"]) if details.get("until") else None,
+                     _is_reversed(conn, entry_id))

@@ -14,6 +14,8 @@ DEFAULTS: dict[str, str] = {
     "phase.ccas": "off",
     "reconversion.fee_bp": "500",  # 5 %, in basis points
     "membership.fee_cents": "300",  # the yearly membership fee, 3,00 €
+    "notes.reactivation_fee_bp": "500",  # 5 % of an expired note's face value, in euros
+    "notes.validity_months": "6",  # how long a reactivated note stays valid
 }
 
 _changes = SettingChange.__table__
@@ -37,11 +39,19 @@ def _fee_cents(value: str) -> str:
     return str(int(value))
 
 
+def _months(value: str) -> str:
+    if not re.fullmatch(r"[0-9]{1,2}", value) or not 1 <= int(value) <= 60:
+        raise InvalidInput("Valeur attendue : un nombre de mois, de 1 à 60.")
+    return str(int(value))
+
+
 VALIDATORS = {
     "phase.b2b": _on_off,
     "phase.ccas": _on_off,
     "reconversion.fee_bp": _basis_points,
     "membership.fee_cents": _fee_cents,
+    "notes.reactivation_fee_bp": _basis_points,
+    "notes.validity_months": _months,
 }
 
 

@@ -11,9 +11,18 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, func, select
 
 from bousol import money
-from bousol.ledger.models import BACKING_ACCOUNTS, Account, Entry, Posting, SystemAccount
+from bousol.ledger.models import (
+    BACKING_ACCOUNTS,
+    Account,
+    Entry,
+    Note,
+    NotePlace,
+    Posting,
+    SystemAccount,
+)
 
 accounts_t, entries_t, postings_t = Account.__table__, Entry.__table__, Posting.__table__
+notes_t = Note.__table__
 _SAMPLE = 10
 
 
@@ -180,5 +189,18 @@ def verify(conn: Connection) -> Report:
     checks.append(Check(
         "contre-passations", not problems, f"{n_reversals} contre-passation(s) vérifiée(s)",
         problems,
+    ))
+    # 8. The notes in circulation in the ledger are the notes the stock says are out.
+    notes_balance = _system_balance(conn, SystemAccount.NOTES_CIRCULATION)
+    face = 100 * int(conn.execute(
+        select(func.coalesce(func.sum(notes_t.c.denomination), 0))
+        .where(notes_t.c.place == NotePlace.CIRCULATION.value)
+    ).scalar_one())
+    checks.append(Check(
+        "billets en circulation = stock", notes_balance == face,
+        f"compte {money.format_plain(notes_balance)} B, billets en circulation selon le "
+        f"stock {money.format_plain(face)} B",
+        [] if notes_balance == face
+        else [f"écart de {money.format_plain(notes_balance - face)} B entre le compte et le stock"],
     ))
     return Report(checks)

@@ -1,11 +1,22 @@
-"""The admin's pages."""
+"""The admin's pages; the treasurer's SEPA payout batches (roles admin and bank)."""
 
-from flask import Blueprint
+from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_wtf import FlaskForm
+from wtforms import BooleanField
+from wtforms.validators import DataRequired
 
-from bousol.web import role_required, views
+from bousol.ledger import iban, payouts
+from bousol.ledger.errors import DomainError
+from bousol.web import current_actor, role_required, unit_of_work, views
+from bousol.web.formatting import fr_money
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
+# IBANs in groups of four, in every template (the desk's too).
+bp.add_app_template_filter(iban.display, "iban")
+
+BATCH_STATUS_LABELS = {"open": _l("ouvert"), "paid": _l("payé"), "cancelled": _l("annulé")}
 
 
 @bp.route("/")
@@ -18,3 +29,125 @@ def home():
 @role_required("admin")
 def reserve():
     return views.reserve(_("Réserve et couverture"))
+
+
+# ---------------------------------------------------------------- SEPA payout batches
+
+
+class PaidForm(FlaskForm):
+    """Marking a batch paid: CSRF, and a box ticked to say the bank did pay."""
+
+    confirm_paid = BooleanField(
+        _l("Je confirme que la banque a exécuté les virements de ce lot"),
+        validators=[DataRequired(_l("Cochez la case pour confirmer."))])
+
+
+class CancelForm(FlaskForm):
+    confirm_cancel = BooleanField(
+        _l("Je confirme que la banque a rejeté ce fichier (ou qu'il n'a pas été envoyé)"),
+        validators=[DataRequired(_l("Cochez la case pour confirmer."))])
+
+
+def _debtor() -> payouts.Debtor:
+    config = current_app.config
+    return payouts.Debtor(config.get("PAYOUT_DEBTOR_NAME", ""),
+                          config.get("PAYOUT_DEBTOR_IBAN", ""),
+                          config.get("PAYOUT_DEBTOR_BIC") or None)
+
+
+@bp.route("/virements")
+@role_required("admin", "bank")
+def payouts_home():
+    with unit_of_work(read_only=True) as uow:
+        owed = payouts.pending(uow.conn)
+        past = payouts.batches(uow.conn)
+    open_batch = next((b for b in past if b.status == payouts.BatchStatus.OPEN), None)
+    return render_template(
+        "admin/payouts.html", title=_("Virements de reconversion"), owed=owed, batches=past,
+        open_batch=open_batch, status_labels=BATCH_STATUS_LABELS, form=FlaskForm(),
+        payable_cents=sum(p.eur_cents for p in owed if p.payable),
+    )
+
+
+@bp.route("/virements/lots", methods=["POST"])
+@role_required("admin", "bank")
+def payouts_create():
+    form = FlaskForm()
+    if not form.validate_on_submit():
+        abort(400)
+    try:
+        made = payouts.create_batch(unit_of_work(), current_actor())
+    except DomainError as error:
+        flash(error.message, "error")
+        return redirect(url_for("admin.payouts_home"))
+    flash(_("Lot %(id)s préparé : %(count)s virement(s), %(total)s.", id=made.message_id,
+            count=made.count, total=fr_money(made.total_cents, "EUR")), "info")
+    return redirect(url_for("admin.payout_batch", batch_id=made.id))
+
+
+def _batch_page(batch_id: int, paid_form: PaidForm, cancel_form: CancelForm,
+                status: int = 200):
+    with unit_of_work(read_only=True) as uow:
+        try:
+            found = payouts.batch(uow.conn, batch_id)
+        except DomainError:
+            abort(404)
+    return render_template(
+        "admin/payout_batch.html", title=_("Lot de virements %(id)s",
+                                           id=found.summary.message_id),
+        batch=found.summary, lines=found.lines, status_labels=BATCH_STATUS_LABELS,
+        paid_form=paid_form, cancel_form=cancel_form,
+    ), status
+
+
+@bp.route("/virements/lots/<int:batch_id>")
+@role_required("admin", "bank")
+def payout_batch(batch_id: int):
+    return _batch_page(batch_id, PaidForm(), CancelForm())
+
+
+@bp.route("/virements/lots/<int:batch_id>/pain001.xml")
+@role_required("admin", "bank")
+def payout_file(batch_id: int):
+    with unit_of_work(read_only=True) as uow:
+        try:
+            found = payouts.batch(uow.conn, batch_id)
+        except DomainError:
+            abort(404)
+        if found.summary.status != payouts.BatchStatus.OPEN:
+            flash(_("Le fichier d'un lot payé ou annulé ne se télécharge plus : il ne doit "
+                    "pas être envoyé une seconde fois à la banque."), "error")
+            return redirect(url_for("admin.payout_batch", batch_id=batch_id))
+        try:
+            document = payouts.pain001_xml(uow.conn, batch_id, _debtor())
+        except DomainError as error:
+            flash(error.message, "error")
+            return redirect(url_for("admin.payout_batch", batch_id=batch_id))
+    filename = f"{found.summary.message_id}.xml"
+    return Response(document, mimetype="application/xml", headers={
+        "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.route("/virements/lots/<int:batch_id>/<any(payer, annuler):action>", methods=["POST"])
+@role_required("admin", "bank")
+def payout_close(batch_id: int, action: str):
+    paid_form = PaidForm() if action == "payer" else PaidForm(formdata=None)
+    cancel_form = CancelForm() if action == "annuler" else CancelForm(formdata=None)
+    form = paid_form if action == "payer" else cancel_form
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return _batch_page(batch_id, paid_form, cancel_form, 422)  # the box was not ticked
+    try:
+        if action == "payer":
+            done = payouts.mark_paid(unit_of_work(), current_actor(), batch_id)
+            flash(_("Lot marqué comme payé : %(total)s versés (écriture n° %(entry)s).",
+                    total=fr_money(done.total_cents, "EUR"), entry=done.entry_id), "info")
+        else:
+            payouts.cancel(unit_of_work(), current_actor(), batch_id)
+            flash(_("Lot annulé : aucun euro n'a bougé ; les montants restent dus."), "info")
+    except DomainError as error:
+        if error.http_status == 404:
+            abort(404)
+        flash(error.message, "error")
+    return redirect(url_for("admin.payout_batch", batch_id=batch_id))

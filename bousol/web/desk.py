@@ -9,13 +9,14 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
-from wtforms import BooleanField, HiddenField, RadioField, StringField
+from wtforms import BooleanField, HiddenField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import DataRequired, Length
+from wtforms.validators import DataRequired, Length, ValidationError
 
 from bousol import money
-from bousol.ledger import members, operations, queries, settings
-from bousol.ledger.errors import DomainError
+from bousol.ledger import closing, members, notes, operations, payouts, queries, settings
+from bousol.ledger.errors import DomainError, InvalidBic, NotesMismatch
+from bousol.ledger.models import NOTE_DENOMINATIONS
 from bousol.web import current_actor, role_required, unit_of_work, views
 from bousol.web.formatting import fr_date, fr_money
 
@@ -33,15 +34,51 @@ class ExchangeForm(FlaskForm):
         choices=[SelectChoice(value, label) for value, label in TENDER_LABELS.items()],
         default="cash", validators=[DataRequired()],
     )
+    given_as = RadioField(
+        _l("Bou'Sols remis"),
+        choices=[SelectChoice("electronic", _l("Électronique (crédit sur le compte)")),
+                 SelectChoice("notes", _l("Billets"))],
+        default="electronic", validators=[DataRequired()],
+    )
     # Made when the amount is shown for confirmation: a second click on "Confirmer"
     # (or a reload) replays the same request instead of exchanging twice.
     request_key = HiddenField()
+
+
+# How many notes of each value, and optionally which serials (notes form only).
+for _value in NOTE_DENOMINATIONS:
+    setattr(ExchangeForm, f"n{_value}", StringField(
+        _l("Billets de %(value)s B", value=_value), validators=[Length(max=5)]))
+    setattr(ExchangeForm, f"r{_value}", StringField(
+        _l("Numéros des billets de %(value)s B (facultatif)", value=_value),
+        validators=[Length(max=2000)]))
+
+
+def _counts(form) -> dict[int, str]:
+    return {v: (getattr(form, f"n{v}").data or "").strip() for v in NOTE_DENOMINATIONS}
+
+
+def _ranges(form) -> dict[int, str]:
+    return {v: (getattr(form, f"r{v}").data or "").strip() for v in NOTE_DENOMINATIONS}
+
+
+def _suggest(form, bousol_cents: int) -> None:
+    """Fill empty counts with the fewest notes that make the Bou'Sols due."""
+    left = bousol_cents // 100
+    for value in sorted(NOTE_DENOMINATIONS, reverse=True):
+        getattr(form, f"n{value}").data = str(left // value) if left // value else ""
+        left %= value
 
 
 class ReconversionForm(FlaskForm):
     bousols = StringField(_l("Bou'Sols à reconvertir"),
                           validators=[DataRequired(), Length(max=20)])
     request_key = HiddenField()  # made at the preview: a second click replays
+
+
+class BankDetailsForm(FlaskForm):
+    iban = StringField(_l("IBAN"), validators=[DataRequired(), Length(max=50)])
+    bic = StringField(_l("BIC (facultatif)"), validators=[Length(max=20)])
 
 
 class RegisterForm(FlaskForm):
@@ -129,11 +166,12 @@ def reconversion(code: str):
     with unit_of_work(read_only=True) as uow:
         balances = queries.party_balances(uow.conn, member.id)
         fee_bp = int(settings.current(uow.conn, ["reconversion.fee_bp"])["reconversion.fee_bp"])
+        bank = payouts.bank_details(uow.conn, member.code)
 
     def page(step: str, status: int = 200, **extra):
         return render_template("desk/reconversion.html", title=title, member=member,
                                form=form, step=step, balances=balances, fee_bp=fee_bp,
-                               **extra), status
+                               bank=bank, **extra), status
 
     if not form.validate_on_submit():
         return page("enter", 422 if form.errors else 200)
@@ -158,38 +196,90 @@ def reconversion(code: str):
     return redirect(url_for("desk.receipt", entry_id=result.entry_id))
 
 
+@bp.route("/prestataire/<code>/banque", methods=["GET", "POST"])
+@role_required("bank", "admin")
+def bank_details(code: str):
+    """Where the prestataire's reconverted euros are paid: IBAN (checked), optional BIC."""
+    member = _member(code, RECONVERSION_KINDS)
+    with unit_of_work(read_only=True) as uow:
+        bank = payouts.bank_details(uow.conn, member.code)
+    form = BankDetailsForm(data={"iban": bank.iban_display if bank else "",
+                                 "bic": bank.bic if bank else ""})
+    title = _("Coordonnées bancaires de %(name)s", name=member.name)
+    if form.validate_on_submit():
+        try:
+            saved = payouts.set_bank_details(unit_of_work(), current_actor(), member.code,
+                                             form.iban.data, form.bic.data)
+        except InvalidBic as error:
+            form.bic.errors.append(error.message)
+        except DomainError as error:
+            form.iban.errors.append(error.message)
+        else:
+            flash(_("IBAN de %(name)s enregistré : %(iban)s.", name=member.name,
+                    iban=saved.iban_display), "info")
+            back = ("desk.reconversion" if current_actor().role == "bank"
+                    else "admin.payouts_home")
+            return redirect(url_for(back, code=member.code))
+    status = 422 if form.errors else 200
+    return render_template("desk/bank_details.html", title=title, member=member, form=form,
+                           bank=bank), status
+
+
 @bp.route("/change/<code>", methods=["GET", "POST"])
 @role_required("bank")
 def exchange(code: str):
     member = _member(code)
     form = ExchangeForm()
     title = _("Change euros → Bou'Sols")
-    if not form.validate_on_submit():
-        status = 422 if form.errors else 200
+
+    def page(step: str, status: int = 200, **extra):
         return render_template("desk/exchange.html", title=title, member=member, form=form,
-                               step="enter"), status
+                               step=step, denominations=sorted(NOTE_DENOMINATIONS,
+                                                               reverse=True),
+                               **extra), status
+
+    if not form.validate_on_submit():
+        return page("enter", 422 if form.errors else 200)
     try:
         euro_cents = money.parse_amount(form.euros.data)
     except DomainError as error:
         form.euros.errors.append(error.message)
-        return render_template("desk/exchange.html", title=title, member=member, form=form,
-                               step="enter"), 422
+        return page("enter", 422)
+    bousol_cents, _bonus = money.bousols_for_euros(euro_cents)
+    in_notes = form.given_as.data == "notes"
+    counts = _counts(form)
+    if in_notes:
+        try:
+            if not any(counts.values()):
+                _suggest(form, bousol_cents)
+                raise NotesMismatch(_("%(due)s dus : indiquez les billets remis (une "
+                                      "proposition est préremplie).",
+                                      due=fr_money(bousol_cents, "BSOL")))
+            counted = notes.check_counts(counts, bousol_cents)
+        except DomainError as error:
+            form.given_as.errors = [error.message]
+            return page("enter", 422)
     if "confirm" not in request.form:
         form.request_key.data = uuid.uuid4().hex
-        bousol_cents, _bonus = money.bousols_for_euros(euro_cents)
-        return render_template("desk/exchange.html", title=title, member=member, form=form,
-                               step="confirm", euro_cents=euro_cents,
-                               bousol_cents=bousol_cents,
-                               tender_label=TENDER_LABELS[form.tender.data])
+        return page("confirm", euro_cents=euro_cents, bousol_cents=bousol_cents,
+                    tender_label=TENDER_LABELS[form.tender.data],
+                    counted=counted if in_notes else {}, ranges=_ranges(form))
     try:
-        result = operations.exchange(
-            unit_of_work(), current_actor(), party_code=member.code, euros=form.euros.data,
-            tender=form.tender.data, idempotency_key=form.request_key.data or None,
-        )
+        if in_notes:
+            result = notes.exchange_notes(
+                unit_of_work(), current_actor(), party_code=member.code,
+                euros=form.euros.data, tender=form.tender.data, counts=counts,
+                ranges=_ranges(form), idempotency_key=form.request_key.data or None,
+            )
+        else:
+            result = operations.exchange(
+                unit_of_work(), current_actor(), party_code=member.code,
+                euros=form.euros.data, tender=form.tender.data,
+                idempotency_key=form.request_key.data or None,
+            )
     except DomainError as error:
-        form.euros.errors.append(error.message)
-        return render_template("desk/exchange.html", title=title, member=member, form=form,
-                               step="enter"), error.http_status
+        (form.given_as if in_notes else form.euros).errors = [error.message]
+        return page("enter", error.http_status)
     return redirect(url_for("desk.receipt", entry_id=result.entry_id))
 
 
@@ -201,10 +291,193 @@ def receipt(entry_id: int):
         reconversion_found = (None if exchange_found
                               else queries.reconversion_receipt(uow.conn, entry_id))
     if exchange_found is not None:
+        with unit_of_work(read_only=True) as uow:
+            handed = notes.entry_notes(uow.conn, entry_id)
         return render_template("desk/receipt.html", title=_("Reçu de change"),
-                               receipt=exchange_found, tenders=TENDER_LABELS)
+                               receipt=exchange_found, tenders=TENDER_LABELS, handed=handed)
     if reconversion_found is not None:
         return render_template("desk/reconversion_receipt.html",
                                title=_("Bordereau de reconversion"),
                                receipt=reconversion_found)
     abort(404)
+
+
+# ---------------------------------------------------------------- cash closing (issue 3)
+
+
+def _denomination_label(cents: int):
+    if cents >= 500:
+        return _l("Billets de %(value)s €", value=cents // 100)
+    if cents >= 100:
+        return _l("Pièces de %(value)s €", value=cents // 100)
+    return _l("Pièces de %(value)s centimes", value=cents)
+
+
+def _pieces(form, field):
+    """A number of notes, coins or cheques: blank (none) or a whole number ≤ 100 000."""
+    text = (field.data or "").strip()
+    if text and not (text.isascii() and text.isdigit() and int(text) <= closing.COUNT_MAX):
+        raise ValidationError(_l("Un nombre entier, de 0 à 100 000."))
+
+
+class ClosingForm(FlaskForm):
+    """The drawer counted by denomination (fields ``d50000`` … ``d1``, added below),
+    the cheques, the card terminal's total, the float kept; the comment at the check."""
+
+    cheque_count = StringField(_l("Nombre de chèques"), validators=[_pieces])
+    cheque_total = StringField(_l("Total des chèques (€)"), validators=[Length(max=20)])
+    card_total = StringField(_l("Total carte bancaire du terminal (€)"),
+                             validators=[Length(max=20)])
+    float_kept = StringField(_l("Fonds de caisse gardé pour demain (€)"),
+                             validators=[Length(max=20)])
+    comment = TextAreaField(_l("Commentaire (obligatoire s'il y a un écart)"),
+                            validators=[Length(max=closing.COMMENT_MAX)])
+
+    @property
+    def denomination_fields(self):
+        return [(cents, self[f"d{cents}"]) for cents in closing.DENOMINATIONS]
+
+
+for _cents in closing.DENOMINATIONS:
+    setattr(ClosingForm, f"d{_cents}",
+            StringField(_denomination_label(_cents), validators=[_pieces]))
+
+
+def _difference_words(cents: int) -> str:
+    if cents < 0:
+        return _("Il manque %(amount)s", amount=fr_money(-cents, "EUR"))
+    if cents > 0:
+        return _("Excédent de %(amount)s", amount=fr_money(cents, "EUR"))
+    return _("La caisse est juste")
+
+
+def _today_closing_id():
+    with unit_of_work(read_only=True) as uow:
+        return closing.for_date(uow.conn, closing.business_today())
+
+
+@bp.context_processor
+def _desk_day():
+    """Desk pages say when the day is closed (system_home.html shows it)."""
+    if request.endpoint not in ("desk.home",):
+        return {}
+    return {"desk_closed": _today_closing_id() is not None}
+
+
+@bp.before_request
+def _warn_when_closed():
+    # The cash operations of a closed day are refused by the ledger (day_closed); say
+    # so before the clerk types anything.
+    if request.method == "GET" and request.endpoint in ("desk.exchange", "desk.register") \
+            and _today_closing_id() is not None:
+        flash(_("Journée clôturée : espèces, chèques et carte ne sont plus acceptés "
+                "aujourd'hui."), "error")
+
+
+def _seen(text: str | None) -> tuple[int, int, int] | None:
+    """The expected figures shown at the check step, sent back with the confirmation."""
+    parts = (text or "").split(":")
+    if len(parts) != 3 or not all(p.lstrip("-").isdigit() and len(p) < 20 for p in parts):
+        return None
+    return int(parts[0]), int(parts[1]), int(parts[2])
+
+
+@bp.route("/cloture", methods=["GET", "POST"])
+@role_required("bank", "admin")
+def closing_form():
+    form = ClosingForm()
+    title = _("Clôture de caisse")
+    done_id = _today_closing_id()
+    if done_id is not None and request.method == "GET":
+        flash(_("La journée est déjà clôturée."), "info")
+        return redirect(url_for("desk.closing_report", closing_id=done_id))
+    with unit_of_work(read_only=True) as uow:
+        exp = closing.expected(uow.conn)
+
+    def page(step: str, status: int = 200, **extra):
+        return render_template("desk/closing.html", title=title, form=form, step=step,
+                               exp=exp, **extra), status
+
+    if not form.is_submitted():
+        return page("count")
+    valid = form.validate()
+    amounts = {}
+    for name in ("cheque_total", "card_total", "float_kept"):
+        try:
+            amounts[name] = closing.parse_cents(form[name].data)
+        except DomainError as error:
+            form[name].errors = [*form[name].errors, error.message]
+    if not valid or len(amounts) < 3:  # every field's error at once
+        return page("count", 422)
+    counts = {cents: field.data for cents, field in form.denomination_fields}
+    cash = closing.counted_cents(closing.parse_counts(counts))
+    figures = closing.plan(exp, cash_cents=cash, cheque_cents=amounts["cheque_total"],
+                           card_cents=amounts["card_total"],
+                           float_cents=amounts["float_kept"])
+    if amounts["float_kept"] > cash or figures.deposit < 0:
+        form.float_kept.errors.append(
+            closing.FloatTooLarge.default_message if amounts["float_kept"] > cash
+            else _("Le fonds de caisse gardé dépasse ce que la caisse détient hors "
+                   "cotisations."))
+        return page("count", 422)
+    if "edit" in request.form:
+        return page("count")
+    check = {
+        "lines": [(_("Espèces"), exp.cash_cents, cash),
+                  (_("Chèques"), exp.cheque_cents, amounts["cheque_total"]),
+                  (_("Carte bancaire"), exp.card_cents, amounts["card_total"])],
+        "figures": figures, "words": _difference_words, "float_cents": amounts["float_kept"],
+        "seen": f"{exp.cash_cents}:{exp.cheque_cents}:{exp.card_cents}",
+    }
+    if "confirm" not in request.form:
+        return page("check", **check)
+    try:
+        result = closing.close_day(
+            unit_of_work(), current_actor(), counts=counts,
+            cheque_count=form.cheque_count.data, cheque_total=form.cheque_total.data,
+            card_total=form.card_total.data, float_kept=form.float_kept.data,
+            comment=form.comment.data, seen=_seen(request.form.get("seen")),
+        )
+    except closing.DayClosed:
+        done_id = _today_closing_id()
+        if done_id is None:
+            raise
+        flash(_("La journée est déjà clôturée."), "info")  # a second click, a reload
+        return redirect(url_for("desk.closing_report", closing_id=done_id))
+    except closing.CommentRequired as error:
+        form.comment.errors.append(error.message)
+        return page("check", 422, **check)
+    except closing.ExpectedChanged as error:
+        return page("count", error.http_status, refusal=error.message)
+    except closing.FloatTooLarge as error:
+        form.float_kept.errors.append(error.message)
+        return page("count", 422)
+    except DomainError as error:
+        return page("count", error.http_status, refusal=error.message)
+    flash(_("Journée clôturée."), "info")
+    return redirect(url_for("desk.closing_report", closing_id=result.closing_id))
+
+
+@bp.route("/cloture/<int:closing_id>")
+@role_required("bank", "admin")
+def closing_report(closing_id: int):
+    with unit_of_work(read_only=True) as uow:
+        row = closing.get(uow.conn, closing_id)
+    if row is None:
+        abort(404)
+    return render_template(
+        "desk/closing_done.html", title=_("Rapport de clôture de caisse"), row=row,
+        counts=closing.counts_of(row), label=_denomination_label,
+        words=_difference_words,
+        fees_handed=(row.counted_cash_cents + row.counted_cheque_cents - row.float_cents
+                     - row.deposited_cents),
+    )
+
+
+@bp.route("/clotures")
+@role_required("bank", "admin")
+def closings():
+    with unit_of_work(read_only=True) as uow:
+        rows = closing.history(uow.conn, limit=60)
+    return render_template("desk/closings.html", title=_("Clôtures de caisse"), rows=rows,
+                           words=_difference_words)
