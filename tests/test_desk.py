@@ -207,3 +207,24 @@ def test_reconversion_refusals_are_form_messages(client, ledger, merchant):
 def test_solistes_are_not_reconverted(client, ledger, desk):
     _, marie = desk
     assert client.get(f"/comptoir/reconversion/{marie.party_code}").status_code == 404
+
+
+def test_membership_renewal_at_the_desk_charges_once(client, desk, ledger):
+    _clerk, marie = desk
+    page = client.get(f"/comptoir/adherents/{marie.party_code}/cotisation")
+    assert page.status_code == 200 and "Aucune cotisation enregistrée" in page.text
+    seen = re.search(r'name="seen_until" type="hidden" value="([^"]*)"', page.text).group(1)
+    fields = {"csrf_token": csrf_token(page.text), "tender": "cheque", "seen_until": seen}
+    income = ledger.system("fees_income")
+    done = client.post(f"/comptoir/adherents/{marie.party_code}/cotisation", data=fields,
+                       follow_redirects=True)
+    assert "Cotisation de 3,00" in done.text
+    assert ledger.system("fees_income") == income + 300
+    # The same form sent again (a second click) takes nothing more.
+    again = client.post(f"/comptoir/adherents/{marie.party_code}/cotisation", data=fields,
+                        follow_redirects=True)
+    assert "rien n&#39;a été encaissé une seconde fois" in again.text
+    assert ledger.system("fees_income") == income + 300
+    page = client.get(f"/comptoir/adherents/{marie.party_code}/cotisation")
+    assert re.search(r'data-testid="membership-until">Adhésion payée jusqu(\'|&#39;)au 31/12/20',
+                     page.text)

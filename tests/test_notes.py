@@ -421,3 +421,26 @@ def test_a_closed_day_takes_no_notes_for_cash_nor_reactivation_fees(stocked, mon
     # A bank transfer does not go through the drawer.
     assert exchange(stocked, marie, tender="transfer").bousol_cents == 4200
     stocked.assert_consistent()
+
+
+def test_entries_that_moved_notes_are_not_reversed(stocked):
+    """Reversing the postings alone would leave the notes where they are: the ledger and
+    the stock would disagree (and a reversed exchange in notes would create money)."""
+    from bousol.ledger.errors import NotReversible
+
+    marie, shop = stocked.soliste(), stocked.prestataire()
+    bought = exchange(stocked, marie)
+    deposited = notes.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
+                              serials="A26-000301", today=TODAY)
+    for entry_id in (bought.entry_id, deposited.entry_id):
+        with pytest.raises(NotReversible, match="billets"):
+            stocked.reverse(entry_id)
+    stocked.assert_consistent()
+
+
+def test_a_free_reactivation_is_not_a_setting():
+    from bousol.ledger import settings
+
+    with pytest.raises(InvalidInput):
+        settings.VALIDATORS["notes.reactivation_fee_bp"]("0")
+    assert settings.VALIDATORS["notes.reactivation_fee_bp"]("1") == "1"

@@ -18,11 +18,11 @@ from bousol.ledger.actors import Actor
 from bousol.ledger.errors import (
     DomainError,
     Forbidden,
-    InsufficientFunds,
     InvalidBic,
     InvalidIban,
     NotAPrestataire,
     NothingToPay,
+    NotReversible,
     PayoutBatchOpen,
     PayoutBatchTransition,
     PayoutNotConfigured,
@@ -411,17 +411,27 @@ def test_mark_paid_moves_the_euros_out_once(ledger, owed):
     assert again.message_id != made.message_id
 
 
-def test_mark_paid_refused_when_the_euros_are_no_longer_there(ledger, owed):
+def test_euros_in_an_open_batch_cannot_be_unowed(ledger, owed):
+    """The file may already be at the bank: the reconversion that owed those euros is
+    not reversed while its batch is open; once cancelled, it can be."""
     ledger.pay(owed["marie"], owed["baker"], "10.00")
     late = ledger.reconvert(owed["baker"], "10.00")
     made = payouts.create_batch(ledger.uow(), BANK)  # 95,00 + 9,50 for the baker
-    ledger.reverse(late.entry_id)  # the baker's euros fall to 95,00
-    with pytest.raises(InsufficientFunds):
-        payouts.mark_paid(ledger.uow(), BANK, made.id)
-    assert _batch(ledger, made.id).summary.status == "open"
+    with pytest.raises(NotReversible, match="lot de virements ouvert"):
+        ledger.reverse(late.entry_id)
     payouts.cancel(ledger.uow(), BANK, made.id)
+    ledger.reverse(late.entry_id)  # the baker's euros fall to 95,00
     assert payouts.create_batch(ledger.uow(), BANK).total_cents == 14_250
     ledger.assert_consistent()
+
+
+def test_a_paid_transfer_is_not_reversed(ledger, owed):
+    made = payouts.create_batch(ledger.uow(), BANK)
+    paid = payouts.mark_paid(ledger.uow(), BANK, made.id)
+    with pytest.raises(NotReversible):
+        ledger.reverse(paid.entry_id)
+    assert _pending(ledger) and all(p.party_code == owed["florist"].party_code
+                                    for p in _pending(ledger))
 
 
 def test_cancel_moves_nothing(ledger, owed):

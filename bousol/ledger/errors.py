@@ -222,3 +222,10 @@ class PayoutNotConfigured(DomainError):
         "Le compte débiteur des virements (PAYOUT_DEBTOR_NAME, PAYOUT_DEBTOR_IBAN) "
         "n'est pas configuré."
     )
+
+
+class MembershipChanged(DomainError):
+    code = "membership_changed"
+    http_status = 409
+    default_message = ("La cotisation vient d'être enregistrée (autre clic ou autre guichet) : "
+                       "rien n'a été encaissé une seconde fois.")

@@ -19,7 +19,7 @@ from sqlalchemy import select, update
 
 from bousol.ledger import closing, settings
 from bousol.ledger.actors import Actor
-from bousol.ledger.errors import InvalidInput, UnknownParty
+from bousol.ledger.errors import InvalidInput, MembershipChanged, UnknownParty
 from bousol.ledger.models import Party, PartyKind, Role, SystemAccount, utcnow
 from bousol.ledger.operations import Tender, _memo, parse_tender
 from bousol.ledger.parties import create_party
@@ -137,8 +137,12 @@ def register_soliste(
 
 
 def renew_membership(uow: UnitOfWork, actor: Actor, *, party_code: str, tender: str,
-                     today: dt.date | None = None) -> Membership:
-    """This year's (or, if paid, next year's) membership fee."""
+                     today: dt.date | None = None,
+                     seen_until: object = ...) -> Membership:
+    """This year's (or, if paid, next year's) membership fee.
+
+    ``seen_until``: the validity the clerk was shown; if it changed meanwhile (a second
+    click, another desk), the fee is refused rather than taken twice."""
     actor.require(Role.BANK, Role.ADMIN)
     tender_value = _tender(tender)
     today = today or paris_today()
@@ -146,9 +150,12 @@ def renew_membership(uow: UnitOfWork, actor: Actor, *, party_code: str, tender: 
         row = uow.conn.execute(
             select(parties_t.c.code, parties_t.c.kind, parties_t.c.membership_until)
             .where(parties_t.c.code == party_code)
+            .with_for_update()  # two desks renewing at once: the second sees the first
         ).first()
         if row is None or row.kind not in (PartyKind.SOLISTE, PartyKind.PRESTATAIRE):
             raise UnknownParty()
+        if seen_until is not ... and row.membership_until != seen_until:
+            raise MembershipChanged()
         membership = _take_fee(uow, actor, party_code, tender_value, row.membership_until,
                                today)
         uow.commit()

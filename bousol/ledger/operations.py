@@ -27,8 +27,16 @@ from bousol.ledger.errors import (
     UnknownEntry,
     UnknownParty,
 )
-from bousol.ledger.models import PartyKind, Role, SystemAccount
-from bousol.ledger.posting import Leg, entries_t, lock_accounts, post, postings_t
+from bousol.ledger.models import (
+    CashClosing,
+    NoteMove,
+    PartyKind,
+    Payout,
+    PayoutBatch,
+    Role,
+    SystemAccount,
+)
+from bousol.ledger.posting import Leg, accounts_t, entries_t, lock_accounts, post, postings_t
 from bousol.ledger.uow import UnitOfWork
 
 MEMO_MAX = 500
@@ -349,6 +357,49 @@ def bank_desk_cash(
 
 # ---------------------------------------------------------------- reversal
 
+# Entries whose effects are not only postings: negating the postings alone would leave
+# the rest (a paid transfer file, a counted drawer) telling another story.
+_NOT_REVERSIBLE_KINDS = {
+    "payout": "Un virement payé ne se contre-passe pas : un virement rejeté par la banque "
+              "s'enregistre comme une opération à part.",
+    "cash_discrepancy": "Une clôture de caisse ne se modifie pas.",
+}
+
+
+def _check_reversible(conn, entry_id: int, kind: str) -> None:
+    if kind in _NOT_REVERSIBLE_KINDS:
+        raise NotReversible(_NOT_REVERSIBLE_KINDS[kind])
+    moves = NoteMove.__table__
+    if conn.execute(select(moves.c.id).where(moves.c.entry_id == entry_id).limit(1)).first():
+        # The notes moved with the entry: the clerk makes the inverse operation with the
+        # paper in hand (a deposit, a new exchange), so the stock follows the books.
+        raise NotReversible("Cette opération a déplacé des billets : faites l'opération "
+                            "inverse au comptoir, billets en main, plutôt qu'une "
+                            "contre-passation.")
+    closings = CashClosing.__table__
+    if conn.execute(select(closings.c.id)
+                    .where(closings.c.deposit_entry_id == entry_id).limit(1)).first():
+        raise NotReversible("Une clôture de caisse ne se modifie pas.")
+
+
+def _check_not_in_open_batch(conn, legs_of) -> None:
+    """Euros owed that sit in an open transfer file may already be at the bank: the
+    entry that owed them cannot be undone until the batch is paid or cancelled. Checked
+    under the account locks, which preparing a batch takes too."""
+    batches, payouts = PayoutBatch.__table__, Payout.__table__
+    found = conn.execute(
+        select(payouts.c.id)
+        .select_from(payouts.join(batches, batches.c.id == payouts.c.batch_id)
+                     .join(accounts_t, (accounts_t.c.party_id == payouts.c.party_id)
+                           & (accounts_t.c.currency == "EUR")))
+        .where(batches.c.status == "open",
+               accounts_t.c.id.in_([leg.account_id for leg in legs_of]))
+        .limit(1)
+    ).first()
+    if found is not None:
+        raise NotReversible("Les euros dus de cette opération sont dans un lot de virements "
+                            "ouvert : payez ou annulez le lot d'abord.")
+
 
 @dataclass(frozen=True)
 class ReversalResult:
@@ -386,12 +437,14 @@ def reverse(
             raise UnknownEntry()
         if original.kind == "reversal":
             raise NotReversible()
+        _check_reversible(conn, entry_id, original.kind)
         legs_of = conn.execute(
             select(postings_t.c.account_id, postings_t.c.amount)
             .where(postings_t.c.entry_id == entry_id)
             .order_by(postings_t.c.id)
         ).all()
         locked = lock_accounts(conn, account_ids=tuple({leg.account_id for leg in legs_of}))
+        _check_not_in_open_batch(conn, legs_of)
         # Checked under the account locks: a concurrent reversal of the same entry
         # waits here, then sees this one (and the unique reverses_id backs it anyway).
         already = conn.execute(

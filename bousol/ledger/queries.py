@@ -219,7 +219,7 @@ def search_parties(conn: Connection, text: str, *, kinds: tuple[str, ...],
 def party_by_code(conn: Connection, code: str):
     return conn.execute(
         select(parties_t.c.id, parties_t.c.code, parties_t.c.name, parties_t.c.kind,
-               parties_t.c.filiere, parties_t.c.status)
+               parties_t.c.filiere, parties_t.c.status, parties_t.c.membership_until)
         .where(parties_t.c.code == code)
     ).first()
 

@@ -39,6 +39,13 @@ def _fee_cents(value: str) -> str:
     return str(int(value))
 
 
+def _positive_basis_points(value: str) -> str:
+    # A fee of 0 would make an entry of zero: a free reactivation is not a reactivation.
+    if _basis_points(value) == "0":
+        raise InvalidInput("Valeur attendue : un entier de 1 à 10000 points de base (500 = 5 %).")
+    return str(int(value))
+
+
 def _months(value: str) -> str:
     if not re.fullmatch(r"[0-9]{1,2}", value) or not 1 <= int(value) <= 60:
         raise InvalidInput("Valeur attendue : un nombre de mois, de 1 à 60.")
@@ -50,7 +57,7 @@ VALIDATORS = {
     "phase.ccas": _on_off,
     "reconversion.fee_bp": _basis_points,
     "membership.fee_cents": _fee_cents,
-    "notes.reactivation_fee_bp": _basis_points,
+    "notes.reactivation_fee_bp": _positive_basis_points,
     "notes.validity_months": _months,
 }
 

@@ -3,6 +3,8 @@
 
 from __future__ import annotations
 
+import datetime as dt
+import re
 import uuid
 
 from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
@@ -147,6 +149,47 @@ def register():
     status = 422 if form.errors else 200
     return render_template("desk/register.html", title=title, form=form,
                            fee_cents=int(fee)), status
+
+
+class RenewalForm(FlaskForm):
+    tender = RadioField(
+        _l("Cotisation payée par"),
+        choices=[SelectChoice(value, label) for value, label in TENDER_LABELS.items()],
+        default="cash", validators=[DataRequired()],
+    )
+    seen_until = HiddenField()  # the validity shown: a second click cannot charge twice
+
+
+@bp.route("/adherents/<code>/cotisation", methods=["GET", "POST"])
+@role_required("bank")
+def renewal(code: str):
+    member = _member(code, ("soliste", "prestataire"))
+    form = RenewalForm()
+    until = member.membership_until
+    with unit_of_work(read_only=True) as uow:
+        fee = int(settings.current(uow.conn, [members.FEE_KEY])[members.FEE_KEY])
+    back = (url_for("desk.exchange", code=member.code) if member.kind == "soliste"
+            else url_for("desk.reconversion", code=member.code))
+    if form.validate_on_submit():
+        seen = form.seen_until.data or ""
+        try:
+            membership = members.renew_membership(
+                unit_of_work(), current_actor(), party_code=member.code,
+                tender=form.tender.data,
+                seen_until=dt.date.fromisoformat(seen) if seen else None)
+        except ValueError:
+            abort(400)
+        except DomainError as error:
+            flash(error.message, "error")
+            return redirect(back)
+        flash(_("Cotisation de %(fee)s encaissée : adhésion valable jusqu'au %(until)s.",
+                fee=fr_money(membership.fee_cents, "EUR"),
+                until=fr_date(membership.membership_until)), "info")
+        return redirect(back)
+    form.seen_until.data = until.isoformat() if until else ""
+    return render_template("desk/renewal.html", title=_("Cotisation annuelle"),
+                           member=member, form=form, fee_cents=fee,
+                           until=until), 422 if form.errors else 200
 
 
 def _member(code: str, kinds: tuple[str, ...] = EXCHANGE_KINDS):
@@ -377,7 +420,7 @@ def _warn_when_closed():
 def _seen(text: str | None) -> tuple[int, int, int] | None:
     """The expected figures shown at the check step, sent back with the confirmation."""
     parts = (text or "").split(":")
-    if len(parts) != 3 or not all(p.lstrip("-").isdigit() and len(p) < 20 for p in parts):
+    if len(parts) != 3 or not all(re.fullmatch(r"-?[0-9]{1,18}", p) for p in parts):
         return None
     return int(parts[0]), int(parts[1]), int(parts[2])
 
