@@ -8,7 +8,7 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from bousol.ledger import operations, settings
+from bousol.ledger import notes, operations, settings
 from bousol.ledger.actors import SYSTEM, Actor
 from bousol.ledger.models import Account, Role
 from bousol.ledger.parties import create_user
@@ -68,6 +68,19 @@ class Ledger:
         with self.uow() as uow:
             settings.change(uow.conn, key, value, user_id=None)
             uow.commit()
+
+    def notes_at_desk(self, deliveries, *, series: str = "A26",
+                      valid_until: str = "2099-12-31") -> None:
+        """A series, each ``(value, first, last)`` delivered, put in the vault, then
+        at the desk (the only one: G1)."""
+        notes.register_series(self.uow(), BANK, code=series, printed_on="2026-11-01",
+                               valid_until=valid_until)
+        for value, first, last in deliveries:
+            notes.register_delivery(self.uow(), BANK, series_code=series,
+                                    denomination=value, first=first, last=last)
+            span = f"{series}-{first:06d}..{last:06d}"
+            notes.move(self.uow(), BANK, serials=span, to_place="vault")
+            notes.move(self.uow(), BANK, serials=span, to_place="desk")
 
     # reading -----------------------------------------------------------
     def balance(self, party: Actor | str, currency: str = "BSOL") -> int:

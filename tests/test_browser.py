@@ -146,15 +146,6 @@ def test_wrong_password_message_is_announced_and_accessible(live, page):
 def test_bank_page_is_accessible(live, page):
     base, ledger = live
     ledger.subsidy("10.00")
-    # The desk holds notes of series A26: 20 of each value.
-    notes.register_series(ledger.uow(), BANK, code="A26", printed_on="2026-11-01",
-                          valid_until="2099-12-31")
-    for value, first in ((20, 1), (10, 101), (5, 201), (2, 301), (1, 401)):
-        span = f"A26-{first:06d}..{first + 19:06d}"
-        notes.register_delivery(ledger.uow(), BANK, series_code="A26", denomination=value,
-                                first=first, last=first + 19)
-        notes.move(ledger.uow(), BANK, serials=span, to_place="vault")
-        notes.move(ledger.uow(), BANK, serials=span, to_place="desk")
     clerk = ledger.user("bank", password="mot-de-passe-1")
     ledger.exchange(ledger.soliste(), "20.00", tender="cash")
     page.goto(f"{base}/connexion")
@@ -181,14 +172,8 @@ def test_clerk_registers_a_soliste_exchanges_40_euros_and_prints_the_receipt(liv
     base, ledger = live
     ledger.subsidy("10.00")
     # The desk holds notes of series A26: 20 of each value.
-    notes.register_series(ledger.uow(), BANK, code="A26", printed_on="2026-11-01",
-                          valid_until="2099-12-31")
-    for value, first in ((20, 1), (10, 101), (5, 201), (2, 301), (1, 401)):
-        span = f"A26-{first:06d}..{first + 19:06d}"
-        notes.register_delivery(ledger.uow(), BANK, series_code="A26", denomination=value,
-                                first=first, last=first + 19)
-        notes.move(ledger.uow(), BANK, serials=span, to_place="vault")
-        notes.move(ledger.uow(), BANK, serials=span, to_place="desk")
+    ledger.notes_at_desk([(value, first, first + 19) for value, first
+                          in ((20, 1), (10, 101), (5, 201), (2, 301), (1, 401))])
     clerk = ledger.user("bank", password="mot-de-passe-1")
     console: list[str] = []
     page.on("console", lambda message: console.append(message.text))

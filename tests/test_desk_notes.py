@@ -16,14 +16,7 @@ PASSWORD = "password-123"
 @pytest.fixture
 def desk(client, ledger):
     ledger.subsidy("50.00")
-    notes.register_series(ledger.uow(), BANK, code="A26", printed_on="2026-11-01",
-                          valid_until="2099-12-31")
-    for value, first in ((20, 1), (2, 301), (1, 401)):
-        notes.register_delivery(ledger.uow(), BANK, series_code="A26", denomination=value,
-                                first=first, last=first + 9)
-        span = f"A26-{first:06d}..{first + 9:06d}"
-        notes.move(ledger.uow(), BANK, serials=span, to_place="vault")
-        notes.move(ledger.uow(), BANK, serials=span, to_place="desk")
+    ledger.notes_at_desk([(20, 1, 10), (2, 301, 310), (1, 401, 410)])
     clerk = ledger.user("bank")
     login(client, clerk.username, PASSWORD)
     return ledger

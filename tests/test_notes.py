@@ -45,14 +45,7 @@ def entries(ledger) -> int:
 def stocked(ledger):
     """Series A26 (valid until 31/05/2027) delivered, put in the vault, then at desk G1."""
     ledger.subsidy("200.00")
-    notes.register_series(ledger.uow(), BANK, code="A26", printed_on="2026-11-01",
-                          valid_until="31/05/2027")
-    for value, first, last in DELIVERY:
-        notes.register_delivery(ledger.uow(), BANK, series_code="A26", denomination=value,
-                                first=first, last=last)
-        span = f"A26-{first:06d}..{last:06d}"
-        notes.move(ledger.uow(), BANK, serials=span, to_place="vault")
-        notes.move(ledger.uow(), BANK, serials=span, to_place="desk")
+    ledger.notes_at_desk(DELIVERY, valid_until="31/05/2027")
     return ledger
 
 

@@ -38,11 +38,11 @@ import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from decimal import Decimal
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, case, func, insert, select
 
 from bousol import money
+from bousol.ledger import clock
 from bousol.ledger.actors import Actor
 from bousol.ledger.errors import DomainError, InvalidInput
 from bousol.ledger.models import Account, CashClosing, Entry, Posting, Role, SystemAccount, User
@@ -51,8 +51,6 @@ from bousol.ledger.uow import UnitOfWork
 
 accounts_t, entries_t, postings_t = Account.__table__, Entry.__table__, Posting.__table__
 closings_t, users_t = CashClosing.__table__, User.__table__
-
-PARIS = ZoneInfo("Europe/Paris")
 
 # Euro notes and coins the clerk counts, in cents, largest first.
 NOTE_CENTS = (50_000, 20_000, 10_000, 5_000, 2_000, 1_000, 500)
@@ -104,10 +102,9 @@ class ExpectedChanged(DomainError):
 
 
 def business_today() -> dt.date:
-    """The business day is the calendar day in Boulogne-sur-Mer (like
-    ``members.paris_today``, repeated here: members imports operations, which imports
-    this module). Tests replace it to freeze the clock."""
-    return dt.datetime.now(PARIS).date()
+    """The business day is the calendar day in Boulogne-sur-Mer. Tests replace it to
+    freeze the clock."""
+    return clock.paris_today()
 
 
 # ------------------------------------------------------------------ what is expected

@@ -13,7 +13,7 @@ from sqlalchemy import func, select, update
 
 from bousol.ledger import notes, operations
 from bousol.ledger.actors import SYSTEM, Actor
-from bousol.ledger.members import paris_today
+from bousol.ledger.clock import paris_today
 from bousol.ledger.models import Desk, Role, User
 from bousol.ledger.parties import create_user
 from bousol.ledger.uow import UnitOfWork

@@ -13,12 +13,12 @@ from __future__ import annotations
 import datetime as dt
 import re
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import select, update
 
 from bousol.ledger import closing, settings
 from bousol.ledger.actors import Actor
+from bousol.ledger.clock import paris_today  # membership years: the local calendar
 from bousol.ledger.errors import InvalidInput, MembershipChanged, UnknownParty
 from bousol.ledger.models import Party, PartyKind, Role, SystemAccount, utcnow
 from bousol.ledger.operations import Tender, _memo, parse_tender
@@ -30,11 +30,6 @@ parties_t = Party.__table__
 FEE_KEY = "membership.fee_cents"
 _EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,185}\.[^@\s]{2,}")
 DESK_TENDERS = (Tender.CASH, Tender.CHEQUE, Tender.CARD)
-
-
-def paris_today() -> dt.date:
-    """Membership years follow the calendar in Boulogne-sur-Mer, not in UTC."""
-    return dt.datetime.now(ZoneInfo("Europe/Paris")).date()
 
 
 def normalise_phone(phone: str | None) -> str | None:

@@ -34,6 +34,7 @@ from sqlalchemy.exc import IntegrityError
 from bousol import money
 from bousol.ledger import closing, idempotency, settings
 from bousol.ledger.actors import Actor
+from bousol.ledger.clock import paris_today
 from bousol.ledger.errors import (
     FlowNotAllowed,
     InvalidAmount,
@@ -49,7 +50,7 @@ from bousol.ledger.errors import (
     UnknownParty,
     UnknownSerial,
 )
-from bousol.ledger.members import DESK_TENDERS, paris_today
+from bousol.ledger.members import DESK_TENDERS
 from bousol.ledger.models import (
     NOTE_DENOMINATIONS,
     Desk,
@@ -65,7 +66,14 @@ from bousol.ledger.models import (
     User,
     utcnow,
 )
-from bousol.ledger.operations import _TENDER_ACCOUNT, Tender, _memo, _party_code, parse_tender
+from bousol.ledger.operations import (
+    _TENDER_ACCOUNT,
+    Tender,
+    _memo,
+    _party_code,
+    parse_tender,
+    reconversion_fee_bp,
+)
 from bousol.ledger.posting import Leg, lock_accounts, post
 from bousol.ledger.uow import UnitOfWork
 
@@ -138,6 +146,14 @@ def parse_serials(text: object) -> list[str]:
     twice = [serial for serial, n in Counter(serials).items() if n > 1]
     if twice:
         raise InvalidInput(f"Billet(s) indiqué(s) deux fois : {', '.join(twice[:10])}.")
+    return serials
+
+
+def _some_serials(text: object) -> list[str]:
+    """The serials of an operation on notes: at least one."""
+    serials = parse_serials(text)
+    if not serials:
+        raise InvalidInput("Indiquez au moins un billet.")
     return serials
 
 
@@ -238,13 +254,19 @@ def _record_move(conn: Connection, actor: Actor, *, reason: str, notes: list,
 
 def _lock_serials(conn: Connection, serials: list[str]) -> list:
     """The rows of ``serials``, locked, in the order given; unknown ones refused."""
-    rows = conn.execute(
+    return _serial_rows(conn, serials, lock=True)
+
+
+def _serial_rows(conn: Connection, serials: list[str], *, lock: bool) -> list:
+    """The rows of ``serials`` in the order given (locked, or a plain read for a
+    confirmation screen); serials never registered are refused."""
+    query = (
         select(notes_t.c.id, notes_t.c.serial, notes_t.c.denomination, notes_t.c.place,
                notes_t.c.desk_id, notes_t.c.valid_until)
         .where(notes_t.c.serial.in_(serials))
         .order_by(notes_t.c.id)
-        .with_for_update()
-    ).all()
+    )
+    rows = conn.execute(query.with_for_update() if lock else query).all()
     by_serial = {row.serial: row for row in rows}
     unknown = [s for s in serials if s not in by_serial]
     if unknown:
@@ -380,9 +402,7 @@ def move(uow: UnitOfWork, actor: Actor, *, serials: object, to_place: str,
     """Move notes between the bank's own places (``STOCK_MOVES``); all the notes must
     come from one place (and desk)."""
     actor.require(Role.BANK, Role.ADMIN)
-    wanted = parse_serials(serials)
-    if not wanted:
-        raise InvalidInput("Indiquez au moins un billet.")
+    wanted = _some_serials(serials)
     try:
         target = NotePlace(to_place)
     except ValueError:
@@ -584,19 +604,8 @@ DEPOSIT_MODES = ("credit", "reconvert")
 
 def preview_deposit(conn: Connection, serials: object, today: dt.date | None = None) -> dict:
     """What a deposit would take, read without locks, for the confirmation screen."""
-    wanted = parse_serials(serials)
-    if not wanted:
-        raise InvalidInput("Indiquez au moins un billet.")
-    rows = conn.execute(
-        select(notes_t.c.serial, notes_t.c.denomination, notes_t.c.place,
-               notes_t.c.desk_id, notes_t.c.valid_until, notes_t.c.id)
-        .where(notes_t.c.serial.in_(wanted))
-    ).all()
-    by_serial = {r.serial: r for r in rows}
-    unknown = [s for s in wanted if s not in by_serial]
-    if unknown:
-        raise UnknownSerial(f"Billet(s) jamais enregistré(s) : {', '.join(unknown[:10])}.")
-    ordered = [by_serial[s] for s in wanted]
+    wanted = _some_serials(serials)
+    ordered = _serial_rows(conn, wanted, lock=False)
     _require_place(ordered, NotePlace.CIRCULATION, what="Billet(s) pas en circulation : ")
     _require_valid(ordered, today or paris_today())
     counts = Counter(r.denomination for r in ordered)
@@ -617,9 +626,7 @@ def deposit(
     prestataire_code = _party_code(prestataire_code)
     if mode not in DEPOSIT_MODES:
         raise InvalidInput("Dépôt : créditer le compte ou reconvertir en euros.")
-    wanted = parse_serials(serials)
-    if not wanted:
-        raise InvalidInput("Indiquez au moins un billet.")
+    wanted = _some_serials(serials)
     memo = _memo(memo)
     today = today or paris_today()
     request = {"op": "note_deposit", "prestataire": prestataire_code, "serials": wanted,
@@ -627,7 +634,7 @@ def deposit(
 
     def work(uow: UnitOfWork) -> DepositResult:
         conn = uow.conn
-        fee_bp = int(settings.current(conn, ["reconversion.fee_bp"])["reconversion.fee_bp"])
+        fee_bp = reconversion_fee_bp(conn)
         locked = lock_accounts(
             conn,
             system=(SystemAccount.NOTES_CIRCULATION, SystemAccount.ISSUANCE,
@@ -687,6 +694,14 @@ class ReactivationResult:
 REACTIVATION_MODES = ("stamp", "replace")
 
 
+def preview_reactivation(conn: Connection, serials: object) -> dict:
+    """The notes and the fee a reactivation would take, read without locks, for the
+    confirmation screen (``reactivate`` checks their place and date under its locks)."""
+    rows = _serial_rows(conn, _some_serials(serials), lock=False)
+    face = 100 * sum(r.denomination for r in rows)
+    return {"notes": rows, "face_cents": face, "fee_cents": reactivation_fee(conn, face)}
+
+
 def reactivation_fee(conn: Connection, face_cents: int) -> int:
     fee_bp = int(settings.current(conn, ["notes.reactivation_fee_bp"])
                  ["notes.reactivation_fee_bp"])
@@ -704,9 +719,7 @@ def reactivate(
     values from the desk. No Bou'Sol moves: the same face value stays in circulation.
     """
     actor.require(Role.BANK, Role.ADMIN)
-    wanted = parse_serials(serials)
-    if not wanted:
-        raise InvalidInput("Indiquez au moins un billet.")
+    wanted = _some_serials(serials)
     tender = parse_tender(tender)
     if tender not in DESK_TENDERS:
         raise InvalidInput("Frais payés en espèces, par chèque ou par carte.")

@@ -236,6 +236,11 @@ class ReconversionResult:
     balance_cents: int  # the prestataire's Bou'Sol balance after
 
 
+def reconversion_fee_bp(conn) -> int:
+    """The reconversion fee in force, in basis points (500 = 5 %)."""
+    return int(settings.current(conn, ["reconversion.fee_bp"])["reconversion.fee_bp"])
+
+
 def reconvert(
     uow: UnitOfWork,
     actor: Actor,
@@ -260,7 +265,7 @@ def reconvert(
                "bousols": bousol_cents, "memo": memo}
 
     def work(uow: UnitOfWork) -> ReconversionResult:
-        fee_bp = int(settings.current(uow.conn, ["reconversion.fee_bp"])["reconversion.fee_bp"])
+        fee_bp = reconversion_fee_bp(uow.conn)
         fee_cents = money.fee_for(bousol_cents, fee_bp)
         euro_cents = bousol_cents - fee_cents
         if euro_cents <= 0:

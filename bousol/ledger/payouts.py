@@ -19,12 +19,13 @@ import unicodedata
 import uuid
 import xml.etree.ElementTree as ET
 from dataclasses import dataclass
-from zoneinfo import ZoneInfo
 
 from sqlalchemy import Connection, and_, exc, insert, select, update
 
+from bousol import money
 from bousol.ledger import iban as ibans
 from bousol.ledger.actors import Actor
+from bousol.ledger.clock import PARIS, paris_today
 from bousol.ledger.errors import (
     InvalidInput,
     NotAPrestataire,
@@ -53,7 +54,6 @@ from bousol.ledger.uow import UnitOfWork
 batches_t, payouts_t = PayoutBatch.__table__, Payout.__table__
 parties_t, accounts_t, users_t = Party.__table__, Account.__table__, User.__table__
 
-PARIS = ZoneInfo("Europe/Paris")
 PAIN_NS = "urn:iso:std:iso:20022:tech:xsd:pain.001.001.03"
 MAX35 = 35
 NAME_MAX = 70  # SEPA rulebook: the creditor's and debtor's names, 70 characters
@@ -183,10 +183,6 @@ class PendingPayout:
     def payable(self) -> bool:
         return self.iban is not None
 
-    @property
-    def iban_display(self) -> str:
-        return ibans.display(self.iban)
-
 
 def _owed_query():
     return (
@@ -247,10 +243,6 @@ class PayoutLine:
     iban: str
     bic: str | None
     end_to_end_id: str
-
-    @property
-    def iban_display(self) -> str:
-        return ibans.display(self.iban)
 
 
 @dataclass(frozen=True)
@@ -484,7 +476,7 @@ def cents_text(cents: int) -> str:
     """Integer cents as the file's amount, two decimals: 123456 → ``1234.56``."""
     if isinstance(cents, bool) or not isinstance(cents, int) or cents < 0:
         raise ValueError(f"not an amount in cents: {cents!r}")
-    return f"{cents // 100}.{cents % 100:02d}"
+    return money.format_plain(cents)
 
 
 def _sub(parent: ET.Element, tag: str, text: str | None = None, **attrib: str) -> ET.Element:
@@ -500,10 +492,6 @@ def _agent(parent: ET.Element, tag: str, bic: str | None) -> None:
         _sub(institution, "BIC", bic)
     else:  # SEPA: IBAN only, the bank finds the agent
         _sub(_sub(institution, "Othr"), "Id", "NOTPROVIDED")
-
-
-def paris_today() -> dt.date:
-    return dt.datetime.now(PARIS).date()
 
 
 def pain001_xml(conn: Connection, batch_id: int, debtor: Debtor,

@@ -11,18 +11,10 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, func, select
 
 from bousol import money
-from bousol.ledger.models import (
-    BACKING_ACCOUNTS,
-    Account,
-    Entry,
-    Note,
-    NotePlace,
-    Posting,
-    SystemAccount,
-)
+from bousol.ledger import notes
+from bousol.ledger.models import BACKING_ACCOUNTS, Account, Entry, Posting, SystemAccount
 
 accounts_t, entries_t, postings_t = Account.__table__, Entry.__table__, Posting.__table__
-notes_t = Note.__table__
 _SAMPLE = 10
 
 
@@ -192,10 +184,7 @@ def verify(conn: Connection) -> Report:
     ))
     # 8. The notes in circulation in the ledger are the notes the stock says are out.
     notes_balance = _system_balance(conn, SystemAccount.NOTES_CIRCULATION)
-    face = 100 * int(conn.execute(
-        select(func.coalesce(func.sum(notes_t.c.denomination), 0))
-        .where(notes_t.c.place == NotePlace.CIRCULATION.value)
-    ).scalar_one())
+    face = notes.circulation_face_cents(conn)
     checks.append(Check(
         "billets en circulation = stock", notes_balance == face,
         f"compte {money.format_plain(notes_balance)} B, billets en circulation selon le "

@@ -208,7 +208,7 @@ def reconversion(code: str):
     title = _("Reconversion Bou'Sols → euros")
     with unit_of_work(read_only=True) as uow:
         balances = queries.party_balances(uow.conn, member.id)
-        fee_bp = int(settings.current(uow.conn, ["reconversion.fee_bp"])["reconversion.fee_bp"])
+        fee_bp = operations.reconversion_fee_bp(uow.conn)
         bank = payouts.bank_details(uow.conn, member.code)
 
     def page(step: str, status: int = 200, **extra):

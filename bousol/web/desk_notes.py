@@ -15,8 +15,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from bousol import money
-from bousol.ledger import notes, queries, settings
-from bousol.ledger.errors import DomainError, InvalidInput, UnknownSerial
+from bousol.ledger import notes, operations, queries
+from bousol.ledger.errors import DomainError
 from bousol.ledger.models import NOTE_DENOMINATIONS
 from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.desk import RECONVERSION_KINDS, TENDER_LABELS, _member, bp
@@ -204,9 +204,8 @@ def notes_deposit(code: str):
                 preview = notes.preview_deposit(uow.conn, form.serials.data)
                 fee_cents = 0
                 if form.mode.data == "reconvert":
-                    fee_bp = int(settings.current(uow.conn, ["reconversion.fee_bp"])
-                                 ["reconversion.fee_bp"])
-                    fee_cents = money.fee_for(preview["face_cents"], fee_bp)
+                    fee_cents = money.fee_for(preview["face_cents"],
+                                              operations.reconversion_fee_bp(uow.conn))
         except DomainError as error:
             form.serials.errors.append(error.message)
             return page("enter", error.http_status)
@@ -241,21 +240,13 @@ def notes_reactivation():
     if "confirm" not in request.form:
         try:
             with unit_of_work(read_only=True) as uow:
-                wanted = notes.parse_serials(form.serials.data)
-                if not wanted:
-                    raise InvalidInput(_("Indiquez au moins un billet."))
-                found = [notes.note_history(uow.conn, s)[0] for s in wanted]
-                unknown = [s for s, f in zip(wanted, found, strict=True) if f is None]
-                if unknown:
-                    raise UnknownSerial(_("Billet(s) jamais enregistré(s) : %(list)s.",
-                                          list=", ".join(unknown[:10])))
-                face = 100 * sum(f.denomination for f in found)
-                fee_cents = notes.reactivation_fee(uow.conn, face)
+                preview = notes.preview_reactivation(uow.conn, form.serials.data)
         except DomainError as error:
             form.serials.errors.append(error.message)
             return page("enter", 422)
         form.request_key.data = uuid.uuid4().hex
-        return page("confirm", found=found, face_cents=face, fee_cents=fee_cents)
+        return page("confirm", found=preview["notes"], face_cents=preview["face_cents"],
+                    fee_cents=preview["fee_cents"])
     try:
         result = notes.reactivate(unit_of_work(), current_actor(), serials=form.serials.data,
                                   tender=form.tender.data, mode=form.mode.data,

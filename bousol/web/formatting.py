@@ -5,16 +5,15 @@ from __future__ import annotations
 import datetime as dt
 import math
 from fractions import Fraction
-from zoneinfo import ZoneInfo
 
 from flask import Flask
 from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from bousol import money
+from bousol.ledger.clock import PARIS
 from bousol.ledger.models import FILIERE_LABELS, Filiere
 
-PARIS = ZoneInfo("Europe/Paris")
 UNITS = {"BSOL": "B", "EUR": "€"}
 
 
