@@ -229,3 +229,93 @@ class MembershipChanged(DomainError):
     http_status = 409
     default_message = ("La cotisation vient d'être enregistrée (autre clic ou autre guichet) : "
                        "rien n'a été encaissé une seconde fois.")
+
+
+# ------------------------------------------------------------------ prestataires (issue 4)
+
+
+class NotFound(DomainError):
+    """A payment request, reconversion request… that does not exist (or not for you)."""
+
+    code = "not_found"
+    http_status = 404
+    default_message = "Introuvable."
+
+
+class InvalidSiret(InvalidInput):
+    code = "invalid_siret"
+    default_message = "SIRET invalide : 14 chiffres dont le dernier est une clé de contrôle."
+
+
+class InvalidDate(InvalidInput):
+    code = "invalid_date"
+    default_message = "Date invalide (jj/mm/aaaa)."
+
+
+class ApprovalTransition(DomainError):
+    code = "approval_transition"
+    http_status = 409
+    default_message = (
+        "Ce changement de statut d'agrément n'est pas possible depuis le statut actuel."
+    )
+
+
+class AlreadyPaid(DomainError):
+    code = "already_paid"
+    http_status = 409
+    default_message = "Cette demande de paiement a déjà été payée."
+
+
+class RequestExpired(DomainError):
+    code = "request_expired"
+    http_status = 410
+    default_message = (
+        "Cette demande de paiement a expiré : le commerçant doit en créer une nouvelle."
+    )
+
+
+class RequestClosed(DomainError):
+    code = "request_closed"
+    http_status = 409
+    default_message = "Cette demande de paiement a été annulée ou refusée."
+
+
+class RequestNotForYou(DomainError):
+    code = "request_not_for_you"
+    http_status = 403
+    default_message = "Cette demande de paiement est adressée à un autre adhérent."
+
+
+class WrongSecret(DomainError):
+    code = "wrong_secret"
+    http_status = 403
+    default_message = "Mot de passe ou code PIN incorrect : rien n'a été payé."
+
+
+class TooManyAttempts(DomainError):
+    code = "too_many_attempts"
+    http_status = 429
+    default_message = "Trop d'essais manqués : réessayez dans quelques minutes."
+
+
+class NotRefundable(DomainError):
+    code = "not_refundable"
+    http_status = 409
+    default_message = "Ce paiement ne peut pas être remboursé."
+
+
+class RefundPeriodOver(DomainError):
+    code = "refund_period_over"
+    http_status = 409
+    default_message = "Le délai de remboursement de ce paiement est dépassé."
+
+
+class RefundExceedsPayment(DomainError):
+    code = "refund_exceeds_payment"
+    default_message = "Le remboursement dépasse ce qui reste à rembourser sur ce paiement."
+
+
+class ReconversionRequestTransition(DomainError):
+    code = "reconversion_request_transition"
+    http_status = 409
+    default_message = "Cette demande de reconversion est déjà traitée."

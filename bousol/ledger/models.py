@@ -138,6 +138,11 @@ class Party(Base):
             name="filiere",
         ),
         CheckConstraint("kind <> 'prestataire' OR filiere IS NOT NULL", name="prestataire_filiere"),
+        # A trigger on SQLite (migration 0005), which cannot add a CHECK in place.
+        CheckConstraint(
+            "status IN ('active', 'draft', 'submitted', 'approved', 'refused', 'suspended')",
+            name="status",
+        ),
         UniqueConstraint("kind", "number"),
     )
 
@@ -157,8 +162,16 @@ class Party(Base):
     # Where reconverted euros are paid (prestataires; checksum checked on entry).
     iban: Mapped[str | None] = mapped_column(String(34))
     bic: Mapped[str | None] = mapped_column(String(11))
-    # Approval status for prestataires (issue 4 adds the state machine); others: active.
+    # Approval status for prestataires (bousol/ledger/approval.py); others: active.
     status: Mapped[str] = mapped_column(String(16), default="active")
+    status_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    # The application for approval (prestataires, migration 0005). The contact person
+    # is personal data: never shown publicly; the directory shows the business fields.
+    legal_form: Mapped[str | None] = mapped_column(String(32))
+    siret: Mapped[str | None] = mapped_column(String(14))
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    opening_hours: Mapped[str | None] = mapped_column(String(500))
+    description: Mapped[str | None] = mapped_column(Text)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
     accounts: Mapped[list[Account]] = relationship(back_populates="party")
@@ -262,6 +275,8 @@ class User(Base):
     session_token: Mapped[str] = mapped_column(String(64), default=new_session_token)
     # The desk a clerk works at: where the notes they hand out come from.
     desk_id: Mapped[int | None] = mapped_column(ForeignKey("desks.id"))
+    # An optional 4-to-6-digit PIN to confirm payments on a phone (hashed like passwords).
+    pin_hash: Mapped[str | None] = mapped_column(String(255))
 
     party: Mapped[Party | None] = relationship()
 
@@ -513,3 +528,109 @@ class CashClosing(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     discrepancy_entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
     deposit_entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
+
+
+# ------------------------------------------------------------------ prestataires (issue 4)
+
+PARTY_STATUSES = ("active", "draft", "submitted", "approved", "refused", "suspended")
+
+
+class ApprovalDecision(Base):
+    """One step of a prestataire's approval: who, when, from which status to which,
+    and why (append-only; the applicant sees them)."""
+
+    __tablename__ = "approval_decisions"
+    __table_args__ = (
+        CheckConstraint(
+            "action IN ('submit', 'approve', 'refuse', 'suspend', 'reinstate', 'amend')",
+            name="action",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), index=True)
+    action: Mapped[str] = mapped_column(String(16))
+    from_status: Mapped[str] = mapped_column(String(16))
+    to_status: Mapped[str] = mapped_column(String(16))
+    reason: Mapped[str | None] = mapped_column(String(1000))
+    decided_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class PaymentRequest(Base):
+    """A prestataire asks to be paid: at the till (anyone who opens the link or types
+    the short code pays it) or, in the B2B phase, an invoice addressed to one customer
+    prestataire, who accepts or declines it. Paid at most once (the entry is unique).
+
+    open → paid | declined | cancelled; an open request past ``expires_at`` is expired.
+    """
+
+    __tablename__ = "payment_requests"
+    __table_args__ = (
+        CheckConstraint("kind IN ('till', 'invoice')", name="kind"),
+        CheckConstraint("status IN ('open', 'paid', 'declined', 'cancelled')", name="status"),
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        CheckConstraint("(status = 'paid') = (paid_entry_id IS NOT NULL)", name="paid_entry"),
+        CheckConstraint("kind = 'till' OR payer_party_id IS NOT NULL", name="invoice_payer"),
+        Index(None, "payee_party_id", "id"),
+        Index(None, "payer_party_id", "status"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    token: Mapped[str] = mapped_column(String(43), unique=True)  # in the pay link
+    short_code: Mapped[str] = mapped_column(String(8), unique=True)  # typed at the till
+    kind: Mapped[str] = mapped_column(String(8))
+    payee_party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    payer_party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    reference: Mapped[str | None] = mapped_column(String(140))
+    status: Mapped[str] = mapped_column(String(16), default="open")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    paid_entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"), unique=True)
+    paid_by_party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decline_reason: Mapped[str | None] = mapped_column(String(500))
+
+
+class Refund(Base):
+    """A refund entry and the payment it gives back (fully or partly); append-only."""
+
+    __tablename__ = "refunds"
+    __table_args__ = (CheckConstraint("amount_cents > 0", name="amount_positive"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    payment_entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), index=True)
+    refund_entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), unique=True)
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ReconversionRequest(Base):
+    """A prestataire asks the bank to reconvert Bou'Sols; the desk executes it.
+
+    requested → executed | cancelled (by the prestataire) | refused (by the bank).
+    """
+
+    __tablename__ = "reconversion_requests"
+    __table_args__ = (
+        CheckConstraint("status IN ('requested', 'executed', 'cancelled', 'refused')",
+                        name="status"),
+        CheckConstraint("bousol_cents > 0", name="amount_positive"),
+        CheckConstraint("(status = 'executed') = (entry_id IS NOT NULL)", name="executed_entry"),
+        Index(None, "status", "id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), index=True)
+    bousol_cents: Mapped[int] = mapped_column(BigInteger)
+    memo: Mapped[str | None] = mapped_column(String(500))
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str | None] = mapped_column(String(500))
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"), unique=True)

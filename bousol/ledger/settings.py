@@ -16,6 +16,9 @@ DEFAULTS: dict[str, str] = {
     "membership.fee_cents": "300",  # the yearly membership fee, 3,00 €
     "notes.reactivation_fee_bp": "500",  # 5 % of an expired note's face value, in euros
     "notes.validity_months": "6",  # how long a reactivated note stays valid
+    "payment_requests.ttl_minutes": "15",  # a till request expires after this long
+    "payment_requests.invoice_ttl_days": "30",  # a B2B invoice request, after this
+    "refunds.max_days": "30",  # a payment can be refunded this many days after it
 }
 
 _changes = SettingChange.__table__
@@ -52,6 +55,15 @@ def _months(value: str) -> str:
     return str(int(value))
 
 
+def _bounded(low: int, high: int, unit: str):
+    def check(value: str) -> str:
+        if not re.fullmatch(r"[0-9]{1,6}", value) or not low <= int(value) <= high:
+            raise InvalidInput(f"Valeur attendue : un nombre de {unit}, de {low} à {high}.")
+        return str(int(value))
+
+    return check
+
+
 VALIDATORS = {
     "phase.b2b": _on_off,
     "phase.ccas": _on_off,
@@ -59,6 +71,9 @@ VALIDATORS = {
     "membership.fee_cents": _fee_cents,
     "notes.reactivation_fee_bp": _positive_basis_points,
     "notes.validity_months": _months,
+    "payment_requests.ttl_minutes": _bounded(1, 1440, "minutes"),
+    "payment_requests.invoice_ttl_days": _bounded(1, 365, "jours"),
+    "refunds.max_days": _bounded(0, 365, "jours"),
 }
 
 
