@@ -77,18 +77,26 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
 
     from bousol.web import (
         admin,
+        admin_approval,  # noqa: F401  (its routes join the admin blueprint)
+        admin_phases,  # noqa: F401  (its routes join the admin blueprint)
         auth,
         ccas,
         desk,
         desk_notes,  # noqa: F401  (its routes join the desk blueprint)
+        desk_reconversions,  # noqa: F401  (its routes join the desk blueprint)
         errors,
         member,
         merchant,
+        merchant_payments,  # noqa: F401  (its routes join the merchant blueprint)
+        merchant_profile,  # noqa: F401  (its routes join the merchant blueprint)
+        pay,
+        public,
     )
 
     errors.register(app)
 
-    for blueprint in (auth.bp, member.bp, merchant.bp, ccas.bp, desk.bp, admin.bp):
+    for blueprint in (auth.bp, member.bp, merchant.bp, ccas.bp, desk.bp, admin.bp, pay.bp,
+                      public.bp):
         app.register_blueprint(blueprint)
 
     from bousol.cli import bousol_cli

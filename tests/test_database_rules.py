@@ -78,3 +78,33 @@ def test_unbalanced_entry_at_commit(engine, backend, ledger, paid):
             conn.execute(sa.text(forge))
         failed = [c.name for c in ledger.verify().checks if not c.ok]
         assert "écritures équilibrées" in failed
+
+
+def test_every_kind_of_entry_has_a_label(engine):
+    """A page listing an entry of a kind without a label would fail (a 500)."""
+    from bousol.ledger.queries import KIND_LABELS
+
+    with engine.connect() as conn:
+        kinds = set(conn.execute(sa.text("SELECT name FROM entry_kinds")).scalars())
+    assert kinds and kinds <= set(KIND_LABELS), kinds - set(KIND_LABELS)
+
+
+def test_one_prestataire_per_siret_in_the_database(ledger):
+    """Backs approval's check when two applications with one SIRET arrive at once."""
+    first, second, soliste = ledger.prestataire(), ledger.prestataire(), ledger.soliste()
+    siret = "73282932000074"
+    with ledger.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE parties SET siret = :s WHERE code = :c"),
+                     {"s": siret, "c": first.party_code})
+        conn.execute(sa.text("UPDATE parties SET siret = :s WHERE code = :c"),  # not a shop
+                     {"s": siret, "c": soliste.party_code})
+    with pytest.raises(IntegrityError), ledger.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE parties SET siret = :s WHERE code = :c"),
+                     {"s": siret, "c": second.party_code})
+
+
+def test_party_status_is_one_of_the_known_ones(ledger):
+    baker = ledger.prestataire()
+    with pytest.raises((IntegrityError, DBAPIError)), ledger.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE parties SET status = 'validated' WHERE code = :c"),
+                     {"c": baker.party_code})

@@ -11,10 +11,11 @@ from collections.abc import Callable
 
 from sqlalchemy import func, select, update
 
-from bousol.ledger import notes, operations
+from bousol.ledger import approval, notes, operations, payment_requests, phases, refunds
+from bousol.ledger import reconversion_requests as reconversions
 from bousol.ledger.actors import SYSTEM, Actor
 from bousol.ledger.clock import paris_today
-from bousol.ledger.models import Desk, Role, User
+from bousol.ledger.models import Desk, Party, Role, User
 from bousol.ledger.parties import create_user
 from bousol.ledger.uow import UnitOfWork
 
@@ -74,6 +75,7 @@ def load(uow_factory: Callable[[], UnitOfWork]) -> list[tuple[str, str, str | No
     operations.reconvert(uow_factory(), bank, prestataire_code=code["velo"], bousols="20.00",
                          memo="Reconversion mensuelle")
     _notes(uow_factory, bank, code)
+    made += _prestataires_and_payments(uow_factory, actors, code)
     return made
 
 
@@ -102,3 +104,77 @@ def _notes(uow_factory: Callable[[], UnitOfWork], bank: Actor, code: dict) -> No
                          counts={20: 3, 2: 1, 1: 1}, tender="cash")
     notes.deposit(uow_factory(), bank, prestataire_code=code["boulangerie"],
                   serials=f"{series}-000001", memo="Recette en billets")
+
+
+ADDRESSES = {
+    "boulangerie": ("12 rue de Lille", "Boulogne-sur-Mer",
+                    "Du mardi au samedi : 7 h – 19 h\nDimanche : 7 h – 12 h 30",
+                    "Pain au levain, farines du Boulonnais."),
+    "maraicher": ("Route de Samer", "Desvres", "Vendredi et samedi : 9 h – 18 h",
+                  "Légumes de saison cultivés sans pesticides, paniers à la semaine."),
+    "librairie": ("4 Grande Rue", "Boulogne-sur-Mer", "Du mardi au samedi : 10 h – 19 h",
+                  "Librairie indépendante : romans, jeunesse, auteurs de la Côte d'Opale."),
+    "cordonnerie": ("2 quai de la Liane", "Saint-Léonard", "Du lundi au vendredi : 9 h – 18 h",
+                    "Ressemelage, clés, petite maroquinerie."),
+    "velo": ("1 boulevard Sainte-Beuve", "Boulogne-sur-Mer", "Du mardi au samedi : 9 h – 18 h",
+             "Réparation, location et vente de vélos, remorques pour les courses."),
+    "ecohabitat": ("10 rue Carnot", "Wimereux", "Sur rendez-vous",
+                   "Isolation en matériaux biosourcés, conseils en rénovation."),
+}
+
+
+def _prestataires_and_payments(uow_factory: Callable[[], UnitOfWork], actors: dict,
+                               code: dict) -> list[tuple[str, str, str | None]]:
+    """The directory's addresses and hours, an application waiting for a decision, a
+    suspended merchant; a paid and an open till request, a refund; the B2B phase open
+    with a supplier paid and an invoice waiting; reconversion requests."""
+    parties = Party.__table__
+    with uow_factory() as uow:
+        for who, (address, commune, _hours, _text) in ADDRESSES.items():
+            uow.conn.execute(update(parties).where(parties.c.code == code[who])
+                             .values(address=address, commune=commune))
+        uow.commit()
+    for who, (_address, _commune, hours, text) in ADDRESSES.items():
+        approval.update_public_profile(uow_factory(), actors[who], opening_hours=hours,
+                                       description=text)
+    applied = approval.apply(
+        uow_factory(), username="fromagerie", password=PASSWORD, submit=True,
+        name="Fromagerie du Portel", legal_form="sarl", siret="900 123 456 00015",
+        address="5 rue Carnot", commune="Le Portel", filiere="alimentation",
+        contact_name="Paul Martin", phone="03 21 31 00 00",
+        email="paul.martin@fromagerie.example", iban="FR76 3000 6000 0112 3456 7890 189",
+        charter_accepted=True)
+    admin = actors["tresoriere"]
+    approval.suspend(uow_factory(), admin, code["ecohabitat"],
+                     "Attestation d'assurance décennale expirée : en attente du renouvellement.")
+
+    # At the bakery's till: one request paid from Marie's phone, one still waiting.
+    paid = payment_requests.create_till_request(uow_factory(), actors["boulangerie"],
+                                                amount="6.40", reference="Ticket 118")
+    payment_requests.pay(uow_factory(), actors["lucie"], token=paid.token)
+    payment_requests.create_till_request(uow_factory(), actors["boulangerie"],
+                                         amount="3.20", reference="Ticket 119")
+    # The bookshop gives back part of a payment (a damaged book exchanged for a cheaper one).
+    book = operations.pay(uow_factory(), actors["karim"], payee_code=code["librairie"],
+                          amount="15.00", memo="Beau livre")
+    refunds.refund(uow_factory(), actors["librairie"], payment_entry_id=book.entry_id,
+                   amount="4.00", memo="Échange contre une édition de poche")
+
+    # B2B: the association opens the phase; the bakery pays the market gardener, who
+    # also sends it an invoice request still waiting.
+    phases.switch(uow_factory(), admin, phase="b2b", on=True,
+                  reason="Conseil collégial : ouverture du circuit B2B")
+    operations.pay(uow_factory(), actors["boulangerie"], payee_code=code["maraicher"],
+                   amount="6.00", memo="Facture F-2026-0042")
+    payment_requests.create_invoice_request(
+        uow_factory(), actors["maraicher"], customer_code=code["boulangerie"], amount="4.50",
+        reference="Facture F-2026-0043")
+
+    # Reconversion requests: the bike shop's executed at the desk, the bakery's waiting.
+    bank = actors["guichet"]
+    done = reconversions.request(uow_factory(), actors["velo"], "10.00",
+                                 memo="Fin de mois")
+    reconversions.execute(uow_factory(), bank, done.request_id)
+    reconversions.request(uow_factory(), actors["boulangerie"], "5.00",
+                          memo="Fin de semaine")
+    return [("fromagerie", Role.PRESTATAIRE.value, applied.party_code)]

@@ -144,6 +144,9 @@ class Party(Base):
             name="status",
         ),
         UniqueConstraint("kind", "number"),
+        Index("uq_parties_siret_prestataire", "siret", unique=True,
+              sqlite_where=text("kind = 'prestataire' AND siret IS NOT NULL"),
+              postgresql_where=text("kind = 'prestataire' AND siret IS NOT NULL")),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)

@@ -33,6 +33,7 @@ from bousol.ledger.models import (
     PartyKind,
     Payout,
     PayoutBatch,
+    Refund,
     Role,
     SystemAccount,
 )
@@ -194,33 +195,46 @@ def pay(
                "amount": amount_cents, "memo": memo}
 
     def work(uow: UnitOfWork) -> PaymentResult:
-        if payee_code == payer_code:
-            raise FlowNotAllowed("On ne se paie pas soi-même.")
-        locked = lock_accounts(uow.conn, party_codes=(payer_code, payee_code))
-        payer, payee = locked.party(payer_code), locked.party(payee_code)
-        payer_kind, payee_kind = PartyKind(payer.party_kind), PartyKind(payee.party_kind)
-        active = rules.ALWAYS_ON
-        if rules.needs_phase_lookup(payer_kind, payee_kind):
-            active = rules.active_phases(
-                settings.current(uow.conn, [f"phase.{p.value}" for p in rules.SWITCHABLE])
-            )
-        rules.check_flow(payer_kind, payee_kind, active)
-        for side, who in (("payee", payee), ("payer", payer)):
-            if who.party_kind == PartyKind.PRESTATAIRE and who.party_status != "approved":
-                raise FlowNotAllowed(
-                    f"Le prestataire {who.party_code} n'est pas agréé : "
-                    + ("il ne peut pas être payé en Bou'Sol." if side == "payee"
-                       else "il ne peut pas payer en Bou'Sol.")
-                )
-        entry_id = post(
-            uow.conn, kind="payment",
-            legs=[Leg(payer, -amount_cents), Leg(payee, amount_cents)],
-            actor_user_id=actor.user_id, memo=memo,
-        )
-        return PaymentResult(entry_id, payer_code, payee_code, amount_cents,
-                             payer.balance - amount_cents)
+        return pay_within(uow, actor, payee_code=payee_code, amount_cents=amount_cents,
+                          memo=memo)
 
     return idempotency.run(uow, actor, idempotency_key, request, PaymentResult, work)
+
+
+def pay_within(
+    uow: UnitOfWork, actor: Actor, *, payee_code: str, amount_cents: int,
+    memo: str | None, details: dict | None = None,
+) -> PaymentResult:
+    """The payment itself, inside a unit of work the caller holds open (a payment
+    request pays through it, in the same transaction that marks the request paid)."""
+    payer_code = actor.party_code
+    if payer_code is None:
+        raise Forbidden("Seul un adhérent titulaire d'un compte peut payer.")
+    if payee_code == payer_code:
+        raise FlowNotAllowed("On ne se paie pas soi-même.")
+    locked = lock_accounts(uow.conn, party_codes=(payer_code, payee_code))
+    payer, payee = locked.party(payer_code), locked.party(payee_code)
+    payer_kind, payee_kind = PartyKind(payer.party_kind), PartyKind(payee.party_kind)
+    active = rules.ALWAYS_ON
+    if rules.needs_phase_lookup(payer_kind, payee_kind):
+        active = rules.active_phases(
+            settings.current(uow.conn, [f"phase.{p.value}" for p in rules.SWITCHABLE])
+        )
+    rules.check_flow(payer_kind, payee_kind, active)
+    for side, who in (("payee", payee), ("payer", payer)):
+        if who.party_kind == PartyKind.PRESTATAIRE and who.party_status != "approved":
+            raise FlowNotAllowed(
+                f"Le prestataire {who.party_code} n'est pas agréé : "
+                + ("il ne peut pas être payé en Bou'Sol." if side == "payee"
+                   else "il ne peut pas payer en Bou'Sol.")
+            )
+    entry_id = post(
+        uow.conn, kind="payment",
+        legs=[Leg(payer, -amount_cents), Leg(payee, amount_cents)],
+        actor_user_id=actor.user_id, memo=memo, details=details,
+    )
+    return PaymentResult(entry_id, payer_code, payee_code, amount_cents,
+                         payer.balance - amount_cents)
 
 
 # ---------------------------------------------------------------- reconversion
@@ -368,6 +382,9 @@ _NOT_REVERSIBLE_KINDS = {
     "payout": "Un virement payé ne se contre-passe pas : un virement rejeté par la banque "
               "s'enregistre comme une opération à part.",
     "cash_discrepancy": "Une clôture de caisse ne se modifie pas.",
+    # A refund counts against its payment's refundable amount: undoing it would let the
+    # merchant refund the same Bou'Sols twice. The customer pays again instead.
+    "refund": "Un remboursement ne se contre-passe pas : le client paie à nouveau.",
 }
 
 
@@ -404,6 +421,15 @@ def _check_not_in_open_batch(conn, legs_of) -> None:
     if found is not None:
         raise NotReversible("Les euros dus de cette opération sont dans un lot de virements "
                             "ouvert : payez ou annulez le lot d'abord.")
+
+
+def _check_not_refunded(conn, entry_id: int) -> None:
+    """Checked under the account locks, which a refund of the same payment takes too."""
+    refunds = Refund.__table__
+    if conn.execute(select(refunds.c.id)
+                    .where(refunds.c.payment_entry_id == entry_id).limit(1)).first():
+        raise NotReversible("Ce paiement a déjà été remboursé en partie ou en totalité : "
+                            "remboursez le reste plutôt que de contre-passer.")
 
 
 @dataclass(frozen=True)
@@ -450,6 +476,7 @@ def reverse(
         ).all()
         locked = lock_accounts(conn, account_ids=tuple({leg.account_id for leg in legs_of}))
         _check_not_in_open_batch(conn, legs_of)
+        _check_not_refunded(conn, entry_id)
         # Checked under the account locks: a concurrent reversal of the same entry
         # waits here, then sees this one (and the unique reverses_id backs it anyway).
         already = conn.execute(

@@ -36,6 +36,23 @@ PASSWORD_MIN = 8
 PASSWORD_METHOD = "scrypt"  # noqa: S105 - a hashing method, not a password
 
 
+def check_credentials(username: str | None, password: str | None) -> str:
+    """The username, normalised (trimmed, lower case), once it and the password pass the
+    rules; otherwise :class:`InvalidInput` about the first wrong one (``details["field"]``),
+    with both in ``details["fields"]`` (field → message)."""
+    username = (username or "").strip().lower()
+    problems = {}
+    if not _USERNAME_RE.fullmatch(username):
+        problems["username"] = (
+            "Identifiant invalide : lettres, chiffres, . _ @ - (80 caractères au plus).")
+    if not password or len(password) < PASSWORD_MIN:
+        problems["password"] = f"Mot de passe trop court ({PASSWORD_MIN} caractères au moins)."
+    if problems:
+        field, message = next(iter(problems.items()))
+        raise InvalidInput(message, field=field, fields=problems)
+    return username
+
+
 def next_number(uow: UnitOfWork, name: str) -> int:
     """Increment and return a gap-free counter, under the counter row's write lock."""
     conn = uow.conn
@@ -115,13 +132,7 @@ def create_user(
     association's own tool; online applications go through approval).
     """
     actor.require(Role.ADMIN)
-    username = (username or "").strip().lower()
-    if not _USERNAME_RE.fullmatch(username):
-        raise InvalidInput(
-            "Identifiant invalide : lettres, chiffres, . _ @ - (80 caractères au plus)."
-        )
-    if not password or len(password) < PASSWORD_MIN:
-        raise InvalidInput(f"Mot de passe trop court ({PASSWORD_MIN} caractères au moins).")
+    username = check_credentials(username, password)
     try:
         role = Role(role)
     except ValueError:

@@ -33,6 +33,10 @@ KIND_LABELS = {
     "cash_deposit": N_("Remise de la caisse au fonds de garantie"),
     "payout": N_("Virements SEPA de reconversion"),
     "cash_discrepancy": N_("Écart de caisse (clôture)"),
+    "membership_fee": N_("Cotisation annuelle"),
+    "note_deposit": N_("Dépôt de billets"),
+    "note_reactivation": N_("Réactivation de billets"),
+    "refund": N_("Remboursement"),
 }
 
 

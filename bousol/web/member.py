@@ -1,4 +1,5 @@
-"""The soliste's pages."""
+"""The soliste's space: balance and latest lines, the history with its filters, the
+receipt of each of its own operations. (Paying is bousol/web/member_payments.py.)"""
 
 from flask import Blueprint
 from flask_babel import gettext as _
@@ -11,4 +12,16 @@ bp = Blueprint("member", __name__, url_prefix="/soliste")
 @bp.route("/")
 @role_required("soliste")
 def home():
-    return views.party_home(_("Mon compte Bou'Sol"))
+    return views.space_home("member", "member/home.html", _("Mon compte Bou'Sol"))
+
+
+@bp.route("/historique")
+@role_required("soliste")
+def history():
+    return views.history("member", _("Historique de mes opérations"))
+
+
+@bp.route("/recu/<int:entry_id>")
+@role_required("soliste")
+def receipt(entry_id: int):
+    return views.receipt("member", entry_id)

@@ -125,6 +125,10 @@ def upgrade():
         batch_op.add_column(sa.Column('description', sa.Text(), nullable=True))
     with op.batch_alter_table('users', schema=None) as batch_op:
         batch_op.add_column(sa.Column('pin_hash', sa.String(length=255), nullable=True))
+    # One prestataire per SIRET, even when two applications arrive at once.
+    op.create_index('uq_parties_siret_prestataire', 'parties', ['siret'], unique=True,
+                    sqlite_where=sa.text("kind = 'prestataire' AND siret IS NOT NULL"),
+                    postgresql_where=sa.text("kind = 'prestataire' AND siret IS NOT NULL"))
 
     if op.get_bind().dialect.name == "postgresql":
         op.create_check_constraint(op.f("ck_parties_status"), "parties", f"status IN {STATUSES}")
@@ -155,6 +159,7 @@ def downgrade():
     else:
         op.execute("DROP TRIGGER parties_status_insert")
         op.execute("DROP TRIGGER parties_status_update")
+    op.drop_index('uq_parties_siret_prestataire', table_name='parties')
     # Native DROP COLUMN: a batch rebuild would drop tables that others reference.
     for table, column in (("users", "pin_hash"), ("parties", "description"),
                           ("parties", "opening_hours"), ("parties", "contact_name"),

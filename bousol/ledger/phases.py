@@ -1,0 +1,82 @@
+"""Opening and closing the phases (B2B, CCAS): a dated decision of the association.
+
+Each switch is a row of ``setting_changes`` (who, when, why); the admin page shows since
+when each phase is in its state and the whole history.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+from dataclasses import dataclass
+
+from sqlalchemy import Connection, select
+
+from bousol.ledger import rules, settings
+from bousol.ledger.actors import Actor
+from bousol.ledger.errors import InvalidInput
+from bousol.ledger.models import Role, SettingChange, User
+from bousol.ledger.uow import UnitOfWork
+
+changes_t, users_t = SettingChange.__table__, User.__table__
+
+
+@dataclass(frozen=True)
+class PhaseChange:
+    value: str
+    changed_at: dt.datetime
+    by: str | None  # username, or None for the command line
+    reason: str | None
+
+
+@dataclass(frozen=True)
+class PhaseState:
+    phase: rules.Phase
+    on: bool
+    since: PhaseChange | None  # None: never switched (the default, off)
+    history: list[PhaseChange]
+
+
+def _phase(name: object) -> rules.Phase:
+    try:
+        phase = rules.Phase(name)
+    except ValueError:
+        phase = None
+    if phase not in rules.SWITCHABLE:
+        raise InvalidInput("Phase inconnue : b2b ou ccas.")
+    return phase
+
+
+def states(conn: Connection) -> list[PhaseState]:
+    result = []
+    for phase in rules.SWITCHABLE:
+        rows = conn.execute(
+            select(changes_t.c.value, changes_t.c.changed_at, users_t.c.username,
+                   changes_t.c.reason)
+            .outerjoin(users_t, users_t.c.id == changes_t.c.changed_by_user_id)
+            .where(changes_t.c.key == f"phase.{phase.value}")
+            .order_by(changes_t.c.id.desc())
+        ).all()
+        history = [PhaseChange(r.value, r.changed_at, r.username, r.reason) for r in rows]
+        on = (history[0].value if history else settings.DEFAULTS[f"phase.{phase.value}"]) == "on"
+        # The state holds since the oldest change of the latest run of equal values.
+        run = []
+        for change in history:
+            if (change.value == "on") != on:
+                break
+            run.append(change)
+        since = run[-1] if run else None
+        result.append(PhaseState(phase, on, since, history))
+    return result
+
+
+def switch(uow: UnitOfWork, actor: Actor, *, phase: object, on: bool, reason: object) -> None:
+    """The association opens or closes a phase; the reason (its decision) is required."""
+    actor.require(Role.ADMIN)
+    phase = _phase(phase)
+    if not isinstance(reason, str) or not reason.strip():
+        raise InvalidInput("Indiquez la décision qui ouvre ou ferme la phase (ex. : "
+                           "« Conseil collégial du 12/01/2027 »).")
+    with uow:
+        settings.change(uow.conn, f"phase.{phase.value}", "on" if on else "off",
+                        user_id=actor.user_id, reason=reason.strip())
+        uow.commit()

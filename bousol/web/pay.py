@@ -1,0 +1,206 @@
+"""The payer's side: open a pay link (QR code) or type a short code, pay a merchant
+from its fixed QR code, confirm with the password or the PIN, see the receipt.
+
+Solistes pay here; prestataires too (B2B phase: a till request or an invoice request
+addressed to them).
+"""
+
+from __future__ import annotations
+
+import uuid
+
+from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from sqlalchemy import select
+from wtforms import HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, Length
+
+from bousol import money
+from bousol.extensions import db
+from bousol.ledger import confirm, operations, payment_requests, queries
+from bousol.ledger.errors import DomainError, InvalidAmount
+from bousol.ledger.models import Party, User
+from bousol.ledger.uow import UnitOfWork
+from bousol.web import current_actor, role_required, unit_of_work
+
+bp = Blueprint("pay", __name__, url_prefix="/payer")
+
+PAYER_ROLES = ("soliste", "prestataire")
+
+
+class CodeForm(FlaskForm):
+    code = StringField(_l("Code affiché par le commerçant"),
+                       validators=[DataRequired(), Length(max=12)])
+
+
+class ConfirmForm(FlaskForm):
+    secret = PasswordField(_l("Mot de passe ou code PIN"),
+                           validators=[DataRequired(), Length(max=200)])
+
+
+class MerchantPayForm(ConfirmForm):
+    amount = StringField(_l("Montant en Bou'Sols"), validators=[DataRequired(), Length(max=20)])
+    memo = StringField(_l("Libellé (facultatif)"), validators=[Length(max=140)])
+    # Made when the form is shown: a second click or a reload replays the payment
+    # instead of paying twice.
+    request_key = HiddenField()
+
+
+def _new_uow() -> UnitOfWork:
+    return UnitOfWork(db.session, owns_session=False)
+
+
+def _confirm_secret(form: ConfirmForm) -> None:
+    confirm.confirm(_new_uow, user_id=current_user.id, secret=form.secret.data,
+                    address=request.remote_addr or "unknown")
+
+
+def _refused(form: ConfirmForm, error: DomainError, field=None) -> int:
+    (field or form.secret).errors.append(error.message)
+    # The ledger's 4xx, but 422 for "not found": the page exists, what was typed doesn't.
+    return error.http_status if 400 <= error.http_status < 500 and error.http_status != 404 \
+        else 422
+
+
+@bp.route("/", methods=["GET", "POST"])
+@role_required(*PAYER_ROLES)
+def enter_code():
+    form = CodeForm()
+    status = 200
+    if form.validate_on_submit():
+        with unit_of_work(read_only=True) as uow:
+            found = payment_requests.by_short_code(uow.conn, form.code.data)
+        if found is not None:
+            return redirect(url_for("pay.pay_request", token=found.token))
+        form.code.errors.append(_l("Aucune demande de paiement ne porte ce code : "
+                                   "vérifiez-le auprès du commerçant."))
+    if form.errors:
+        status = 422
+    return render_template("pay/enter_code.html", form=form,
+                           title=_l("Payer avec un code")), status
+
+
+@bp.route("/<token>", methods=["GET", "POST"])
+@role_required(*PAYER_ROLES)
+def pay_request(token: str):
+    with unit_of_work(read_only=True) as uow:
+        view = payment_requests.by_token(uow.conn, token)
+        balance = queries.party_balances(uow.conn, current_user.party_id)["BSOL"]
+    if view is None:
+        abort(404)
+    mine = current_user.party is not None and view.payer_code == current_user.party.code
+    if view.status == payment_requests.PAID and mine:
+        return redirect(url_for("pay.done", entry_id=view.paid_entry_id))
+    form = ConfirmForm()
+    status = 200
+    if view.status == payment_requests.OPEN and form.validate_on_submit():
+        try:
+            _confirm_secret(form)
+            paid = payment_requests.pay(unit_of_work(), current_actor(), token=token)
+            return redirect(url_for("pay.done", entry_id=paid.entry_id))
+        except DomainError as error:
+            status = _refused(form, error)
+            with unit_of_work(read_only=True) as uow:  # it may have changed meanwhile
+                view = payment_requests.by_token(uow.conn, token)
+    elif form.errors:
+        status = 422
+    return render_template("pay/request.html", view=view, form=form, balance=balance,
+                           addressed_elsewhere=(view.kind == "invoice" and not mine),
+                           title=_l("Payer")), status
+
+
+def _merchant(code: str):
+    if not isinstance(code, str) or len(code) > 16:
+        return None
+    parties = Party.__table__
+    with unit_of_work(read_only=True) as uow:
+        return uow.conn.execute(
+            select(parties.c.code, parties.c.name, parties.c.status, parties.c.filiere,
+                   parties.c.commune)
+            .where(parties.c.code == code, parties.c.kind == "prestataire")
+        ).first()
+
+
+@bp.route("/commerce/<code>", methods=["GET", "POST"])
+@role_required(*PAYER_ROLES)
+def pay_merchant(code: str):
+    """The merchant's fixed QR code (shop window, counter): the payer types the amount."""
+    merchant = _merchant(code)
+    if merchant is None:
+        abort(404)
+    form = MerchantPayForm()
+    if not form.request_key.data:
+        form.request_key.data = uuid.uuid4().hex
+    status = 200
+    if merchant.status == "approved" and form.validate_on_submit():
+        try:
+            amount = form.amount.data
+            money.parse_amount(amount)  # so that its error shows by the amount field
+        except InvalidAmount as error:
+            status = _refused(form, error, form.amount)
+        else:
+            try:
+                _confirm_secret(form)
+                paid = operations.pay(
+                    unit_of_work(), current_actor(), payee_code=merchant.code, amount=amount,
+                    memo=form.memo.data or None,
+                    idempotency_key=f"fixed-qr:{form.request_key.data}",
+                )
+                return redirect(url_for("pay.done", entry_id=paid.entry_id))
+            except DomainError as error:
+                status = _refused(form, error)
+                # A refusal is remembered under its key: the next try is a new request.
+                form.request_key.data = uuid.uuid4().hex
+    elif form.errors:
+        status = 422
+    return render_template("pay/merchant.html", merchant=merchant, form=form,
+                           title=_l("Payer %(name)s", name=merchant.name)), status
+
+
+class PinForm(FlaskForm):
+    password = PasswordField(_l("Mot de passe actuel"),
+                             validators=[DataRequired(), Length(max=200)])
+    pin = PasswordField(_l("Nouveau code PIN (4 à 8 chiffres ; vide pour le supprimer)"),
+                        validators=[Length(max=8)])
+    pin_again = PasswordField(_l("Nouveau code PIN, une seconde fois"),
+                              validators=[Length(max=8)])
+
+
+@bp.route("/code-pin", methods=["GET", "POST"])
+@role_required(*PAYER_ROLES)
+def pin():
+    """Choose a PIN to confirm payments on a phone instead of typing the password."""
+    form = PinForm()
+    status = 200
+    if form.validate_on_submit():
+        if (form.pin.data or "") != (form.pin_again.data or ""):
+            form.pin_again.errors.append(_l("Les deux codes PIN ne sont pas identiques."))
+        else:
+            try:
+                confirm.set_pin(_new_uow, current_actor(), password=form.password.data,
+                                pin=form.pin.data or None,
+                                address=request.remote_addr or "unknown")
+                flash(_l("Code PIN enregistré.") if form.pin.data
+                      else _l("Code PIN supprimé : confirmez avec votre mot de passe."), "info")
+                return redirect(url_for("pay.pin"))
+            except DomainError as error:
+                target = form.pin if error.code == "invalid_input" else form.password
+                status = _refused(form, error, target)
+    if form.errors and status == 200:
+        status = 422
+    has_pin = db.session.get(User, current_user.id).pin_hash is not None
+    return render_template("pay/pin.html", form=form, has_pin=has_pin,
+                           title=_l("Code PIN de paiement")), status
+
+
+@bp.route("/recu/<int:entry_id>")
+@role_required(*PAYER_ROLES)
+def done(entry_id: int):
+    """Right after paying: the payment, as the payer's receipt (only the payer's own)."""
+    with unit_of_work(read_only=True) as uow:
+        receipt = payment_requests.payer_receipt(uow.conn, entry_id, current_user.party_id)
+    if receipt is None:
+        abort(404)
+    return render_template("pay/done.html", receipt=receipt, title=_l("Paiement effectué"))
