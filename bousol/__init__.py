@@ -63,10 +63,11 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
     compile_catalogs()
     babel.init_app(app, locale_selector=_select_locale)
 
-    from bousol.web import formatting, headers
+    from bousol.web import formatting, guards, headers
 
     formatting.register(app)
     headers.register(app)
+    guards.register(app)
     if app.config.get("PROXIES"):
         # Behind a reverse proxy, trust its X-Forwarded-For/-Proto (login throttling
         # keys on the client's address).
@@ -81,6 +82,8 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
         admin_phases,  # noqa: F401  (its routes join the admin blueprint)
         auth,
         ccas,
+        ccas_print,  # noqa: F401  (its routes join the CCAS blueprint)
+        ccas_reports,  # noqa: F401  (its routes join the CCAS blueprint)
         desk,
         desk_notes,  # noqa: F401  (its routes join the desk blueprint)
         desk_reconversions,  # noqa: F401  (its routes join the desk blueprint)
@@ -89,6 +92,7 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
         merchant,
         merchant_payments,  # noqa: F401  (its routes join the merchant blueprint)
         merchant_profile,  # noqa: F401  (its routes join the merchant blueprint)
+        merchant_vouchers,  # noqa: F401  (its routes join the merchant blueprint)
         pay,
         public,
     )

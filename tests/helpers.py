@@ -88,7 +88,8 @@ class Ledger:
         with self.engine.connect() as conn:
             return conn.execute(sa.text(
                 "SELECT a.balance FROM accounts a JOIN parties p ON p.id = a.party_id "
-                "WHERE p.code = :code AND a.currency = :cur"), {"code": code, "cur": currency}
+                "WHERE p.code = :code AND a.currency = :cur AND a.purpose = 'main'"),
+                {"code": code, "cur": currency}
             ).scalar_one()
 
     def system(self, code: str) -> int:

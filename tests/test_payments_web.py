@@ -5,7 +5,9 @@ from __future__ import annotations
 import re
 
 import pytest
+import sqlalchemy as sa
 
+from bousol.ledger import payment_requests
 from tests.helpers import csrf_token, login
 
 PASSWORD = "password-123"
@@ -248,3 +250,22 @@ def test_soliste_chooses_a_pin_and_pays_with_it(till):
     paid = customer.post(f"/payer/{token}", data={"csrf_token": csrf_token(pay_page.text),
                                                   "secret": "2468"})
     assert paid.status_code == 302 and ledger.balance(baker) == 200
+
+
+def test_not_approved_merchants_and_invoices_stay_private(app, till, ledger):
+    _ledger, baker, _marie, _merchant, customer = till
+    with ledger.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE parties SET status = 'suspended' WHERE code = :c"),
+                     {"c": baker.party_code})
+    assert customer.get(f"/payer/commerce/{baker.party_code}").status_code == 404
+    with ledger.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE parties SET status = 'approved' WHERE code = :c"),
+                     {"c": baker.party_code})
+    ledger.phase("b2b", True)
+    grocer = ledger.prestataire()
+    view = payment_requests.create_invoice_request(
+        ledger.uow(), baker, customer_code=grocer.party_code, amount="5", reference="F-9")
+    page = customer.get("/payer/")
+    typed = customer.post("/payer/", data={"csrf_token": csrf_token(page.text),
+                                           "code": view.short_code})
+    assert typed.status_code == 422  # an invoice's code opens nothing for anyone else

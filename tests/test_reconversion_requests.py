@@ -170,8 +170,8 @@ def test_balance_checked_again_at_execution(ledger, shop):
     with pytest.raises(InsufficientFunds):
         rr.execute(ledger.uow(), BANK, made.request_id)
     found = row(ledger, made.request_id)
-    assert found.status == "requested" and not found.in_progress
-    rr.cancel(ledger.uow(), shop, made.request_id)  # unclaimed: it can be cancelled
+    assert found.status == "requested" and found.entry_id is None
+    rr.cancel(ledger.uow(), shop, made.request_id)  # still waiting: it can be cancelled
     assert row(ledger, made.request_id).status == "cancelled"
 
 
@@ -186,12 +186,8 @@ def test_reserve_insufficient_leaves_it_requested_then_a_retry_succeeds(ledger):
         rr.execute(ledger.uow(), BANK, made.request_id)
     assert refused.value.code == "reserve_insufficient"
     found = row(ledger, made.request_id)
-    assert found.status == "requested" and not found.in_progress and found.entry_id is None
+    assert found.status == "requested" and found.entry_id is None
     assert count_reconversions(ledger) == 0 and ledger.balance(baker) == 2100
-    # The refusal is remembered under the first key: the next attempt takes the next one.
-    with ledger.uow(read_only=True) as uow:
-        assert rr.execution_key(uow.conn, made.request_id) == (
-            f"reconversion-request:{made.request_id}:2")
     operations.bank_desk_cash(ledger.uow(), BANK, euros="20.00")  # the cash is banked
     done = rr.execute(ledger.uow(), BANK, made.request_id)
     assert row(ledger, made.request_id).entry_id == done.entry_id
@@ -199,34 +195,34 @@ def test_reserve_insufficient_leaves_it_requested_then_a_retry_succeeds(ledger):
     ledger.assert_consistent()
 
 
-def test_crash_between_reconversion_and_marking_is_recovered_once(ledger, shop,
-                                                                  monkeypatch):
+def test_a_crash_before_the_commit_leaves_nothing_half_done(ledger, shop, monkeypatch):
+    """The reconversion and the "executed" mark commit together: a crash between them
+    (here: right after the reconversion is written) leaves neither."""
     made = rr.request(ledger.uow(), shop, "10.00")
-    real_mark = rr._mark_executed
+    real = operations.reconvert_within
 
     def crash(*args, **kwargs):
+        real(*args, **kwargs)
         raise RuntimeError("the server died here")
 
-    monkeypatch.setattr(rr, "_mark_executed", crash)
+    monkeypatch.setattr(rr.operations, "reconvert_within", crash)
     with pytest.raises(RuntimeError):
         rr.execute(ledger.uow(), BANK, made.request_id)
-    assert count_reconversions(ledger) == 1 and ledger.balance(shop) == 4000
-    found = row(ledger, made.request_id)
-    assert found.status == "requested" and found.in_progress
-    # Claimed: the prestataire cannot cancel it now, nor the bank refuse it.
-    with pytest.raises(ReconversionRequestTransition):
-        rr.cancel(ledger.uow(), shop, made.request_id)
-    with pytest.raises(ReconversionRequestTransition):
-        rr.refuse(ledger.uow(), BANK, made.request_id, "Non")
+    assert count_reconversions(ledger) == 0 and ledger.balance(shop) == 5000
+    assert row(ledger, made.request_id).status == "requested"
 
-    monkeypatch.setattr(rr, "_mark_executed", real_mark)
-    other_clerk = clerk(ledger)  # another clerk finishes it: the key replays the entry
+    monkeypatch.setattr(rr.operations, "reconvert_within", real)
+    other_clerk = clerk(ledger)
     done = rr.execute(ledger.uow(), other_clerk, made.request_id)
     assert count_reconversions(ledger) == 1 and ledger.balance(shop) == 4000
     assert ledger.balance(shop, "EUR") == 950
     found = row(ledger, made.request_id)
     assert found.status == "executed" and found.entry_id == done.entry_id
     assert found.closed_by == other_clerk.username
+    with ledger.engine.connect() as conn:  # the clerk is on the entry too
+        actor = conn.execute(sa.text("SELECT actor_user_id FROM entries WHERE id = :i"),
+                             {"i": done.entry_id}).scalar_one()
+    assert actor == other_clerk.user_id
     ledger.assert_consistent()
 
 

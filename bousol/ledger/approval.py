@@ -343,7 +343,10 @@ def _write_application(conn: Connection, party_id: int, columns: dict) -> None:
     applications with the same SIRET arrive at once (PostgreSQL)."""
     try:
         conn.execute(update(parties_t).where(parties_t.c.id == party_id).values(**columns))
-    except exc.IntegrityError:
+    except exc.IntegrityError as error:
+        # PostgreSQL names the index, SQLite the column: anything else is not ours.
+        if "siret" not in str(error.orig).lower():
+            raise
         raise _siret_taken() from None
 
 

@@ -319,3 +319,41 @@ class ReconversionRequestTransition(DomainError):
     code = "reconversion_request_transition"
     http_status = 409
     default_message = "Cette demande de reconversion est déjà traitée."
+
+
+# ------------------------------------------------------------------ CCAS vouchers (issue 5)
+
+
+class InvalidCode(DomainError):
+    code = "invalid_code"
+    default_message = ("Code de bon mal saisi : la lettre de contrôle ne correspond pas. "
+                       "Vérifiez chaque caractère.")
+
+
+class VoucherRedeemed(DomainError):
+    code = "voucher_redeemed"
+    http_status = 409
+    default_message = "Ce bon d'aide a déjà été entièrement utilisé."
+
+
+class VoucherExpired(DomainError):
+    code = "voucher_expired"
+    http_status = 410
+    default_message = "Ce bon d'aide est expiré : il ne peut plus être accepté."
+
+
+class VoucherCancelled(DomainError):
+    code = "voucher_cancelled"
+    http_status = 409
+    default_message = "Ce bon d'aide a été annulé par le CCAS : il ne peut plus être accepté."
+
+
+class FiliereNotAllowed(DomainError):
+    code = "filiere_not_allowed"
+    http_status = 403
+    default_message = "Ce bon d'aide ne peut pas être dépensé dans votre filière."
+
+
+class AmountExceedsRemaining(DomainError):
+    code = "amount_exceeds_remaining"
+    default_message = "Le montant dépasse ce qui reste sur le bon d'aide."

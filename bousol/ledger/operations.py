@@ -24,12 +24,15 @@ from bousol.ledger.errors import (
     InvalidAmount,
     InvalidInput,
     NotReversible,
+    UnknownAccount,
     UnknownEntry,
     UnknownParty,
 )
 from bousol.ledger.models import (
+    AidProgramme,
     CashClosing,
     NoteMove,
+    Party,
     PartyKind,
     Payout,
     PayoutBatch,
@@ -110,29 +113,41 @@ def exchange(
     tender: Tender | str = Tender.TRANSFER,
     memo: str | None = None,
     idempotency_key: str | None = None,
+    programme_id: int | None = None,
 ) -> ExchangeResult:
     """Euros → Bou'Sols at 20 € = 21 B into a soliste's (or the CCAS's) account.
 
     One entry: the euros enter (outside → desk cash or reserve, by tender), the bonus
     fund pays the bonus into the reserve, and issuance credits the party with the
     Bou'Sols. Refused with ``bonus_fund_insufficient`` if the fund cannot back the bonus.
+
+    The CCAS funding an aid programme (``programme_id``) gets the Bou'Sols in the
+    programme's account. Whether the bonus applies to the CCAS is the setting
+    ``ccas.bonus`` (on by default); without it, 20 € buy 20 B.
     """
     actor.require(Role.BANK, Role.ADMIN)
     euro_cents = money.parse_amount(euros)
     party_code = _party_code(party_code)
     tender = parse_tender(tender)
     memo = _memo(memo)
-    bousol_cents, bonus_cents = money.bousols_for_euros(euro_cents)
+    if programme_id is not None and (isinstance(programme_id, bool)
+                                     or not isinstance(programme_id, int)
+                                     or not 0 < programme_id < 2**31):
+        raise UnknownAccount("Programme d'aide inconnu.")
     request = {"op": "exchange", "party": party_code, "euros": euro_cents,
                "tender": tender.value, "memo": memo}
+    if programme_id is not None:
+        request["programme"] = programme_id
 
     def work(uow: UnitOfWork) -> ExchangeResult:
         into = _TENDER_ACCOUNT[tender]
+        target_id = _programme_account(uow.conn, programme_id, party_code)
         locked = lock_accounts(
             uow.conn,
             system=(SystemAccount.EUR_OUTSIDE, into, SystemAccount.EUR_RESERVE,
                     SystemAccount.BONUS_FUND, SystemAccount.ISSUANCE),
             party_codes=(party_code,),
+            account_ids=(target_id,) if target_id else (),
         )
         if tender is not Tender.TRANSFER:  # the drawer or the terminal: counted at closing
             closing.ensure_desk_open(uow.conn)  # after the lock: sees a closing just made
@@ -142,25 +157,47 @@ def exchange(
                 "Le change d'euros en Bou'Sols est réservé aux solistes et au CCAS ; "
                 "un prestataire reçoit ses Bou'Sols de ses clients."
             )
+        target = next(r for r in locked.rows if r.id == target_id) if target_id else party
+        bousol_cents, bonus_cents = money.bousols_for_euros(euro_cents)
+        rate = f"{money.RATE_EUR}:{money.RATE_BSOL}"
+        if party.party_kind == PartyKind.CCAS and settings.current(
+                uow.conn, ["ccas.bonus"])["ccas.bonus"] == "off":
+            bousol_cents, bonus_cents, rate = euro_cents, 0, "1:1"
         legs = [
             Leg(locked.system(SystemAccount.EUR_OUTSIDE), -euro_cents),
             Leg(locked.system(into), euro_cents),
             Leg(locked.system(SystemAccount.ISSUANCE), -bousol_cents),
-            Leg(party, bousol_cents),
+            Leg(target, bousol_cents),
         ]
         if bonus_cents:
             legs += [
                 Leg(locked.system(SystemAccount.BONUS_FUND), -bonus_cents),
                 Leg(locked.system(SystemAccount.EUR_RESERVE), bonus_cents),
             ]
-        entry_id = post(
-            uow.conn, kind="exchange", legs=legs, actor_user_id=actor.user_id, memo=memo,
-            details={"tender": tender.value, "rate": f"{money.RATE_EUR}:{money.RATE_BSOL}"},
-        )
+        details = {"tender": tender.value, "rate": rate}
+        if programme_id is not None:
+            details["programme"] = programme_id
+        entry_id = post(uow.conn, kind="exchange", legs=legs, actor_user_id=actor.user_id,
+                        memo=memo, details=details)
         return ExchangeResult(entry_id, party_code, euro_cents, bousol_cents, bonus_cents,
-                              party.balance + bousol_cents)
+                              target.balance + bousol_cents)
 
     return idempotency.run(uow, actor, idempotency_key, request, ExchangeResult, work)
+
+
+def _programme_account(conn, programme_id: int | None, party_code: str) -> int | None:
+    """The account of the CCAS's aid programme that an exchange funds, or None."""
+    if programme_id is None:
+        return None
+    programmes, parties = AidProgramme.__table__, Party.__table__
+    row = conn.execute(
+        select(programmes.c.account_id, parties.c.code)
+        .join(parties, parties.c.id == programmes.c.ccas_party_id)
+        .where(programmes.c.id == programme_id)
+    ).first()
+    if row is None or row.code != party_code:
+        raise UnknownAccount("Programme d'aide inconnu pour cet adhérent.")
+    return row.account_id
 
 
 # ---------------------------------------------------------------- payment
@@ -279,37 +316,48 @@ def reconvert(
                "bousols": bousol_cents, "memo": memo}
 
     def work(uow: UnitOfWork) -> ReconversionResult:
-        fee_bp = reconversion_fee_bp(uow.conn)
-        fee_cents = money.fee_for(bousol_cents, fee_bp)
-        euro_cents = bousol_cents - fee_cents
-        if euro_cents <= 0:
-            raise InvalidAmount("Montant trop petit : la commission absorberait tout.")
-        locked = lock_accounts(
-            uow.conn,
-            system=(SystemAccount.ISSUANCE, SystemAccount.EUR_RESERVE,
-                    SystemAccount.FEES_INCOME),
-            party_codes=(prestataire_code,),
-            currencies=("BSOL", "EUR"),
-        )
-        prestataire = locked.party(prestataire_code)
-        if prestataire.party_kind != PartyKind.PRESTATAIRE:
-            raise FlowNotAllowed("Seul un prestataire reconvertit ses Bou'Sols en euros.")
-        legs = [
-            Leg(prestataire, -bousol_cents),
-            Leg(locked.system(SystemAccount.ISSUANCE), bousol_cents),
-            Leg(locked.system(SystemAccount.EUR_RESERVE), -bousol_cents),
-            Leg(locked.party(prestataire_code, "EUR"), euro_cents),
-        ]
-        if fee_cents:
-            legs.append(Leg(locked.system(SystemAccount.FEES_INCOME), fee_cents))
-        entry_id = post(
-            uow.conn, kind="reconversion", legs=legs, actor_user_id=actor.user_id, memo=memo,
-            details={"fee_bp": fee_bp},
-        )
-        return ReconversionResult(entry_id, prestataire_code, bousol_cents, fee_cents,
-                                  euro_cents, prestataire.balance - bousol_cents)
+        return reconvert_within(uow, actor, prestataire_code=prestataire_code,
+                                bousol_cents=bousol_cents, memo=memo)
 
     return idempotency.run(uow, actor, idempotency_key, request, ReconversionResult, work)
+
+
+def reconvert_within(
+    uow: UnitOfWork, actor: Actor, *, prestataire_code: str, bousol_cents: int,
+    memo: str | None,
+) -> ReconversionResult:
+    """The reconversion itself, inside a unit of work the caller holds open (a
+    reconversion request is executed through it, in the transaction that marks it)."""
+    actor.require(Role.BANK, Role.ADMIN)
+    fee_bp = reconversion_fee_bp(uow.conn)
+    fee_cents = money.fee_for(bousol_cents, fee_bp)
+    euro_cents = bousol_cents - fee_cents
+    if euro_cents <= 0:
+        raise InvalidAmount("Montant trop petit : la commission absorberait tout.")
+    locked = lock_accounts(
+        uow.conn,
+        system=(SystemAccount.ISSUANCE, SystemAccount.EUR_RESERVE,
+                SystemAccount.FEES_INCOME),
+        party_codes=(prestataire_code,),
+        currencies=("BSOL", "EUR"),
+    )
+    prestataire = locked.party(prestataire_code)
+    if prestataire.party_kind != PartyKind.PRESTATAIRE:
+        raise FlowNotAllowed("Seul un prestataire reconvertit ses Bou'Sols en euros.")
+    legs = [
+        Leg(prestataire, -bousol_cents),
+        Leg(locked.system(SystemAccount.ISSUANCE), bousol_cents),
+        Leg(locked.system(SystemAccount.EUR_RESERVE), -bousol_cents),
+        Leg(locked.party(prestataire_code, "EUR"), euro_cents),
+    ]
+    if fee_cents:
+        legs.append(Leg(locked.system(SystemAccount.FEES_INCOME), fee_cents))
+    entry_id = post(
+        uow.conn, kind="reconversion", legs=legs, actor_user_id=actor.user_id, memo=memo,
+        details={"fee_bp": fee_bp},
+    )
+    return ReconversionResult(entry_id, prestataire_code, bousol_cents, fee_cents,
+                              euro_cents, prestataire.balance - bousol_cents)
 
 
 # ---------------------------------------------------------------- bank's own euro moves
@@ -385,6 +433,13 @@ _NOT_REVERSIBLE_KINDS = {
     # A refund counts against its payment's refundable amount: undoing it would let the
     # merchant refund the same Bou'Sols twice. The customer pays again instead.
     "refund": "Un remboursement ne se contre-passe pas : le client paie à nouveau.",
+    # A voucher's entries follow its state (remaining, status): the CCAS cancels an
+    # open voucher instead; a redemption is corrected by the merchant's refund-free
+    # new operation with the CCAS.
+    "voucher_grant": "Un bon d'aide attribué ne se contre-passe pas : annulez le bon.",
+    "voucher_redemption": "Un bon d'aide encaissé ne se contre-passe pas.",
+    "voucher_expiry": "L'expiration d'un bon d'aide ne se contre-passe pas.",
+    "voucher_cancellation": "L'annulation d'un bon d'aide ne se contre-passe pas.",
 }
 
 

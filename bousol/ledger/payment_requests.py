@@ -271,10 +271,12 @@ def by_token(conn: Connection, token: object) -> RequestView | None:
 
 
 def by_short_code(conn: Connection, code: object) -> RequestView | None:
+    """A till request by the code shown at the till (an invoice goes to its addressee
+    only: its short code opens nothing)."""
     code = normalise_short_code(code)
     if len(code) != SHORT_CODE_LENGTH:
         return None
-    return _view(conn, requests_t.c.short_code == code)
+    return _view(conn, (requests_t.c.short_code == code) & (requests_t.c.kind == "till"))
 
 
 def for_payee(conn: Connection, party_id: int, request_id: int) -> RequestView | None:

@@ -11,7 +11,7 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
-from bousol.ledger import rules, settings
+from bousol.ledger import operations, rules, settings
 from bousol.ledger.actors import Actor
 from bousol.ledger.errors import InvalidInput
 from bousol.ledger.models import Role, SettingChange, User
@@ -73,10 +73,11 @@ def switch(uow: UnitOfWork, actor: Actor, *, phase: object, on: bool, reason: ob
     """The association opens or closes a phase; the reason (its decision) is required."""
     actor.require(Role.ADMIN)
     phase = _phase(phase)
-    if not isinstance(reason, str) or not reason.strip():
+    reason = operations._memo(reason) if isinstance(reason, str) else None
+    if not reason:
         raise InvalidInput("Indiquez la décision qui ouvre ou ferme la phase (ex. : "
                            "« Conseil collégial du 12/01/2027 »).")
     with uow:
         settings.change(uow.conn, f"phase.{phase.value}", "on" if on else "off",
-                        user_id=actor.user_id, reason=reason.strip())
+                        user_id=actor.user_id, reason=reason)
         uow.commit()

@@ -37,6 +37,10 @@ KIND_LABELS = {
     "note_deposit": N_("Dépôt de billets"),
     "note_reactivation": N_("Réactivation de billets"),
     "refund": N_("Remboursement"),
+    "voucher_grant": N_("Bon d'aide attribué"),
+    "voucher_redemption": N_("Bon d'aide encaissé"),
+    "voucher_expiry": N_("Bon d'aide expiré"),
+    "voucher_cancellation": N_("Bon d'aide annulé"),
 }
 
 
@@ -131,6 +135,7 @@ class MoneySupply:
     eur_backing: int  # reserve + desk cash not yet banked
     eur_reserve: int
     bonus_fund: int
+    bsol_vouchers: int = 0  # on aid vouchers granted, not yet spent (beside electronic)
 
     @property
     def coverage_ratio(self) -> Fraction | None:
@@ -157,6 +162,7 @@ def money_supply(conn: Connection) -> MoneySupply:
         eur_backing=sum(balances[a.value] for a in BACKING_ACCOUNTS),
         eur_reserve=balances[SystemAccount.EUR_RESERVE.value],
         bonus_fund=balances[SystemAccount.BONUS_FUND.value],
+        bsol_vouchers=balances[SystemAccount.VOUCHERS_OUTSTANDING.value],
     )
 
 

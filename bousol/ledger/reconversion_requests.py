@@ -6,24 +6,13 @@ and may cancel while the request waits; the bank (roles bank and admin) refuses 
 with a reason, or executes it: :func:`bousol.ledger.operations.reconvert` for the
 amount, then the request is marked executed with the entry.
 
-Executing is two units of work (the reconversion runs its own), sequenced so that
-nothing is lost or done twice:
-
-1. **claim**: lock the request row (``FOR UPDATE``; SQLite: the write lock), check it
-   is still ``requested``, and note who started the execution and when
-   (``closed_by_user_id``/``closed_at`` while the status is still ``requested``). From
-   then on the prestataire cannot cancel nor the bank refuse it: an execution may be
-   under way.
-2. **reconvert** with the idempotency key ``reconversion-request:<id>``, in one scope
-   shared by every clerk (``system``): two clerks executing at once, or a clerk
-   executing again after a crash, get the same entry; the money moves once.
-3. **mark** executed with that entry, under the row's lock again.
-
-A crash between 2 and 3 leaves the request ``requested`` and claimed: executing it
-again replays the same entry and marks it. If the ledger refuses the reconversion
-(``reserve_insufficient``, ``insufficient_funds``…) the claim is lifted and the request
-stays ``requested``; the error is the caller's to show. The idempotency keys remember
-refusals, so the next attempt uses the next key (``reconversion-request:<id>:2``…).
+Executing is one unit of work: the request row is locked (``FOR UPDATE``; SQLite: the
+write lock), checked still ``requested``, the reconversion is written
+(:func:`bousol.ledger.operations.reconvert_within`) and the request marked executed with
+its entry, then all of it commits at once. A second clerk executing the same request
+waits on the row's lock, then finds it executed; a cancel or a refusal waits the same
+way; a crash leaves nothing half done. If the ledger refuses (``reserve_insufficient``,
+``insufficient_funds``…) nothing is written and the request stays ``requested``.
 """
 
 from __future__ import annotations
@@ -32,13 +21,12 @@ import datetime as dt
 import enum
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, insert, or_, select, update
+from sqlalchemy import Connection, and_, insert, select, update
 
 from bousol import money
 from bousol.ledger import operations
 from bousol.ledger.actors import Actor
 from bousol.ledger.errors import (
-    DomainError,
     InsufficientFunds,
     InvalidInput,
     NotAPrestataire,
@@ -47,7 +35,6 @@ from bousol.ledger.errors import (
 )
 from bousol.ledger.models import (
     Account,
-    IdempotencyKey,
     Party,
     PartyKind,
     ReconversionRequest,
@@ -58,13 +45,10 @@ from bousol.ledger.models import (
 from bousol.ledger.uow import UnitOfWork
 
 requests_t, parties_t = ReconversionRequest.__table__, Party.__table__
-accounts_t, users_t, keys_t = Account.__table__, User.__table__, IdempotencyKey.__table__
+accounts_t, users_t = Account.__table__, User.__table__
 
 MEMO_MAX = 200
 REASON_MAX = 500
-KEY_PREFIX = "reconversion-request"
-# Every clerk executes in one idempotency scope: a second clerk replays the first's entry.
-EXECUTION_SCOPE = "system"
 
 
 class Status(enum.StrEnum):
@@ -117,13 +101,9 @@ class RequestRow:
     entry_id: int | None
     balance_cents: int  # the prestataire's Bou'Sols now
 
-    @property
-    def in_progress(self) -> bool:
-        """An execution was started (and perhaps interrupted): only execute finishes it."""
-        return self.status == Status.REQUESTED and self.closed_at is not None
 
-
-def _rows(conn: Connection, *conditions, limit: int = 100) -> list[RequestRow]:
+def _rows(conn: Connection, *conditions, limit: int = 100,
+          oldest_first: bool = False) -> list[RequestRow]:
     creator, closer = users_t.alias("creator"), users_t.alias("closer")
     rows = conn.execute(
         select(requests_t, parties_t.c.code, parties_t.c.name,
@@ -137,7 +117,7 @@ def _rows(conn: Connection, *conditions, limit: int = 100) -> list[RequestRow]:
             .outerjoin(creator, creator.c.id == requests_t.c.created_by_user_id)
             .outerjoin(closer, closer.c.id == requests_t.c.closed_by_user_id))
         .where(*conditions)
-        .order_by(requests_t.c.id.desc())
+        .order_by(requests_t.c.id if oldest_first else requests_t.c.id.desc())
         .limit(limit)
     ).all()
     return [
@@ -149,6 +129,9 @@ def _rows(conn: Connection, *conditions, limit: int = 100) -> list[RequestRow]:
 
 
 def get(conn: Connection, request_id: int) -> RequestRow | None:
+    if isinstance(request_id, bool) or not isinstance(request_id, int) \
+            or not 0 < request_id < 2**31:
+        return None
     found = _rows(conn, requests_t.c.id == request_id)
     return found[0] if found else None
 
@@ -160,8 +143,8 @@ def for_party(conn: Connection, party_id: int, *, limit: int = 50) -> list[Reque
 
 def pending(conn: Connection, *, limit: int = 200) -> list[RequestRow]:
     """The requests waiting for the bank, oldest first."""
-    return sorted(_rows(conn, requests_t.c.status == Status.REQUESTED.value, limit=limit),
-                  key=lambda row: row.id)
+    return _rows(conn, requests_t.c.status == Status.REQUESTED.value, limit=limit,
+                 oldest_first=True)
 
 
 def recently_closed(conn: Connection, *, limit: int = 20) -> list[RequestRow]:
@@ -252,24 +235,16 @@ def request(uow: UnitOfWork, actor: Actor, bousols: object,
 
 def _close(conn: Connection, actor: Actor, request_id: int, target: Status, *,
            reason: str | None = None) -> None:
-    """Cancel or refuse: only a waiting request that no execution has claimed."""
+    """Cancel or refuse a waiting request (checked under the row's lock)."""
     done = conn.execute(
         update(requests_t)
         .where(requests_t.c.id == request_id,
-               requests_t.c.status == Status.REQUESTED.value,
-               requests_t.c.closed_at.is_(None))
+               requests_t.c.status == Status.REQUESTED.value)
         .values(status=target.value, closed_at=utcnow(), closed_by_user_id=actor.user_id,
                 reason=reason)
     ).rowcount
     if done != 1:  # the checks under the lock held; this is a second guard
         raise ReconversionRequestTransition()
-
-
-def _refuse_if_in_progress(row) -> None:
-    if row.status == Status.REQUESTED and row.closed_at is not None:
-        raise ReconversionRequestTransition(
-            "La banque a commencé l'exécution de cette demande : elle ne peut plus être "
-            "annulée ni refusée.", status=row.status, in_progress=True)
 
 
 def cancel(uow: UnitOfWork, actor: Actor, request_id: int) -> None:
@@ -283,7 +258,6 @@ def cancel(uow: UnitOfWork, actor: Actor, request_id: int) -> None:
         if row.party_id != party.id:  # someone else's request: as if it did not exist
             raise NotFound("Demande de reconversion introuvable.")
         check_transition(row.status, Status.CANCELLED)
-        _refuse_if_in_progress(row)
         _close(conn, actor, request_id, Status.CANCELLED)
         uow.commit()
 
@@ -304,7 +278,6 @@ def refuse(uow: UnitOfWork, actor: Actor, request_id: int, reason: str | None) -
         conn = uow.conn
         row = _lock(conn, request_id)
         check_transition(row.status, Status.REFUSED)
-        _refuse_if_in_progress(row)
         _close(conn, actor, request_id, Status.REFUSED, reason=text)
         uow.commit()
 
@@ -322,117 +295,14 @@ class Executed:
     euro_cents: int
 
 
-@dataclass(frozen=True)
-class _Claim:
-    request_id: int
-    party_code: str
-    bousol_cents: int
-    memo: str
-    claimed_at: dt.datetime
-
-
 def execution_memo(request_id: int, memo: str | None) -> str:
     text = f"Demande de reconversion n° {request_id}"
     return f"{text} — {memo}" if memo else text
 
 
-def _claim(uow: UnitOfWork, actor: Actor, request_id: int) -> _Claim:
-    """Step 1: lock, check, and note that an execution started."""
-    with uow:
-        conn = uow.conn
-        row = _lock(conn, request_id)
-        check_transition(row.status, Status.EXECUTED)
-        # The latest clerk to start owns the claim (an earlier one that fails then
-        # leaves it alone, see _unclaim).
-        now = utcnow()
-        conn.execute(
-            update(requests_t)
-            .where(requests_t.c.id == request_id,
-                   requests_t.c.status == Status.REQUESTED.value)
-            .values(closed_at=now, closed_by_user_id=actor.user_id)
-        )
-        claim = _Claim(request_id, row.code, int(row.bousol_cents),
-                       execution_memo(request_id, row.memo), now)
-        uow.commit()
-    return claim
-
-
-def _unclaim(uow: UnitOfWork, claim: _Claim) -> bool:
-    """The ledger refused this attempt: unless the reconversion was made all the same
-    (another clerk's attempt won the race: True, replay it), the request waits again,
-    unclaimed — unless another clerk claimed it since (that execution is under way)."""
-    with uow:
-        conn = uow.conn
-        _lock(conn, claim.request_id)
-        if _succeeded_key(conn, claim.request_id) is not None:
-            return True
-        conn.execute(
-            update(requests_t)
-            .where(requests_t.c.id == claim.request_id,
-                   requests_t.c.status == Status.REQUESTED.value,
-                   requests_t.c.closed_at == claim.claimed_at)
-            .values(closed_at=None, closed_by_user_id=None)
-        )
-        uow.commit()
-    return False
-
-
-def _keys(conn: Connection, request_id: int) -> list:
-    base = f"{KEY_PREFIX}:{request_id}"
-    return conn.execute(
-        select(keys_t.c.key, keys_t.c.outcome)
-        .where(keys_t.c.scope == EXECUTION_SCOPE,
-               or_(keys_t.c.key == base, keys_t.c.key.like(f"{base}:%")))
-    ).all()
-
-
-def _succeeded_key(conn: Connection, request_id: int) -> str | None:
-    return next((key for key, outcome in _keys(conn, request_id) if outcome == "ok"), None)
-
-
-def execution_key(conn: Connection, request_id: int) -> str:
-    """The idempotency key of this attempt: the one that succeeded if any (a replay),
-    else ``reconversion-request:<id>`` after ``n`` refused attempts suffixed ``:<n+1>``."""
-    rows = _keys(conn, request_id)
-    for key, outcome in rows:
-        if outcome == "ok":
-            return key
-    base = f"{KEY_PREFIX}:{request_id}"
-    return base if not rows else f"{base}:{len(rows) + 1}"
-
-
-def _reconvert(uow: UnitOfWork, actor: Actor, claim: _Claim) -> operations.ReconversionResult:
-    """Step 2: the reconversion itself, once whoever runs it and however often."""
-    with uow:
-        key = execution_key(uow.conn, claim.request_id)
-    # The shared scope: an actor without a user id (the clerk is kept on the request).
-    executor = Actor(user_id=None, role=actor.role, username=actor.username)
-    assert executor.idempotency_scope == EXECUTION_SCOPE
-    return operations.reconvert(uow, executor, prestataire_code=claim.party_code,
-                                bousols=money.format_plain(claim.bousol_cents),
-                                memo=claim.memo, idempotency_key=key)
-
-
-def _mark_executed(uow: UnitOfWork, actor: Actor, request_id: int, entry_id: int) -> None:
-    """Step 3: the request is executed, with its entry (once: a replay finds it done)."""
-    with uow:
-        conn = uow.conn
-        row = _lock(conn, request_id)
-        if row.status == Status.EXECUTED and row.entry_id == entry_id:
-            return  # another clerk marked it with this same entry
-        check_transition(row.status, Status.EXECUTED)
-        conn.execute(
-            update(requests_t)
-            .where(requests_t.c.id == request_id,
-                   requests_t.c.status == Status.REQUESTED.value)
-            .values(status=Status.EXECUTED.value, entry_id=entry_id, closed_at=utcnow(),
-                    closed_by_user_id=actor.user_id)
-        )
-        uow.commit()
-
-
 def execute(uow: UnitOfWork, actor: Actor, request_id: int) -> Executed:
-    """The bank reconverts the Bou'Sols asked for and marks the request executed.
+    """The bank reconverts the Bou'Sols asked for and marks the request executed, in
+    one transaction (see the module's docstring).
 
     Refusals of the ledger (``reserve_insufficient``, ``insufficient_funds``…) leave the
     request ``requested`` and are raised; an executed, cancelled or refused request is
@@ -440,15 +310,22 @@ def execute(uow: UnitOfWork, actor: Actor, request_id: int) -> Executed:
     """
     actor.require(Role.BANK, Role.ADMIN)
     request_id = _check_id(request_id)
-    claim = _claim(uow, actor, request_id)
-    try:
-        result = _reconvert(uow, actor, claim)
-    except DomainError:
-        # Two clerks at once: the loser's attempt may fail on the winner's effect
-        # (the balance it took); then the winner's entry is the answer.
-        if not _unclaim(uow, claim):
-            raise
-        result = _reconvert(uow, actor, claim)
-    _mark_executed(uow, actor, request_id, result.entry_id)
-    return Executed(request_id, result.entry_id, claim.party_code, result.bousol_cents,
+    with uow:
+        conn = uow.conn
+        row = _lock(conn, request_id)  # before the accounts: the order everyone takes
+        check_transition(row.status, Status.EXECUTED)
+        result = operations.reconvert_within(
+            uow, actor, prestataire_code=row.code, bousol_cents=int(row.bousol_cents),
+            memo=execution_memo(request_id, row.memo))
+        marked = conn.execute(
+            update(requests_t)
+            .where(requests_t.c.id == request_id,
+                   requests_t.c.status == Status.REQUESTED.value)
+            .values(status=Status.EXECUTED.value, entry_id=result.entry_id,
+                    closed_at=utcnow(), closed_by_user_id=actor.user_id)
+        ).rowcount
+        if marked != 1:  # cannot happen under the row's lock: refuse rather than move money
+            raise ReconversionRequestTransition()
+        uow.commit()
+    return Executed(request_id, result.entry_id, row.code, result.bousol_cents,
                     result.fee_cents, result.euro_cents)

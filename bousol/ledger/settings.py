@@ -19,6 +19,7 @@ DEFAULTS: dict[str, str] = {
     "payment_requests.ttl_minutes": "15",  # a till request expires after this long
     "payment_requests.invoice_ttl_days": "30",  # a B2B invoice request, after this
     "refunds.max_days": "30",  # a payment can be refunded this many days after it
+    "ccas.bonus": "on",  # does the 5 % bonus apply when the CCAS funds its aid
 }
 
 _changes = SettingChange.__table__
@@ -74,6 +75,7 @@ VALIDATORS = {
     "payment_requests.ttl_minutes": _bounded(1, 1440, "minutes"),
     "payment_requests.invoice_ttl_days": _bounded(1, 365, "jours"),
     "refunds.max_days": _bounded(0, 365, "jours"),
+    "ccas.bonus": _on_off,
 }
 
 

@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, func, select
 
 from bousol import money
-from bousol.ledger import notes
+from bousol.ledger import notes, vouchers
 from bousol.ledger.models import BACKING_ACCOUNTS, Account, Entry, Posting, SystemAccount
 
 accounts_t, entries_t, postings_t = Account.__table__, Entry.__table__, Posting.__table__
@@ -191,5 +191,16 @@ def verify(conn: Connection) -> Report:
         f"stock {money.format_plain(face)} B",
         [] if notes_balance == face
         else [f"écart de {money.format_plain(notes_balance - face)} B entre le compte et le stock"],
+    ))
+    # 9. The vouchers outstanding in the ledger are what the open vouchers still hold.
+    vouchers_balance = _system_balance(conn, SystemAccount.VOUCHERS_OUTSTANDING)
+    held = vouchers.outstanding_total(conn)
+    checks.append(Check(
+        "bons d'aide en circulation = bons ouverts", vouchers_balance == held,
+        f"compte {money.format_plain(vouchers_balance)} B, restant sur les bons ouverts "
+        f"{money.format_plain(held)} B",
+        [] if vouchers_balance == held
+        else [f"écart de {money.format_plain(vouchers_balance - held)} B entre le compte "
+              "et les bons"],
     ))
     return Report(checks)

@@ -128,13 +128,13 @@ def _merchant(code: str):
 def pay_merchant(code: str):
     """The merchant's fixed QR code (shop window, counter): the payer types the amount."""
     merchant = _merchant(code)
-    if merchant is None:
-        abort(404)
+    if merchant is None or merchant.status != "approved":
+        abort(404)  # like the directory: nothing said about who is not approved
     form = MerchantPayForm()
     if not form.request_key.data:
         form.request_key.data = uuid.uuid4().hex
     status = 200
-    if merchant.status == "approved" and form.validate_on_submit():
+    if form.validate_on_submit():
         try:
             amount = form.amount.data
             money.parse_amount(amount)  # so that its error shows by the amount field
