@@ -156,3 +156,20 @@ def demo_command() -> None:
     for username, role, code in loaded:
         click.echo(f"  {username:<12} {role:<12} {code or ''}")
 
+
+
+@bousol_cli.command("expire-vouchers")
+@click.option("--date", "on", default=None, help="Jour de référence (AAAA-MM-JJ), par défaut "
+              "aujourd'hui à Paris : les bons valables jusqu'à la veille expirent.")
+@with_appcontext
+def expire_vouchers_command(on: str | None) -> None:
+    """Expire les bons d'aide échus (à lancer chaque jour ; sans effet la 2e fois)."""
+    from bousol.ledger import vouchers
+
+    try:
+        today = vouchers.parse_date(on, "Date") if on else None
+        sweep = vouchers.expire_due(lambda **kw: unit_of_work(**kw), today=today)
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"{sweep.expired} bon(s) expiré(s), "
+               f"{money.format_fr(sweep.returned_cents, 'B')} rendus aux programmes.")

@@ -32,7 +32,8 @@ def test_clean_books_pass(ledger, books):
     assert [c.name for c in report.checks] == [
         "soldes recalculés", "écritures équilibrées", "devise des mouvements",
         "aucun solde négatif interdit", "émission = − Bou'Sols en circulation",
-        "couverture en euros", "contre-passations", "billets en circulation = stock"]
+        "couverture en euros", "contre-passations", "billets en circulation = stock",
+        "bons d'aide en circulation = bons ouverts"]
 
 
 def test_a_tampered_balance_is_found(ledger, books, engine):

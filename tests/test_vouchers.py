@@ -327,3 +327,19 @@ def test_verify_catches_a_voucher_that_disagrees_with_the_account(aid):
     report = ledger.verify()
     assert not report.ok and any("bons d'aide" in line and "ÉCHEC" in line
                                  for line in report.lines())
+
+
+def test_expire_command_is_idempotent(aid, app):
+    ledger, ccas, programme, _grocer, _books = aid
+    voucher = grant(ledger, ccas, programme, amount="8")
+    day_after = (voucher.valid_until + dt.timedelta(days=1)).isoformat()
+    runner = app.test_cli_runner()
+    first = runner.invoke(args=["bousol", "expire-vouchers", "--date", day_after])
+    assert first.exit_code == 0 and first.output.startswith("1 bon(s) expiré(s), 8,00")
+    second = runner.invoke(args=["bousol", "expire-vouchers", "--date", day_after])
+    assert second.exit_code == 0 and second.output.startswith("0 bon(s) expiré(s)")
+    on_time = runner.invoke(args=["bousol", "expire-vouchers"])  # today: nothing due
+    assert on_time.output.startswith("0 bon(s)")
+    bad = runner.invoke(args=["bousol", "expire-vouchers", "--date", "demain"])
+    assert bad.exit_code != 0 and "Date invalide" in bad.output
+    ledger.assert_consistent()

@@ -11,7 +11,15 @@ from collections.abc import Callable
 
 from sqlalchemy import func, select, update
 
-from bousol.ledger import approval, notes, operations, payment_requests, phases, refunds
+from bousol.ledger import (
+    approval,
+    notes,
+    operations,
+    payment_requests,
+    phases,
+    refunds,
+    vouchers,
+)
 from bousol.ledger import reconversion_requests as reconversions
 from bousol.ledger.actors import SYSTEM, Actor
 from bousol.ledger.clock import paris_today
@@ -76,6 +84,7 @@ def load(uow_factory: Callable[[], UnitOfWork]) -> list[tuple[str, str, str | No
                          memo="Reconversion mensuelle")
     _notes(uow_factory, bank, code)
     made += _prestataires_and_payments(uow_factory, actors, code)
+    _ccas_aid(uow_factory, actors, code)
     return made
 
 
@@ -178,3 +187,33 @@ def _prestataires_and_payments(uow_factory: Callable[[], UnitOfWork], actors: di
     reconversions.request(uow_factory(), actors["boulangerie"], "5.00",
                           memo="Fin de semaine")
     return [("fromagerie", Role.PRESTATAIRE.value, applied.party_code)]
+
+
+def _ccas_aid(uow_factory: Callable[[], UnitOfWork], actors: dict, code: dict) -> None:
+    """The public-policy phase open; a winter food programme funded at the desk; paper
+    vouchers (one partly spent at the bakery), a CSV batch, and earmarked Bou'Sols on
+    Lucie's account, partly spent at the market gardener's."""
+    ccas, bank = actors["ccas"], actors["guichet"]
+    phases.switch(uow_factory(), actors["tresoriere"], phase="ccas", on=True,
+                  reason="Convention avec le CCAS de Boulogne-sur-Mer")
+    today = paris_today()
+    winter = vouchers.create_programme(
+        uow_factory(), ccas, name="Aide alimentaire hiver 2026", budget="5000.00",
+        starts_on=today - dt.timedelta(days=7), ends_on=today + dt.timedelta(days=120),
+        filieres=["alimentation"], default_validity_days=60, multi_use=True)
+    operations.exchange(uow_factory(), bank, party_code=code["ccas"], euros="400.00",
+                        tender="transfer", programme_id=winter.id,
+                        memo="Virement du CCAS : aide alimentaire")
+    paper = vouchers.grant(uow_factory(), ccas, beneficiary_ref="DOS-2026-014",
+                           beneficiary_name="Mme D.", amount="40.00",
+                           programme_id=winter.id)
+    vouchers.redeem(uow_factory(), actors["boulangerie"], code=paper.code, amount="12.80")
+    vouchers.grant(uow_factory(), ccas, beneficiary_ref="DOS-2026-015", amount="30.00",
+                   programme_id=winter.id)
+    vouchers.grant_batch(uow_factory(), ccas, programme_id=winter.id,
+                         text="référence;montant\nDOS-2026-020;25,00\nDOS-2026-021;25,00\n")
+    earmarked = vouchers.grant(uow_factory(), ccas, beneficiary_ref="DOS-2026-016",
+                               amount="20.00", programme_id=winter.id,
+                               soliste_code=code["lucie"])
+    vouchers.pay_with_earmarked(uow_factory(), actors["lucie"], voucher_id=earmarked.id,
+                                payee_code=code["maraicher"], amount="7.50")

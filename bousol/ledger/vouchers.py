@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, insert, select, update
 
 from bousol import money
-from bousol.ledger import operations, parties, rules, settings
+from bousol.ledger import idempotency, operations, parties, rules, settings
 from bousol.ledger import voucher_codes as codes
 from bousol.ledger.actors import Actor
 from bousol.ledger.clock import PARIS, paris_today
@@ -853,26 +853,29 @@ def _redeem(uow: UnitOfWork, actor: Actor, row, *, prestataire_code: str,
                             single_use_rest, prestataire_code)
 
 
-def redeem(uow: UnitOfWork, actor: Actor, *, code: object, amount: object
-           ) -> RedemptionResult:
+def redeem(uow: UnitOfWork, actor: Actor, *, code: object, amount: object,
+           idempotency_key: str | None = None) -> RedemptionResult:
     """A prestataire takes a paper voucher for a purchase of ``amount``.
 
     Refusals: ``invalid_code`` (mistyped), ``not_found``, ``voucher_redeemed``,
     ``voucher_expired``, ``voucher_cancelled``, ``flow_not_allowed`` (not approved),
-    ``filiere_not_allowed``, ``amount_exceeds_remaining``.
+    ``filiere_not_allowed``, ``amount_exceeds_remaining``. With an idempotency key, a
+    second click replays the first redemption.
     """
     actor.require(Role.PRESTATAIRE)
     body = codes.parse(code)
     amount_cents = money.parse_amount(amount)
-    with uow:
+    request = {"op": "voucher_redemption", "voucher": body, "amount": amount_cents}
+
+    def work(uow: UnitOfWork) -> RedemptionResult:
         row = _locked_voucher(uow.conn, body)
         if row.soliste_party_id is not None:
             raise NotFound("Ce bon d'aide est sur le compte de son bénéficiaire : il le "
                            "dépense lui-même depuis son espace.")
-        result = _redeem(uow, actor, row, prestataire_code=actor.party_code,
-                         amount_cents=amount_cents)
-        uow.commit()
-    return result
+        return _redeem(uow, actor, row, prestataire_code=actor.party_code,
+                       amount_cents=amount_cents)
+
+    return idempotency.run(uow, actor, idempotency_key, request, RedemptionResult, work)
 
 
 def pay_with_earmarked(uow: UnitOfWork, actor: Actor, *, voucher_id: object,

@@ -16,7 +16,16 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
 from bousol import money
-from bousol.ledger import closing, members, notes, operations, payouts, queries, settings
+from bousol.ledger import (
+    closing,
+    members,
+    notes,
+    operations,
+    payouts,
+    queries,
+    settings,
+    vouchers,
+)
 from bousol.ledger.errors import DomainError, InvalidBic, NotesMismatch
 from bousol.ledger.models import NOTE_DENOMINATIONS
 from bousol.web import current_actor, role_required, unit_of_work, views
@@ -45,6 +54,8 @@ class ExchangeForm(FlaskForm):
     # Made when the amount is shown for confirmation: a second click on "Confirmer"
     # (or a reload) replays the same request instead of exchanging twice.
     request_key = HiddenField()
+    # The CCAS only: the aid programme the euros fund (empty: the CCAS's own account).
+    programme = StringField(_l("Programme d'aide financé"), validators=[Length(max=12)])
 
 
 # How many notes of each value, and optionally which serials (notes form only).
@@ -281,6 +292,13 @@ def exchange(code: str):
                                                                reverse=True),
                                **extra), status
 
+    programmes, ccas_bonus = [], True
+    if member.kind == "ccas":
+        with unit_of_work(read_only=True) as uow:
+            programmes = vouchers.programmes(uow.conn, member.id)
+            ccas_bonus = settings.current(uow.conn, ["ccas.bonus"])["ccas.bonus"] == "on"
+    form.programme.choices = programmes  # the template lists them
+
     if not form.validate_on_submit():
         return page("enter", 422 if form.errors else 200)
     try:
@@ -288,8 +306,18 @@ def exchange(code: str):
     except DomainError as error:
         form.euros.errors.append(error.message)
         return page("enter", 422)
+    programme = next((p for p in programmes if str(p.id) == (form.programme.data or "")),
+                     None)
+    if form.programme.data and programme is None:
+        form.programme.errors = [_("Programme d'aide inconnu.")]
+        return page("enter", 422)
     bousol_cents, _bonus = money.bousols_for_euros(euro_cents)
+    if member.kind == "ccas" and not ccas_bonus:
+        bousol_cents = euro_cents  # the setting ccas.bonus is off: 20 € buy 20 B
     in_notes = form.given_as.data == "notes"
+    if in_notes and programme is not None:
+        form.given_as.errors = [_("Un programme d'aide se finance en Bou'Sols électroniques.")]
+        return page("enter", 422)
     counts = _counts(form)
     if in_notes:
         try:
@@ -305,7 +333,7 @@ def exchange(code: str):
     if "confirm" not in request.form:
         form.request_key.data = uuid.uuid4().hex
         return page("confirm", euro_cents=euro_cents, bousol_cents=bousol_cents,
-                    tender_label=TENDER_LABELS[form.tender.data],
+                    tender_label=TENDER_LABELS[form.tender.data], programme=programme,
                     counted=counted if in_notes else {}, ranges=_ranges(form))
     try:
         if in_notes:
@@ -319,6 +347,7 @@ def exchange(code: str):
                 unit_of_work(), current_actor(), party_code=member.code,
                 euros=form.euros.data, tender=form.tender.data,
                 idempotency_key=form.request_key.data or None,
+                programme_id=programme.id if programme else None,
             )
     except DomainError as error:
         (form.given_as if in_notes else form.euros).errors = [error.message]

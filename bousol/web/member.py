@@ -1,9 +1,10 @@
 """The soliste's space: balance and latest lines, the history with its filters, the
-receipt of each of its own operations. (Paying is bousol/web/member_payments.py.)"""
+receipt of each of its own operations. (Paying is bousol/web/pay.py.)"""
 
 from flask import Blueprint
 from flask_babel import gettext as _
 
+from bousol.ledger import vouchers
 from bousol.web import role_required, views
 
 bp = Blueprint("member", __name__, url_prefix="/soliste")
@@ -12,7 +13,8 @@ bp = Blueprint("member", __name__, url_prefix="/soliste")
 @bp.route("/")
 @role_required("soliste")
 def home():
-    return views.space_home("member", "member/home.html", _("Mon compte Bou'Sol"))
+    return views.space_home("member", "member/home.html", _("Mon compte Bou'Sol"),
+                            earmarked=vouchers.earmarked_vouchers)
 
 
 @bp.route("/historique")

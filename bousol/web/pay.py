@@ -19,11 +19,12 @@ from wtforms.validators import DataRequired, Length
 
 from bousol import money
 from bousol.extensions import db
-from bousol.ledger import confirm, operations, payment_requests, queries
-from bousol.ledger.errors import DomainError, InvalidAmount
+from bousol.ledger import confirm, operations, payment_requests, queries, vouchers
+from bousol.ledger.errors import DomainError, InvalidAmount, NotFound
 from bousol.ledger.models import Party, User
 from bousol.ledger.uow import UnitOfWork
 from bousol.web import current_actor, role_required, unit_of_work
+from bousol.web.formatting import fr_money
 
 bp = Blueprint("pay", __name__, url_prefix="/payer")
 
@@ -193,6 +194,50 @@ def pin():
     has_pin = db.session.get(User, current_user.id).pin_hash is not None
     return render_template("pay/pin.html", form=form, has_pin=has_pin,
                            title=_l("Code PIN de paiement")), status
+
+
+class EarmarkedForm(ConfirmForm):
+    voucher = StringField(_l("Bon d'aide"), validators=[DataRequired(), Length(max=12)])
+    payee = StringField(_l("Code du prestataire"), validators=[DataRequired(), Length(max=16)])
+    amount = StringField(_l("Montant en Bou'Sols"), validators=[DataRequired(), Length(max=20)])
+
+
+@bp.route("/bons", methods=["GET", "POST"])
+@role_required("soliste")
+def earmarked():
+    """A soliste spends the earmarked Bou'Sols the CCAS credited to it (only at the
+    prestataires of the allowed filières; its free Bou'Sols are not touched)."""
+    with unit_of_work(read_only=True) as uow:
+        mine = vouchers.earmarked_vouchers(uow.conn, current_user.party_id)
+    form = EarmarkedForm()
+    if request.method == "GET":
+        form.payee.data = request.args.get("prestataire", "")[:16]
+    status = 200
+    if form.validate_on_submit():
+        chosen = next((v for v in mine if str(v.id) == form.voucher.data), None)
+        try:
+            money.parse_amount(form.amount.data)
+            if chosen is None:
+                raise NotFound("Choisissez un de vos bons d'aide.")
+            _confirm_secret(form)
+            done = vouchers.pay_with_earmarked(
+                unit_of_work(), current_actor(), voucher_id=chosen.id,
+                payee_code=form.payee.data.strip().upper(), amount=form.amount.data)
+            flash(_l("%(amount)s payés à %(payee)s avec votre aide ; il reste %(rest)s sur "
+                     "ce bon.", amount=fr_money(done.amount_cents),
+                     payee=done.prestataire_code, rest=fr_money(done.remaining_cents)),
+                  "info")
+            return redirect(url_for("pay.earmarked"))
+        except DomainError as error:
+            target = {"invalid_amount": form.amount, "not_found": form.voucher,
+                      "unknown_party": form.payee, "filiere_not_allowed": form.payee,
+                      "flow_not_allowed": form.payee,
+                      "amount_exceeds_remaining": form.amount}.get(error.code, form.secret)
+            status = _refused(form, error, target)
+    elif form.errors:
+        status = 422
+    return render_template("pay/earmarked.html", form=form, vouchers=mine,
+                           title=_l("Mes Bou'Sols fléchés")), status
 
 
 @bp.route("/recu/<int:entry_id>")
