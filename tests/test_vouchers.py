@@ -332,14 +332,115 @@ def test_verify_catches_a_voucher_that_disagrees_with_the_account(aid):
 def test_expire_command_is_idempotent(aid, app):
     ledger, ccas, programme, _grocer, _books = aid
     voucher = grant(ledger, ccas, programme, amount="8")
-    day_after = (voucher.valid_until + dt.timedelta(days=1)).isoformat()
+    with ledger.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE vouchers SET valid_until = :d WHERE id = :i"),
+                     {"d": TODAY - dt.timedelta(days=1), "i": voucher.id})
     runner = app.test_cli_runner()
-    first = runner.invoke(args=["bousol", "expire-vouchers", "--date", day_after])
+    before = runner.invoke(args=["bousol", "expire-vouchers", "--date",
+                                 (TODAY - dt.timedelta(days=1)).isoformat()])
+    assert before.output.startswith("0 bon(s)")  # still valid on its last day
+    first = runner.invoke(args=["bousol", "expire-vouchers"])
     assert first.exit_code == 0 and first.output.startswith("1 bon(s) expiré(s), 8,00")
-    second = runner.invoke(args=["bousol", "expire-vouchers", "--date", day_after])
+    second = runner.invoke(args=["bousol", "expire-vouchers"])
     assert second.exit_code == 0 and second.output.startswith("0 bon(s) expiré(s)")
-    on_time = runner.invoke(args=["bousol", "expire-vouchers"])  # today: nothing due
-    assert on_time.output.startswith("0 bon(s)")
+    future = runner.invoke(args=["bousol", "expire-vouchers", "--date",
+                                 (TODAY + dt.timedelta(days=1)).isoformat()])
+    assert future.exit_code != 0 and "futur" in future.output
     bad = runner.invoke(args=["bousol", "expire-vouchers", "--date", "demain"])
     assert bad.exit_code != 0 and "Date invalide" in bad.output
     ledger.assert_consistent()
+
+
+# ---------------------------------------------------------------- from the review
+
+
+def test_earmarked_spending_is_idempotent_with_a_key(aid):
+    ledger, ccas, programme, grocer, _books = aid
+    marie = ledger.soliste()
+    voucher = grant(ledger, ccas, programme, amount="15", soliste_code=marie.party_code)
+    for _ in range(2):  # a double submission
+        vouchers.pay_with_earmarked(ledger.uow(), marie, voucher_id=voucher.id,
+                                    payee_code=grocer.party_code, amount="6",
+                                    idempotency_key="spend-1")
+    assert ledger.balance(grocer) == 600
+
+
+def test_same_key_at_once_replays_the_winner_instead_of_refusing(aid):
+    ledger, ccas, programme, grocer, _books = aid
+    voucher = grant(ledger, ccas, programme, amount="5")
+
+    def worker(i: int) -> int:
+        return vouchers.redeem(ledger.uow(), grocer, code=voucher.code, amount="4",
+                               idempotency_key="double-click").entry_id
+
+    entries = set(hammer(worker, threads=4))
+    assert len(entries) == 1 and ledger.balance(grocer) == 400
+
+
+def test_expiry_date_cannot_be_in_the_future(aid, new_uow):
+    ledger, ccas, programme, _grocer, _books = aid
+    grant(ledger, ccas, programme, amount="5")
+    with pytest.raises(InvalidDate):
+        vouchers.expire_due(new_uow, today=TODAY + dt.timedelta(days=365))
+    assert ledger.system("vouchers_outstanding") == 500
+
+
+def test_a_first_line_that_is_a_reference_is_not_taken_for_a_header():
+    preview = vouchers.preview_batch("REF-2026-001;25,00\nREF-2026-002;30,00\n")
+    assert [line.ref for line in preview.lines] == ["REF-2026-001", "REF-2026-002"]
+    assert preview.total_cents == 5500
+    assert len(vouchers.preview_batch("Référence;Montant\nA-1;5\n").lines) == 1
+    classic_mac = vouchers.preview_batch("A-1;5\rA-2;6\r")
+    assert classic_mac.total_cents == 1100
+    with pytest.raises(InvalidInput, match="illisible"):
+        vouchers.preview_batch('A-1;"' + "x" * 200_000 + "\n")
+
+
+def test_erased_reference_cannot_be_typed_again(aid):
+    ledger, ccas, programme, _grocer, _books = aid
+    grant(ledger, ccas, programme, ref="DOS-1", amount="5", beneficiary_name="Mme A")
+    anonymous = vouchers.erase_beneficiary(ledger.uow(), ccas, "DOS-1")
+    with pytest.raises(InvalidInput):  # nobody can grant to the anonymous reference
+        grant(ledger, ccas, programme, ref=anonymous, amount="5")
+    again = grant(ledger, ccas, programme, ref="DOS-1", amount="5", beneficiary_name="M. B")
+    with ledger.uow(read_only=True) as uow:
+        data = vouchers.export_beneficiary(uow.conn, ccas, "DOS-1")
+    assert data.name == "M. B" and [v["code"] for v in data.vouchers] == [again.code]
+
+
+def test_programme_period_and_budget_are_enforced(aid):
+    ledger, ccas, programme, _grocer, _books = aid
+    old = vouchers.create_programme(
+        ledger.uow(), ccas, name="Hiver 2020", budget="100", starts_on="2020-01-01",
+        ends_on="2020-03-31", default_validity_days=30)
+    ledger.exchange(ccas, "20.00", programme_id=old.id)
+    with pytest.raises(InvalidDate, match="2020"):
+        grant(ledger, ccas, old, amount="5")
+    with pytest.raises(InvalidDate):
+        vouchers.create_programme(ledger.uow(), ccas, name="X", budget="1",
+                                  starts_on="0001-01-01", ends_on="9999-12-31")
+    with pytest.raises(Exception, match="budget"):  # 200 € of 1000 € funded so far
+        ledger.exchange(ccas, "800.01", programme_id=programme.id)
+    ledger.exchange(ccas, "800.00", programme_id=programme.id)
+
+
+def test_figures_net_out_a_reversed_funding_and_show_single_use_rests(aid):
+    ledger, ccas, programme, grocer, _books = aid
+    extra = ledger.exchange(ccas, "10.00", programme_id=programme.id)
+    ledger.reverse(extra.entry_id)
+    with ledger.engine.connect() as conn:
+        figures = vouchers.figures(conn, programme.id)
+    assert (figures.funded_eur_cents, figures.funded_bsol_cents) == (20000, 21000)
+    assert figures.available_cents == 21000
+    once = vouchers.create_programme(
+        ledger.uow(), ccas, name="Colis", budget="100", starts_on=TODAY, ends_on=TODAY,
+        default_validity_days=10, multi_use=False)
+    ledger.exchange(ccas, "20.00", programme_id=once.id)
+    voucher = grant(ledger, ccas, once, amount="10")
+    vouchers.redeem(ledger.uow(), grocer, code=voucher.code, amount="3")
+    with ledger.engine.connect() as conn:
+        figures = vouchers.figures(conn, once.id)
+    assert (figures.redeemed_cents, figures.single_use_returned_cents) == (300, 700)
+    assert figures.granted_cents == (figures.redeemed_cents + figures.single_use_returned_cents
+                                     + figures.expired_cents + figures.cancelled_cents
+                                     + figures.outstanding_cents)

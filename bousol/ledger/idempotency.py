@@ -120,6 +120,13 @@ def run(
     except errors.IdempotencyConflict:
         raise
     except errors.DomainError as failure:
+        # Two requests with one key can both miss the key before either stores it; the
+        # loser may then fail on the winner's effect (the balance it took). The
+        # winner's stored success is the answer, not the loser's refusal.
+        with uow:
+            row = _find(uow, scope, key)
+        if row is not None and row[1] == "ok" and row[0] == digest:  # hash, outcome
+            return _replay(row, digest, result_type)
         _remember_failure(uow, scope, key, digest, failure)
         raise
     except IntegrityError:

@@ -560,6 +560,11 @@ def exchange_notes(
         if party.kind not in (PartyKind.SOLISTE, PartyKind.CCAS):
             raise FlowNotAllowed("Le change d'euros en Bou'Sols est réservé aux solistes "
                                  "et au CCAS.")
+        if party.kind == PartyKind.CCAS and settings.current(
+                conn, ["ccas.bonus"])["ccas.bonus"] == "off":
+            # Without the bonus 20 € buy 20 B: the notes counted for 21 do not match.
+            raise NotesMismatch("Pour le CCAS, la bonification est désactivée (réglage "
+                                "ccas.bonus) : 20 € donnent 20 B, recomptez les billets.")
         desk_row = desk_for(conn, actor, desk)
         rows = _pick_from_desk(conn, desk_row.id, wanted, typed, today)
         legs = [

@@ -12,7 +12,7 @@ import re
 import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import select
+from sqlalchemy import func, select
 
 from bousol import money
 from bousol.ledger import closing, idempotency, rules, settings
@@ -141,7 +141,8 @@ def exchange(
 
     def work(uow: UnitOfWork) -> ExchangeResult:
         into = _TENDER_ACCOUNT[tender]
-        target_id = _programme_account(uow.conn, programme_id, party_code)
+        programme = _programme_account(uow.conn, programme_id, party_code)
+        target_id = programme.account_id if programme else None
         locked = lock_accounts(
             uow.conn,
             system=(SystemAccount.EUR_OUTSIDE, into, SystemAccount.EUR_RESERVE,
@@ -158,6 +159,8 @@ def exchange(
                 "un prestataire reçoit ses Bou'Sols de ses clients."
             )
         target = next(r for r in locked.rows if r.id == target_id) if target_id else party
+        if programme is not None:
+            _check_budget(uow.conn, programme, euro_cents)
         bousol_cents, bonus_cents = money.bousols_for_euros(euro_cents)
         rate = f"{money.RATE_EUR}:{money.RATE_BSOL}"
         if party.party_kind == PartyKind.CCAS and settings.current(
@@ -185,19 +188,38 @@ def exchange(
     return idempotency.run(uow, actor, idempotency_key, request, ExchangeResult, work)
 
 
-def _programme_account(conn, programme_id: int | None, party_code: str) -> int | None:
-    """The account of the CCAS's aid programme that an exchange funds, or None."""
+def _programme_account(conn, programme_id: int | None, party_code: str):
+    """The CCAS's aid programme an exchange funds (its account, its budget), or None."""
     if programme_id is None:
         return None
     programmes, parties = AidProgramme.__table__, Party.__table__
     row = conn.execute(
-        select(programmes.c.account_id, parties.c.code)
+        select(programmes.c.account_id, programmes.c.budget_eur_cents, parties.c.code)
         .join(parties, parties.c.id == programmes.c.ccas_party_id)
         .where(programmes.c.id == programme_id)
     ).first()
     if row is None or row.code != party_code:
         raise UnknownAccount("Programme d'aide inconnu pour cet adhérent.")
-    return row.account_id
+    return row
+
+
+def _check_budget(conn, programme, euro_cents: int) -> None:
+    """A programme is funded up to its euro budget (under the account's lock: two
+    fundings at once are serialised by it)."""
+    funded = conn.execute(
+        select(func.coalesce(func.sum(postings_t.c.amount), 0))
+        .select_from(postings_t.join(accounts_t, accounts_t.c.id == postings_t.c.account_id))
+        .where(accounts_t.c.system_code == SystemAccount.EUR_OUTSIDE.value,
+               postings_t.c.entry_id.in_(
+                   select(postings_t.c.entry_id)
+                   .where(postings_t.c.account_id == programme.account_id)))
+    ).scalar_one()
+    already = -int(funded)  # euros let in by the entries that touched the programme
+    if already + euro_cents > programme.budget_eur_cents:
+        left = max(programme.budget_eur_cents - already, 0)
+        raise InvalidAmount(f"Le programme a un budget de "
+                            f"{money.format_fr(programme.budget_eur_cents, '€')} ; "
+                            f"il reste {money.format_fr(left, '€')} à financer.")
 
 
 # ---------------------------------------------------------------- payment

@@ -90,6 +90,7 @@ TRANSITIONS: dict[tuple[str, str], str] = {
 _CLOSED_ERRORS = {REDEEMED: VoucherRedeemed, EXPIRED: VoucherExpired,
                   CANCELLED: VoucherCancelled}
 
+FIRST_DAY, LAST_DAY = dt.date(2000, 1, 1), dt.date(2100, 12, 31)
 REF_MAX = 40
 NAME_MAX = 200
 VALIDITY_MAX_DAYS = 366  # a chèque d'accompagnement lasts a calendar year at most
@@ -195,6 +196,8 @@ def create_programme(
     starts, ends = parse_date(starts_on, "Début"), parse_date(ends_on, "Fin")
     if ends < starts:
         raise InvalidDate("La fin du programme précède son début.")
+    if not (FIRST_DAY <= starts and ends <= LAST_DAY):
+        raise InvalidDate("Dates du programme : entre 2000 et 2100.")
     allowed = parse_filieres(filieres)
     try:
         days = int(str(default_validity_days))
@@ -261,6 +264,7 @@ class ProgrammeFigures:
     cancelled_cents: int
     outstanding_cents: int  # on vouchers still open
     available_cents: int  # in the programme's account: not yet granted
+    single_use_returned_cents: int = 0  # what single-use vouchers' purchases left
 
     @property
     def budget_left_eur_cents(self) -> int:
@@ -281,22 +285,24 @@ def figures(conn: Connection, programme_id: int, *, date_from: dt.date | None = 
             conditions.append(column < end)
         return conditions
 
+    # Funding: the exchanges into the programme, net of their reversals.
+    exchanges = select(entries_t.c.id).where(entries_t.c.kind == "exchange")
+    funding = (entries_t.c.kind == "exchange") | (
+        (entries_t.c.kind == "reversal") & entries_t.c.reverses_id.in_(exchanges))
+    into_programme = select(postings_t.c.entry_id).where(
+        postings_t.c.account_id == row.account_id)
     funded = conn.execute(
         select(func.coalesce(func.sum(postings_t.c.amount), 0))
         .select_from(postings_t.join(entries_t, entries_t.c.id == postings_t.c.entry_id))
-        .where(postings_t.c.account_id == row.account_id, entries_t.c.kind == "exchange",
+        .where(postings_t.c.account_id == row.account_id, funding,
                *in_period(entries_t.c.created_at))
     ).scalar_one()
     funded_eur = conn.execute(
         select(func.coalesce(func.sum(postings_t.c.amount), 0))
         .select_from(postings_t.join(entries_t, entries_t.c.id == postings_t.c.entry_id)
                      .join(accounts_t, accounts_t.c.id == postings_t.c.account_id))
-        .where(entries_t.c.kind == "exchange",
-               accounts_t.c.system_code == SystemAccount.EUR_OUTSIDE.value,
-               entries_t.c.id.in_(
-                   select(postings_t.c.entry_id)
-                   .where(postings_t.c.account_id == row.account_id)),
-               *in_period(entries_t.c.created_at))
+        .where(funding, accounts_t.c.system_code == SystemAccount.EUR_OUTSIDE.value,
+               entries_t.c.id.in_(into_programme), *in_period(entries_t.c.created_at))
     ).scalar_one()
     granted = conn.execute(
         select(func.coalesce(func.sum(vouchers_t.c.amount_cents), 0), func.count())
@@ -332,6 +338,7 @@ def figures(conn: Connection, programme_id: int, *, date_from: dt.date | None = 
         expired_cents=int(returned.get("voucher_expiry", 0)),
         cancelled_cents=int(returned.get("voucher_cancellation", 0)),
         outstanding_cents=int(outstanding), available_cents=int(available),
+        single_use_returned_cents=int(returned.get("voucher_redemption", 0)),
     )
 
 
@@ -349,10 +356,10 @@ def _utc_bounds(date_from: dt.date | None, date_to: dt.date | None):
 
 
 def _beneficiary(conn: Connection, ccas_id: int, ref: str, name: str | None) -> int:
-    row = conn.execute(select(beneficiaries_t.c.id, beneficiaries_t.c.name,
-                              beneficiaries_t.c.erased_at)
+    row = conn.execute(select(beneficiaries_t.c.id, beneficiaries_t.c.name)
                        .where(beneficiaries_t.c.ccas_party_id == ccas_id,
-                              beneficiaries_t.c.ref == ref)).first()
+                              beneficiaries_t.c.ref == ref,
+                              beneficiaries_t.c.erased_at.is_(None))).first()
     if row is not None:
         if name and name != row.name:
             conn.execute(update(beneficiaries_t).where(beneficiaries_t.c.id == row.id)
@@ -365,7 +372,7 @@ def _beneficiary(conn: Connection, ccas_id: int, ref: str, name: str | None) -> 
 
 def parse_ref(value: object) -> str:
     ref = _text(value, REF_MAX, "Référence du bénéficiaire")
-    if any(c in ref for c in ";,\"'<>"):
+    if any(c in ref for c in ";,\"'<>") or not ref.strip("."):
         raise InvalidInput("Référence du bénéficiaire : lettres, chiffres, - _ / . seulement.")
     return ref
 
@@ -403,7 +410,8 @@ def export_beneficiary(conn: Connection, actor: Actor, ref: object) -> Beneficia
 
 def erase_beneficiary(uow: UnitOfWork, actor: Actor, ref: object) -> str:
     """Erase the name and the reference (the right to erasure). The vouchers and their
-    entries stay for the accounts, tied to an anonymous ``effacé-<n>``; returns it."""
+    entries stay for the accounts, tied to an anonymous ``<effacé n>`` that no one can
+    type (``parse_ref`` refuses < and >); returns it."""
     ref = parse_ref(ref)
     with uow:
         conn = uow.conn
@@ -413,7 +421,7 @@ def erase_beneficiary(uow: UnitOfWork, actor: Actor, ref: object) -> str:
         ).first()
         if row is None:
             raise NotFound("Bénéficiaire inconnu.")
-        anonymous = f"effacé-{row.id}"
+        anonymous = f"<effacé {row.id}>"  # < and > cannot be typed in a reference
         conn.execute(update(beneficiaries_t).where(beneficiaries_t.c.id == row.id)
                      .values(ref=anonymous, name=None, erased_at=utcnow()))
         uow.commit()
@@ -464,6 +472,10 @@ def _grant_terms(conn: Connection, ccas_id: int, programme_id: object, valid_unt
     prog = None
     if programme_id not in (None, ""):
         prog = _programme_row(conn, programme_id, ccas_id)
+        if not prog.starts_on <= today <= prog.ends_on:
+            raise InvalidDate(f"Le programme court du {prog.starts_on:%d/%m/%Y} au "
+                              f"{prog.ends_on:%d/%m/%Y} : il n'attribue pas de bon "
+                              "aujourd'hui.")
         source = prog.account_id
         allowed = filieres_of(prog.filieres)
         multi_use = prog.multi_use
@@ -619,10 +631,14 @@ def preview_batch(text: object) -> BatchPreview:
                 "Le fichier n'est pas en UTF-8 : enregistrez-le en « CSV UTF-8 ».") from None
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("Le fichier est vide.")
-    text = text.lstrip("\ufeff")
+    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
     sample = text[:2000]
     delimiter = ";" if sample.count(";") >= sample.count(",") else ","
-    rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    try:
+        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
+    except csv.Error as error:
+        raise InvalidInput(f"Fichier CSV illisible ({error}) : vérifiez les guillemets.") \
+            from None
     if len(rows) > BATCH_MAX_LINES + 1:
         raise InvalidInput(f"{BATCH_MAX_LINES} lignes au plus par fichier.")
     lines, seen, total = [], {}, 0
@@ -630,8 +646,8 @@ def preview_batch(text: object) -> BatchPreview:
         cells = [c.strip() for c in row]
         if not any(cells):
             continue
-        if number == 1 and cells and cells[0].lower().startswith(("ref", "réf")):
-            continue  # a header
+        if number == 1 and _is_header(cells):
+            continue
         ref_text = cells[0] if cells else ""
         amount_text = cells[1] if len(cells) > 1 else ""
         name_text = cells[2] if len(cells) > 2 and cells[2] else None
@@ -655,6 +671,17 @@ def preview_batch(text: object) -> BatchPreview:
     if not lines:
         raise InvalidInput("Aucune ligne dans le fichier.")
     return BatchPreview(lines, total)
+
+
+def _is_header(cells: list[str]) -> bool:
+    """A first line whose amount column is not an amount ("montant", "amount"…)."""
+    if len(cells) < 2:
+        return False
+    try:
+        money.parse_amount(cells[1])
+    except DomainError:
+        return True
+    return False
 
 
 @dataclass(frozen=True)
@@ -879,15 +906,20 @@ def redeem(uow: UnitOfWork, actor: Actor, *, code: object, amount: object,
 
 
 def pay_with_earmarked(uow: UnitOfWork, actor: Actor, *, voucher_id: object,
-                       payee_code: object, amount: object) -> RedemptionResult:
-    """A soliste spends an earmarked voucher of its own at a prestataire."""
+                       payee_code: object, amount: object,
+                       idempotency_key: str | None = None) -> RedemptionResult:
+    """A soliste spends an earmarked voucher of its own at a prestataire (with a key,
+    a second click replays the first payment)."""
     actor.require(Role.SOLISTE)
     payee_code = operations._party_code(payee_code)
     amount_cents = money.parse_amount(amount)
     if isinstance(voucher_id, bool) or not isinstance(voucher_id, int) \
             or not 0 < voucher_id < 2**31:
         raise NotFound("Bon d'aide introuvable.")
-    with uow:
+    request = {"op": "voucher_spend", "voucher": voucher_id, "payee": payee_code,
+               "amount": amount_cents}
+
+    def work(uow: UnitOfWork) -> RedemptionResult:
         conn = uow.conn
         row = conn.execute(select(vouchers_t).where(vouchers_t.c.id == voucher_id)
                            .with_for_update()).first()
@@ -895,10 +927,10 @@ def pay_with_earmarked(uow: UnitOfWork, actor: Actor, *, voucher_id: object,
                            .where(parties_t.c.code == actor.party_code)).scalar()
         if row is None or row.soliste_party_id is None or row.soliste_party_id != own:
             raise NotFound("Bon d'aide introuvable.")
-        result = _redeem(uow, actor, row, prestataire_code=payee_code,
-                         amount_cents=amount_cents)
-        uow.commit()
-    return result
+        return _redeem(uow, actor, row, prestataire_code=payee_code,
+                       amount_cents=amount_cents)
+
+    return idempotency.run(uow, actor, idempotency_key, request, RedemptionResult, work)
 
 
 # ---------------------------------------------------------------- cancelling, expiring
@@ -949,6 +981,9 @@ def expire_due(new_uow: Callable[[], UnitOfWork], *, today: dt.date | None = Non
     left returns to its programme. Idempotent: a second run finds nothing to do. Each
     voucher in its own unit of work, re-checked under its lock (a redemption may have
     closed it meanwhile)."""
+    if today is not None and today > paris_today():
+        raise InvalidDate("La date d'expiration ne peut pas être dans le futur : les bons "
+                          "encore valables resteraient sans effet pour leurs bénéficiaires.")
     today = today or paris_today()
     with new_uow(read_only=True) as uow:
         due = uow.conn.execute(

@@ -1,14 +1,553 @@
-"""The ccas's pages."""
+"""The CCAS's pages: its own balance, aid programmes, granting vouchers (one, or a batch
+from a CSV file with a preview), cancelling, beneficiaries (export and erasure).
 
-from flask import Blueprint
+A thin layer over :mod:`bousol.ledger.vouchers` (the rules) and
+:mod:`bousol.ledger.ccas_queries` (the reads): a CCAS sees its own rows only, anything
+else is a 404.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import string
+
+from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_babel import lazy_gettext as _l
+from flask_login import current_user
+from flask_wtf import FlaskForm
+from flask_wtf.file import FileField
+from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField
+from wtforms.validators import DataRequired, Length
 
-from bousol.web import role_required, views
+from bousol import money
+from bousol.ledger import ccas_queries, settings, vouchers
+from bousol.ledger.clock import paris_today
+from bousol.ledger.errors import DomainError
+from bousol.ledger.models import Filiere, utcnow
+from bousol.web import current_actor, role_required, unit_of_work
+from bousol.web.formatting import filiere_label
 
 bp = Blueprint("ccas", __name__, url_prefix="/ccas")
+
+STATUS_LABELS = {
+    "open": _l("Ouvert"),
+    "redeemed": _l("Utilisé"),
+    "expired": _l("Expiré"),
+    "cancelled": _l("Annulé"),
+}
+CSV_MAX_BYTES = 512 * 1024  # 2 000 lines of "reference;amount;name" fit many times over
+REQUIRED = _l("Obligatoire.")
+SAFE_FILENAME = frozenset(string.ascii_letters + string.digits + "-_")
+
+
+# ---------------------------------------------------------------- forms
+
+
+class ProgrammeForm(FlaskForm):
+    name = StringField(_l("Nom du programme"),
+                       validators=[DataRequired(REQUIRED), Length(max=200)])
+    budget = StringField(_l("Budget en euros"), validators=[DataRequired(REQUIRED),
+                                                            Length(max=20)])
+    starts_on = StringField(_l("Début (jj/mm/aaaa)"),
+                            validators=[DataRequired(REQUIRED), Length(max=10)])
+    ends_on = StringField(_l("Fin (jj/mm/aaaa)"),
+                          validators=[DataRequired(REQUIRED), Length(max=10)])
+    filieres = SelectMultipleField(_l("Filières où les bons s'utilisent"), choices=[],
+                                   validate_choice=False)
+    default_validity_days = StringField(_l("Validité des bons, en jours"), default="90",
+                                        validators=[DataRequired(REQUIRED), Length(max=4)])
+    multi_use = BooleanField(_l("Un bon peut être dépensé en plusieurs fois"), default=True)
+
+
+class GrantForm(FlaskForm):
+    programme = SelectField(_l("Financé par"), choices=[], validate_choice=False)
+    beneficiary_ref = StringField(_l("Référence du bénéficiaire"),
+                                  validators=[DataRequired(REQUIRED),
+                                              Length(max=vouchers.REF_MAX)])
+    beneficiary_name = StringField(_l("Nom (facultatif, visible du CCAS seulement)"),
+                                   validators=[Length(max=vouchers.NAME_MAX)])
+    amount = StringField(_l("Montant en Bou'Sols"), validators=[DataRequired(REQUIRED),
+                                                               Length(max=20)])
+    valid_until = StringField(_l("Valable jusqu'au (facultatif, jj/mm/aaaa)"),
+                              validators=[Length(max=10)])
+    filieres = SelectMultipleField(_l("Filières (facultatif : celles du programme)"),
+                                   choices=[], validate_choice=False)
+    soliste_code = StringField(_l("Code soliste (facultatif : bon crédité sur son compte)"),
+                               validators=[Length(max=16)])
+
+
+class BatchUploadForm(FlaskForm):
+    csv_file = FileField(_l("Fichier CSV (référence ; montant ; nom facultatif)"))
+    programme = SelectField(_l("Financé par"), choices=[], validate_choice=False)
+    valid_until = StringField(_l("Valable jusqu'au (facultatif, jj/mm/aaaa)"),
+                              validators=[Length(max=10)])
+
+
+class BatchConfirmForm(FlaskForm):
+    csv_text = HiddenField()
+    programme = HiddenField()
+    valid_until = HiddenField()
+
+
+class CancelForm(FlaskForm):
+    confirmed = HiddenField()
+
+
+class EraseForm(FlaskForm):
+    confirm = BooleanField(_l("Je confirme : effacer la référence et le nom de ce "
+                              "bénéficiaire (les bons restent, anonymes)"),
+                           validators=[DataRequired(_l("Cochez la case pour confirmer "
+                                                       "l'effacement."))])
+
+
+# ---------------------------------------------------------------- helpers
+
+
+def _status(error: DomainError) -> int:
+    """A form sent back with the ledger's refusal: its 4xx, but 422 for "not found" (the
+    page exists; what was typed names nobody)."""
+    return error.http_status if 400 <= error.http_status < 500 and error.http_status != 404 \
+        else 422
+
+
+def _party_id() -> int:
+    return current_user.party_id
+
+
+def _filiere_choices() -> list[tuple[str, str]]:
+    return [(f.value, filiere_label(f.value)) for f in Filiere]
+
+
+def _programme_choices(conn) -> list[tuple[str, str]]:
+    own = vouchers.programmes(conn, _party_id())
+    return [("", _("Compte du CCAS (hors programme)"))] + [
+        (str(p.id), f"{p.name} (n° {p.id})") for p in own]
+
+
+def _phase_open(conn) -> bool:
+    return settings.current(conn, ["phase.ccas"])["phase.ccas"] == "on"
+
+
+def _check(field, parse) -> bool:
+    """Run a parser on the field's text; its refusal shows by the field. True if bad."""
+    try:
+        parse(field.data)
+    except DomainError as error:
+        field.errors.append(error.message)
+        return True
+    return False
+
+
+def _optional_date(field) -> bool:
+    if not (field.data or "").strip():
+        return False
+    return _check(field, lambda v: vouchers.parse_date(v, _("Validité")))
+
+
+def _programme_id(text: str | None) -> int | None:
+    """The select's value: "" for the CCAS's own account, else a programme id (an
+    unknown one is the ledger's not_found, shown by the field)."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit()) or len(text) > 10:
+        return 0  # names no programme: the ledger says so
+    return int(text)
+
+
+def _own_programme(programme_id: int):
+    with unit_of_work(read_only=True) as uow:
+        found = ccas_queries.own_programme(uow.conn, _party_id(), programme_id)
+    if found is None:
+        abort(404)
+    return found
+
+
+def _render(template: str, status: int = 200, **context):
+    return render_template(template, status_labels=STATUS_LABELS, **context), status
+
+
+# ---------------------------------------------------------------- home, programmes
 
 
 @bp.route("/")
 @role_required("ccas")
 def home():
-    return views.party_home(_("Espace CCAS"))
+    party = current_user.party
+    with unit_of_work(read_only=True) as uow:
+        conn = uow.conn
+        balance = ccas_queries.main_balance(conn, party.id)
+        rows = [(p, vouchers.figures(conn, p.id))
+                for p in vouchers.programmes(conn, party.id)]
+        latest = vouchers.ccas_vouchers(conn, current_actor(), limit=10)
+        batches = ccas_queries.batches(conn, party.id, limit=5)
+        phase_open = _phase_open(conn)
+    return _render("ccas/home.html", party=party, balance=balance, programmes=rows,
+                   latest=latest, batches=batches, phase_open=phase_open,
+                   title=_l("Espace CCAS"))
+
+
+@bp.route("/programmes")
+@role_required("ccas")
+def programmes():
+    with unit_of_work(read_only=True) as uow:
+        rows = [(p, vouchers.figures(uow.conn, p.id))
+                for p in vouchers.programmes(uow.conn, _party_id())]
+    return _render("ccas/programmes.html", programmes=rows, title=_l("Programmes d'aide"))
+
+
+@bp.route("/programmes/nouveau", methods=["GET", "POST"])
+@role_required("ccas")
+def new_programme():
+    form = ProgrammeForm()
+    form.filieres.choices = _filiere_choices()
+    status = 200
+    if form.validate_on_submit():
+        bad = _check(form.budget, money.parse_amount)
+        bad |= _check(form.starts_on, lambda v: vouchers.parse_date(v, _("Début")))
+        bad |= _check(form.ends_on, lambda v: vouchers.parse_date(v, _("Fin")))
+        bad |= _check(form.filieres, vouchers.parse_filieres)
+        if not bad:
+            try:
+                created = vouchers.create_programme(
+                    unit_of_work(), current_actor(), name=form.name.data,
+                    budget=form.budget.data, starts_on=form.starts_on.data,
+                    ends_on=form.ends_on.data, filieres=form.filieres.data or None,
+                    default_validity_days=form.default_validity_days.data.strip(),
+                    multi_use=form.multi_use.data)
+                flash(_("Programme créé. Faites-le financer au comptoir de la banque SOL "
+                        "avant d'attribuer des bons."), "info")
+                return redirect(url_for("ccas.programme", programme_id=created.id))
+            except DomainError as error:
+                _programme_error(form, error).errors.append(error.message)
+                status = _status(error)
+    if form.errors and status == 200:
+        status = 422
+    return _render("ccas/programme_form.html", status, form=form,
+                   title=_l("Nouveau programme d'aide"))
+
+
+def _programme_error(form: ProgrammeForm, error: DomainError):
+    """The field a refusal of create_programme belongs to."""
+    message = error.message.lower()
+    if error.code == "invalid_amount":
+        return form.budget
+    if error.code == "invalid_date":
+        return form.starts_on if message.startswith("début") else form.ends_on
+    if "validité" in message:
+        return form.default_validity_days
+    if "filière" in message:
+        return form.filieres
+    return form.name
+
+
+@bp.route("/programmes/<int:programme_id>")
+@role_required("ccas")
+def programme(programme_id: int):
+    prog = _own_programme(programme_id)
+    with unit_of_work(read_only=True) as uow:
+        figures = vouchers.figures(uow.conn, prog.id)
+        lines = vouchers.ccas_vouchers(uow.conn, current_actor(), programme_id=prog.id,
+                                       limit=500)
+        batches = ccas_queries.batches(uow.conn, _party_id(), programme_id=prog.id,
+                                       limit=50)
+    printable = [line.view.id for line in lines
+                 if line.view.status == "open" and not line.view.earmarked]
+    return _render("ccas/programme.html", prog=prog, figures=figures, lines=lines,
+                   batches=batches, printable=printable, cancel_form=CancelForm(),
+                   title=prog.name)
+
+
+# ---------------------------------------------------------------- granting
+
+
+@bp.route("/bons/nouveau", methods=["GET", "POST"])
+@role_required("ccas")
+def grant():
+    form = GrantForm()
+    with unit_of_work(read_only=True) as uow:
+        form.programme.choices = _programme_choices(uow.conn)
+        phase_open = _phase_open(uow.conn)
+    form.filieres.choices = _filiere_choices()
+    if request.method == "GET" and request.args.get("programme", "").isdigit():
+        form.programme.data = request.args["programme"]
+    status, form_error = 200, None
+    if form.validate_on_submit():
+        bad = _check(form.beneficiary_ref, vouchers.parse_ref)
+        bad |= _check(form.amount, money.parse_amount)
+        bad |= _optional_date(form.valid_until)
+        bad |= _check(form.filieres, vouchers.parse_filieres)
+        if not bad:
+            try:
+                view = vouchers.grant(
+                    unit_of_work(), current_actor(),
+                    beneficiary_ref=form.beneficiary_ref.data, amount=form.amount.data,
+                    programme_id=_programme_id(form.programme.data),
+                    valid_until=(form.valid_until.data or "").strip() or None,
+                    filieres=form.filieres.data or None,
+                    beneficiary_name=(form.beneficiary_name.data or "").strip() or None,
+                    soliste_code=(form.soliste_code.data or "").strip() or None)
+                flash(_("Bon d'aide attribué."), "info")
+                return redirect(url_for("ccas.voucher", code=view.code))
+            except DomainError as error:
+                field = _grant_error_field(form, error)
+                if field is None:
+                    form_error = error.message
+                else:
+                    field.errors.append(error.message)
+                status = _status(error)
+    if (form.errors or form_error) and status == 200:
+        status = 422
+    return _render("ccas/grant.html", status, form=form, form_error=form_error,
+                   phase_open=phase_open, title=_l("Attribuer un bon d'aide"))
+
+
+def _grant_error_field(form: GrantForm, error: DomainError):
+    """The field a refusal of vouchers.grant belongs to (None: the whole form)."""
+    by_code = {"invalid_amount": form.amount, "insufficient_funds": form.amount,
+               "invalid_date": form.valid_until, "not_found": form.programme,
+               "unknown_party": form.soliste_code, "invalid_input": form.filieres}
+    if error.code == "invalid_input" and "nom" in error.message.lower():
+        return form.beneficiary_name
+    return by_code.get(error.code)
+
+
+# ---------------------------------------------------------------- CSV batches
+
+
+def _upload_text(form: BatchUploadForm) -> str | None:
+    """The uploaded file's text, or None with the reason by the file field."""
+    upload = form.csv_file.data
+    if upload is None or not getattr(upload, "filename", ""):
+        form.csv_file.errors.append(_("Choisissez un fichier CSV."))
+        return None
+    data = upload.read(CSV_MAX_BYTES + 1)
+    if len(data) > CSV_MAX_BYTES:
+        form.csv_file.errors.append(_("Fichier trop gros : %(size)s Ko au plus.",
+                                      size=CSV_MAX_BYTES // 1024))
+        return None
+    try:
+        text = data.decode("utf-8-sig")
+    except UnicodeDecodeError:
+        form.csv_file.errors.append(_("Le fichier n'est pas en UTF-8 : enregistrez-le en "
+                                      "« CSV UTF-8 » depuis votre tableur."))
+        return None
+    if "\x00" in text:  # UTF-16 reads as UTF-8 with NULs; a binary file too
+        form.csv_file.errors.append(_("Ce n'est pas un fichier texte CSV en UTF-8 : "
+                                      "enregistrez-le en « CSV UTF-8 »."))
+        return None
+    return text
+
+
+def _preview_context(text: str, programme_id: int | None):
+    with unit_of_work(read_only=True) as uow:
+        if programme_id is None:
+            source_name = _("Compte du CCAS (hors programme)")
+            available = ccas_queries.main_balance(uow.conn, _party_id())
+        else:
+            prog = ccas_queries.own_programme(uow.conn, _party_id(), programme_id)
+            source_name = prog.name if prog else None
+            available = vouchers.figures(uow.conn, prog.id).available_cents if prog else 0
+    return {"source_name": source_name, "available": available}
+
+
+@bp.route("/bons/lot", methods=["GET", "POST"])
+@role_required("ccas")
+def batch_upload():
+    form = BatchUploadForm()
+    with unit_of_work(read_only=True) as uow:
+        form.programme.choices = _programme_choices(uow.conn)
+        phase_open = _phase_open(uow.conn)
+    if request.method == "GET" and request.args.get("programme", "").isdigit():
+        form.programme.data = request.args["programme"]
+    status = 200
+    if form.validate_on_submit():
+        text = _upload_text(form)
+        bad = text is None
+        bad |= _optional_date(form.valid_until)
+        programme_id = _programme_id(form.programme.data)
+        if programme_id is not None:
+            with unit_of_work(read_only=True) as uow:
+                if ccas_queries.own_programme(uow.conn, _party_id(), programme_id) is None:
+                    form.programme.errors.append(_("Programme d'aide introuvable."))
+                    bad = True
+        if not bad:
+            try:
+                preview = vouchers.preview_batch(text)
+            except DomainError as error:
+                form.csv_file.errors.append(error.message)
+            else:
+                confirm = BatchConfirmForm(formdata=None, csv_text=text,
+                                           programme=form.programme.data or "",
+                                           valid_until=(form.valid_until.data or "").strip())
+                return _render("ccas/batch_preview.html",
+                               200 if preview.ok else 422, preview=preview, confirm=confirm,
+                               error=None, title=_l("Lot de bons : vérification"),
+                               valid_until=confirm.valid_until.data,
+                               **_preview_context(text, programme_id))
+    if form.errors and status == 200:
+        status = 422
+    return _render("ccas/batch_upload.html", status, form=form, phase_open=phase_open,
+                   title=_l("Attribuer un lot de bons (CSV)"))
+
+
+@bp.route("/bons/lot/confirmer", methods=["POST"])
+@role_required("ccas")
+def batch_confirm():
+    confirm = BatchConfirmForm()
+    if not confirm.validate_on_submit():
+        abort(400)
+    text = confirm.csv_text.data or ""
+    programme_id = _programme_id(confirm.programme.data)
+    valid_until = (confirm.valid_until.data or "").strip() or None
+    try:
+        result = vouchers.grant_batch(unit_of_work(), current_actor(), text=text,
+                                      programme_id=programme_id, valid_until=valid_until)
+    except DomainError as error:
+        try:
+            preview = vouchers.preview_batch(text)
+        except DomainError:
+            abort(400)  # the page never sends this: a hand-made request
+        return _render("ccas/batch_preview.html", _status(error), preview=preview,
+                       confirm=confirm, error=error.message, valid_until=valid_until,
+                       title=_l("Lot de bons : vérification"),
+                       **_preview_context(text, programme_id))
+    flash(_("%(count)s bons attribués (lot n° %(batch)s).", count=len(result.voucher_ids),
+            batch=result.batch_id), "info")
+    return redirect(url_for("ccas.batch", batch_id=result.batch_id))
+
+
+@bp.route("/lots/<int:batch_id>")
+@role_required("ccas")
+def batch(batch_id: int):
+    with unit_of_work(read_only=True) as uow:
+        info = ccas_queries.batch(uow.conn, _party_id(), batch_id)
+        lines = ccas_queries.batch_vouchers(uow.conn, _party_id(), batch_id) if info else []
+    if info is None:
+        abort(404)
+    return _render("ccas/batch.html", batch=info, lines=lines, cancel_form=CancelForm(),
+                   title=_l("Lot de bons n° %(id)s", id=info.id))
+
+
+# ---------------------------------------------------------------- one voucher
+
+
+def _own_voucher(code: str) -> ccas_queries.VoucherDetail:
+    with unit_of_work(read_only=True) as uow:
+        found = ccas_queries.voucher_by_code(uow.conn, _party_id(), code)
+    if found is None:
+        abort(404)
+    return found
+
+
+@bp.route("/bons/<code>")
+@role_required("ccas")
+def voucher(code: str):
+    detail = _own_voucher(code)
+    if code != detail.view.code:  # a forgiving spelling: the page has one address
+        return redirect(url_for("ccas.voucher", code=detail.view.code))
+    with unit_of_work(read_only=True) as uow:
+        spent = ccas_queries.redemptions(uow.conn, detail.view.id)
+    return _render("ccas/voucher.html", detail=detail, v=detail.view, spent=spent,
+                   cancel_form=CancelForm(), title=_l("Bon d'aide %(code)s",
+                                                      code=detail.view.code))
+
+
+@bp.route("/bons/<code>/annuler", methods=["POST"])
+@role_required("ccas")
+def cancel(code: str):
+    detail = _own_voucher(code)
+    form = CancelForm()
+    if not form.validate_on_submit():
+        abort(400)
+    if form.confirmed.data != "1":  # first the question, then the cancellation
+        ask = CancelForm(formdata=None, confirmed="1")
+        return _render("ccas/cancel.html", detail=detail, v=detail.view, form=ask,
+                       title=_l("Annuler le bon %(code)s", code=detail.view.code))
+    try:
+        vouchers.cancel(unit_of_work(), current_actor(), code=detail.view.code)
+        flash(_("Bon annulé : ce qui restait est revenu à son programme."), "info")
+    except DomainError as error:
+        flash(error.message, "error")
+    return redirect(url_for("ccas.voucher", code=detail.view.code))
+
+
+# ---------------------------------------------------------------- beneficiaries
+
+
+@bp.route("/beneficiaires")
+@role_required("ccas")
+def beneficiaries():
+    query = (request.args.get("ref") or "").strip()[:vouchers.REF_MAX]
+    with unit_of_work(read_only=True) as uow:
+        found = ccas_queries.search_beneficiaries(uow.conn, _party_id(), query or None)
+    return _render("ccas/beneficiaries.html", query=query, found=found,
+                   title=_l("Bénéficiaires"))
+
+
+def _own_beneficiary(ref: str):
+    try:
+        ref = vouchers.parse_ref(ref)
+    except DomainError:
+        abort(404)
+    with unit_of_work(read_only=True) as uow:
+        found = ccas_queries.beneficiary(uow.conn, _party_id(), ref)
+    if found is None:
+        abort(404)
+    return found
+
+
+@bp.route("/beneficiaires/<path:ref>", methods=["GET", "POST"])
+@role_required("ccas")
+def beneficiary(ref: str):
+    person = _own_beneficiary(ref)
+    if request.method == "GET" and request.args.get("format") == "json":
+        return _export(person.ref)
+    form = EraseForm()
+    status = 200
+    if request.method == "POST":
+        if form.validate_on_submit():
+            try:
+                anonymous = vouchers.erase_beneficiary(unit_of_work(), current_actor(),
+                                                       person.ref)
+                flash(_("Données du bénéficiaire effacées : ses bons restent, sous la "
+                        "référence anonyme %(ref)s.", ref=anonymous), "info")
+                return redirect(url_for("ccas.beneficiaries"))
+            except DomainError as error:
+                form.confirm.errors.append(error.message)
+                status = _status(error)
+        if form.errors and status == 200:
+            status = 422
+    with unit_of_work(read_only=True) as uow:
+        lines = vouchers.ccas_vouchers(uow.conn, current_actor(), ref=person.ref, limit=500)
+    return _render("ccas/beneficiary.html", status, person=person, lines=lines, form=form,
+                   title=_l("Bénéficiaire %(ref)s", ref=person.ref))
+
+
+def _export(ref: str) -> Response:
+    party = current_user.party
+    with unit_of_work(read_only=True) as uow:
+        data = vouchers.export_beneficiary(uow.conn, current_actor(), ref)
+    body = {
+        "ccas": {"code": party.code, "name": party.name},
+        "exported_at": utcnow().isoformat(),
+        "reference": data.ref,
+        "name": data.name,
+        "created_at": _iso(data.created_at),
+        "vouchers": data.vouchers,
+    }
+    safe = "".join(c if c in SAFE_FILENAME else "_" for c in data.ref)
+    response = Response(json.dumps(body, ensure_ascii=False, indent=2) + "\n",
+                        mimetype="application/json")
+    response.headers["Content-Disposition"] = (
+        f'attachment; filename="beneficiaire-{safe}-{paris_today():%Y%m%d}.json"')
+    response.headers["Cache-Control"] = "no-store"
+    return response
+
+
+def _iso(value: dt.datetime) -> str:
+    if value.tzinfo is None:  # SQLite hands back naive UTC datetimes
+        value = value.replace(tzinfo=dt.UTC)
+    return value.isoformat()

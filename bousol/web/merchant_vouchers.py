@@ -6,7 +6,8 @@ from __future__ import annotations
 
 import uuid
 
-from flask import abort, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, url_for
+from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
@@ -83,8 +84,10 @@ def voucher_redeem(code: str):
             done = vouchers.redeem(unit_of_work(), current_actor(), code=view.code,
                                    amount=form.amount.data,
                                    idempotency_key=f"voucher:{form.request_key.data}")
-            return redirect(url_for("merchant.voucher_redeem", code=view.code,
-                                    pris=done.entry_id))
+            # A flash, not a URL parameter: a forged link cannot show "accepted".
+            flash(_("Bon accepté : les Bou'Sols sont sur votre compte (opération n° "
+                    "%(id)s).", id=done.entry_id), "voucher-taken")
+            return redirect(url_for("merchant.voucher_redeem", code=view.code))
         except DomainError as error:
             form.amount.errors.append(error.message)
             status = _status(error)
@@ -93,7 +96,6 @@ def voucher_redeem(code: str):
                 view = vouchers.lookup(uow.conn, view.code)
     elif form.errors:
         status = 422
-    taken = request.args.get("pris", type=int)
-    return render_template("merchant/voucher.html", view=view, form=form, taken=taken,
+    return render_template("merchant/voucher.html", view=view, form=form,
                            status_labels=STATUS_LABELS, party=current_user.party,
                            title=_l("Bon d'aide %(code)s", code=view.code)), status
