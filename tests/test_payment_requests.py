@@ -13,6 +13,7 @@ from bousol.ledger.errors import (
     AlreadyPaid,
     FlowNotAllowed,
     Forbidden,
+    IdempotencyConflict,
     InsufficientFunds,
     InvalidAmount,
     InvalidInput,
@@ -387,3 +388,24 @@ def test_confirm_with_password_or_pin_and_throttle(ledger, new_uow):
             confirm.confirm(new_uow, user_id=marie.user_id, secret="0000", address="b")
     with pytest.raises(TooManyAttempts):  # even the right PIN waits now
         confirm.confirm(new_uow, user_id=marie.user_id, secret="4321", address="b")
+
+
+def test_pay_by_number_with_an_idempotency_key(shop):
+    """The JSON API pays a request by its number; a key replays the first outcome."""
+    ledger, baker, marie = shop
+    view = payment_requests.create_till_request(ledger.uow(), baker, amount="2")
+    first = payment_requests.pay_by_id(ledger.uow(), marie, request_id=view.id,
+                                       idempotency_key="k-1")
+    again = payment_requests.pay_by_id(ledger.uow(), marie, request_id=view.id,
+                                       idempotency_key="k-1")
+    assert again == first and ledger.balance(baker) == 200
+    other = payment_requests.create_till_request(ledger.uow(), baker, amount="3")
+    with pytest.raises(IdempotencyConflict):  # the same key for another request
+        payment_requests.pay_by_id(ledger.uow(), marie, request_id=other.id,
+                                   idempotency_key="k-1")
+    with pytest.raises(NotFound):
+        payment_requests.pay_by_id(ledger.uow(), marie, request_id=2**40)
+    karim = ledger.soliste()
+    ledger.exchange(karim, "20.00")
+    with pytest.raises(AlreadyPaid):
+        payment_requests.pay_by_id(ledger.uow(), karim, request_id=view.id)

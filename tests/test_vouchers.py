@@ -183,10 +183,24 @@ def test_grant_refusals(aid):
     other_ccas = ledger.user("ccas")
     with pytest.raises(NotFound):  # another CCAS's programme
         grant(ledger, other_ccas, programme)
-    ledger.phase("ccas", False)
-    with pytest.raises(FlowNotAllowed, match="Politique publique"):
-        grant(ledger, ccas, programme)
     assert ledger.count("vouchers") == 0
+
+
+def test_vouchers_do_not_wait_for_the_public_policy_phase(aid):
+    """The phase opens direct CCAS → soliste payments (the flow rules); a voucher is
+    the CCAS's own instrument, granted whenever the CCAS holds the Bou'Sols."""
+    ledger, ccas, programme, _grocer, _books = aid
+    ledger.phase("ccas", False)
+    assert grant(ledger, ccas, programme, amount="5").status == "open"
+
+
+def test_grant_is_idempotent_with_a_key(aid):
+    ledger, ccas, programme, _grocer, _books = aid
+    first = vouchers.grant(ledger.uow(), ccas, beneficiary_ref="B-9", amount="5",
+                           programme_id=programme.id, idempotency_key="g-1")
+    again = vouchers.grant(ledger.uow(), ccas, beneficiary_ref="B-9", amount="5",
+                           programme_id=programme.id, idempotency_key="g-1")
+    assert first.code == again.code and ledger.count("vouchers") == 1
 
 
 def test_grant_from_the_ccas_own_account_without_programme(aid):

@@ -29,7 +29,7 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import aliased
 
 from bousol import money
-from bousol.ledger import operations, rules, settings
+from bousol.ledger import idempotency, operations, rules, settings
 from bousol.ledger.actors import Actor
 from bousol.ledger.errors import (
     AlreadyPaid,
@@ -336,44 +336,70 @@ def _locked_request(conn: Connection, token: object):
     return row
 
 
+def _pay_locked(uow: UnitOfWork, actor: Actor, request) -> RequestPayment:
+    """Pay the locked request ``request`` (see the module's docstring)."""
+    conn = uow.conn
+    party_id = party_id_of(conn, actor)
+    payee = conn.execute(select(parties_t.c.code, parties_t.c.name)
+                         .where(parties_t.c.id == request.payee_party_id)).one()
+    if request.status == PAID and request.paid_by_party_id == party_id:
+        balance = conn.execute(
+            select(operations.accounts_t.c.balance).where(
+                operations.accounts_t.c.party_id == party_id,
+                operations.accounts_t.c.currency == "BSOL",
+                operations.accounts_t.c.purpose == "main")).scalar_one()
+        return RequestPayment(request.id, request.paid_entry_id, request.amount_cents,
+                              payee.code, payee.name, balance, replayed=True)
+    next_status(effective_status(request.status, request.expires_at), "pay")
+    if request.payer_party_id is not None and request.payer_party_id != party_id:
+        raise RequestNotForYou()
+    result = operations.pay_within(
+        uow, actor, payee_code=payee.code, amount_cents=request.amount_cents,
+        memo=request.reference, details={"payment_request": request.id},
+    )
+    marked = conn.execute(
+        update(requests_t)
+        .where(requests_t.c.id == request.id, requests_t.c.status == OPEN)
+        .values(status=PAID, paid_entry_id=result.entry_id, paid_by_party_id=party_id,
+                closed_at=utcnow(), closed_by_user_id=actor.user_id)
+    ).rowcount
+    if marked != 1:  # cannot happen under the row lock; refuse rather than pay twice
+        raise AlreadyPaid()
+    return RequestPayment(request.id, result.entry_id, request.amount_cents, payee.code,
+                          payee.name, result.balance_cents, replayed=False)
+
+
 def pay(uow: UnitOfWork, actor: Actor, *, token: object) -> RequestPayment:
-    """The actor's party pays the request, once (see the module's docstring)."""
+    """The actor's party pays the request named by its link's token, once."""
     if actor.party_code is None:
         raise Forbidden("Seul un adhérent titulaire d'un compte peut payer.")
     with uow:
-        conn = uow.conn
-        request = _locked_request(conn, token)
-        party_id = party_id_of(conn, actor)
-        payee = conn.execute(select(parties_t.c.code, parties_t.c.name)
-                             .where(parties_t.c.id == request.payee_party_id)).one()
-        if request.status == PAID and request.paid_by_party_id == party_id:
-            balance = conn.execute(
-                select(operations.accounts_t.c.balance).where(
-                    operations.accounts_t.c.party_id == party_id,
-                    operations.accounts_t.c.currency == "BSOL",
-                    operations.accounts_t.c.purpose == "main")).scalar_one()
-            return RequestPayment(request.id, request.paid_entry_id, request.amount_cents,
-                                  payee.code, payee.name, balance, replayed=True)
-        next_status(effective_status(request.status, request.expires_at), "pay")
-        if request.payer_party_id is not None and request.payer_party_id != party_id:
-            raise RequestNotForYou()
-        result = operations.pay_within(
-            uow, actor, payee_code=payee.code, amount_cents=request.amount_cents,
-            memo=request.reference, details={"payment_request": request.id},
-        )
-        now = utcnow()
-        marked = conn.execute(
-            update(requests_t)
-            .where(requests_t.c.id == request.id, requests_t.c.status == OPEN)
-            .values(status=PAID, paid_entry_id=result.entry_id,
-                    paid_by_party_id=party_id, closed_at=now,
-                    closed_by_user_id=actor.user_id)
-        ).rowcount
-        if marked != 1:  # cannot happen under the row lock; refuse rather than pay twice
-            raise AlreadyPaid()
-        uow.commit()
-        return RequestPayment(request.id, result.entry_id, request.amount_cents, payee.code,
-                              payee.name, result.balance_cents, replayed=False)
+        paid = _pay_locked(uow, actor, _locked_request(uow.conn, token))
+        if not paid.replayed:
+            uow.commit()
+        return paid
+
+
+def pay_by_id(uow: UnitOfWork, actor: Actor, *, request_id: object,
+              idempotency_key: str | None = None) -> RequestPayment:
+    """The same by the request's number (the JSON API), with an optional idempotency
+    key: a repeat with the key returns the first outcome."""
+    if actor.party_code is None:
+        raise Forbidden("Seul un adhérent titulaire d'un compte peut payer.")
+    if isinstance(request_id, bool) or not isinstance(request_id, int) \
+            or not 0 < request_id < 2**31:
+        raise NotFound("Demande de paiement introuvable.")
+
+    def work(uow: UnitOfWork) -> RequestPayment:
+        row = uow.conn.execute(select(requests_t).where(requests_t.c.id == request_id)
+                               .with_for_update()).first()
+        if row is None:
+            raise NotFound("Demande de paiement introuvable.")
+        return _pay_locked(uow, actor, row)
+
+    return idempotency.run(uow, actor, idempotency_key,
+                           {"op": "payment_request", "request": request_id},
+                           RequestPayment, work)
 
 
 def decline(uow: UnitOfWork, actor: Actor, *, token: object, reason: object = None

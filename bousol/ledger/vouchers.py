@@ -34,7 +34,7 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, insert, select, update
 
 from bousol import money
-from bousol.ledger import idempotency, operations, parties, rules, settings
+from bousol.ledger import idempotency, operations, parties
 from bousol.ledger import voucher_codes as codes
 from bousol.ledger.actors import Actor
 from bousol.ledger.clock import PARIS, paris_today
@@ -457,14 +457,6 @@ class GrantLine:
     name: str | None = None
 
 
-def _check_phase(conn: Connection) -> None:
-    active = rules.active_phases(
-        settings.current(conn, [f"phase.{p.value}" for p in rules.SWITCHABLE]))
-    if rules.Phase.CCAS not in active:
-        raise FlowNotAllowed("Les aides en Bou'Sol du CCAS attendent l'ouverture de la "
-                             "phase Politique publique par l'association.")
-
-
 def _grant_terms(conn: Connection, ccas_id: int, programme_id: object, valid_until: object,
                  filieres: object):
     """(programme row or None, source account id, validity, filières, multi-use)."""
@@ -525,7 +517,6 @@ def _grant_all(uow: UnitOfWork, actor: Actor, lines: list[GrantLine], *, program
     """Grant every line in the caller's unit of work: one entry per voucher."""
     conn = uow.conn
     ccas = _ccas(conn, actor)
-    _check_phase(conn)
     prog, source, until, allowed, multi_use = _grant_terms(conn, ccas.id, programme_id,
                                                            valid_until, filieres)
     soliste_id = None
@@ -577,20 +568,41 @@ def _at(row, balance: int):
     return dataclasses.replace(row, balance=balance)
 
 
+@dataclass(frozen=True)
+class Granted:
+    """A grant's outcome in plain values (stored for idempotent replays)."""
+
+    voucher_id: int
+    entry_id: int
+
+
 def grant(uow: UnitOfWork, actor: Actor, *, beneficiary_ref: object, amount: object,
           programme_id: object = None, valid_until: object = None, filieres: object = None,
-          beneficiary_name: object = None, soliste_code: object = None) -> VoucherView:
-    """A social worker grants one voucher (paper, or earmarked on a soliste's account)."""
+          beneficiary_name: object = None, soliste_code: object = None,
+          idempotency_key: str | None = None) -> VoucherView:
+    """A social worker grants one voucher (paper, or earmarked on a soliste's account).
+
+    With an idempotency key, a repeat returns the first voucher (nothing granted twice).
+    """
     line = GrantLine(parse_ref(beneficiary_ref), money.parse_amount(amount),
                      _text(beneficiary_name, NAME_MAX, "Nom", required=False))
     code = None if soliste_code in (None, "") else str(soliste_code).strip().upper()
-    with uow:
+    request = {"op": "voucher_grant", "ref": line.ref, "amount": line.amount_cents,
+               "name": line.name, "programme": str(programme_id or ""),
+               "valid_until": str(valid_until or ""), "filieres": str(filieres or ""),
+               "soliste": code}
+
+    def work(uow: UnitOfWork) -> Granted:
         (voucher_id,) = _grant_all(uow, actor, [line], programme_id=programme_id,
                                    valid_until=valid_until, filieres=filieres,
                                    soliste_code=code, batch=False)
-        view = _view(uow.conn, vouchers_t.c.id == voucher_id)
-        uow.commit()
-    return view
+        entry_id = uow.conn.execute(select(vouchers_t.c.grant_entry_id)
+                                    .where(vouchers_t.c.id == voucher_id)).scalar_one()
+        return Granted(voucher_id, entry_id)
+
+    granted = idempotency.run(uow, actor, idempotency_key, request, Granted, work)
+    with uow:
+        return _view(uow.conn, vouchers_t.c.id == granted.voucher_id)
 
 
 # ---------------------------------------------------------------- CSV batches

@@ -22,7 +22,7 @@ from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField,
 from wtforms.validators import DataRequired, Length
 
 from bousol import money
-from bousol.ledger import ccas_queries, settings, vouchers
+from bousol.ledger import ccas_queries, vouchers
 from bousol.ledger.clock import paris_today
 from bousol.ledger.errors import DomainError
 from bousol.ledger.models import Filiere, utcnow
@@ -126,10 +126,6 @@ def _programme_choices(conn) -> list[tuple[str, str]]:
         (str(p.id), f"{p.name} (n° {p.id})") for p in own]
 
 
-def _phase_open(conn) -> bool:
-    return settings.current(conn, ["phase.ccas"])["phase.ccas"] == "on"
-
-
 def _check(field, parse) -> bool:
     """Run a parser on the field's text; its refusal shows by the field. True if bad."""
     try:
@@ -183,9 +179,8 @@ def home():
                 for p in vouchers.programmes(conn, party.id)]
         latest = vouchers.ccas_vouchers(conn, current_actor(), limit=10)
         batches = ccas_queries.batches(conn, party.id, limit=5)
-        phase_open = _phase_open(conn)
     return _render("ccas/home.html", party=party, balance=balance, programmes=rows,
-                   latest=latest, batches=batches, phase_open=phase_open,
+                   latest=latest, batches=batches,
                    title=_l("Espace CCAS"))
 
 
@@ -269,7 +264,6 @@ def grant():
     form = GrantForm()
     with unit_of_work(read_only=True) as uow:
         form.programme.choices = _programme_choices(uow.conn)
-        phase_open = _phase_open(uow.conn)
     form.filieres.choices = _filiere_choices()
     if request.method == "GET" and request.args.get("programme", "").isdigit():
         form.programme.data = request.args["programme"]
@@ -301,7 +295,7 @@ def grant():
     if (form.errors or form_error) and status == 200:
         status = 422
     return _render("ccas/grant.html", status, form=form, form_error=form_error,
-                   phase_open=phase_open, title=_l("Attribuer un bon d'aide"))
+                   title=_l("Attribuer un bon d'aide"))
 
 
 def _grant_error_field(form: GrantForm, error: DomainError):
@@ -359,7 +353,6 @@ def batch_upload():
     form = BatchUploadForm()
     with unit_of_work(read_only=True) as uow:
         form.programme.choices = _programme_choices(uow.conn)
-        phase_open = _phase_open(uow.conn)
     if request.method == "GET" and request.args.get("programme", "").isdigit():
         form.programme.data = request.args["programme"]
     status = 200
@@ -389,7 +382,7 @@ def batch_upload():
                                **_preview_context(text, programme_id))
     if form.errors and status == 200:
         status = 422
-    return _render("ccas/batch_upload.html", status, form=form, phase_open=phase_open,
+    return _render("ccas/batch_upload.html", status, form=form,
                    title=_l("Attribuer un lot de bons (CSV)"))
 
 
