@@ -77,9 +77,12 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
             app.wsgi_app, x_for=app.config["PROXIES"], x_proto=app.config["PROXIES"])
 
     from bousol.web import (
+        account,
         admin,
         admin_approval,  # noqa: F401  (its routes join the admin blueprint)
         admin_phases,  # noqa: F401  (its routes join the admin blueprint)
+        admin_tokens,  # noqa: F401  (its routes join the admin blueprint)
+        api,
         auth,
         ccas,
         ccas_print,  # noqa: F401  (its routes join the CCAS blueprint)
@@ -100,7 +103,7 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
     errors.register(app)
 
     for blueprint in (auth.bp, member.bp, merchant.bp, ccas.bp, desk.bp, admin.bp, pay.bp,
-                      public.bp):
+                      public.bp, account.bp, api.bp):
         app.register_blueprint(blueprint)
 
     from bousol.cli import bousol_cli

@@ -100,13 +100,14 @@ def test_bad_amounts_say_what_is_wrong(client, ledger, desk, euros, message):
     assert ledger.balance(marie) == 0
 
 
-def test_refusal_from_the_ledger_is_shown(client, ledger, desk):
+def test_an_exchange_beyond_the_subsidy_advances_the_bonus(client, ledger, desk):
     _, marie = desk
-    # 50 € of subsidy back the bonus of at most 1000 € of exchanges.
+    # 50 € of subsidy back the bonus of 1000 € of exchanges; the rest is advanced.
     preview = _enter(client, marie.party_code, "1200")
-    refused, _ = _confirm(client, marie.party_code, preview)
-    assert refused.status_code == 409 and "fonds de bonification" in refused.text
-    assert ledger.balance(marie) == 0
+    done, _ = _confirm(client, marie.party_code, preview)
+    assert done.status_code == 302
+    assert ledger.balance(marie) == 126_000 and ledger.system("bonus_fund") == 5000 - 6000
+    ledger.assert_consistent()
 
 
 def test_only_the_bank_uses_the_desk(app, ledger, desk):

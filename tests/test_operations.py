@@ -9,7 +9,6 @@ from bousol.ledger import operations
 from bousol.ledger.actors import Actor
 from bousol.ledger.errors import (
     AlreadyReversed,
-    BonusFundInsufficient,
     DeskCashInsufficient,
     FlowNotAllowed,
     Forbidden,
@@ -71,13 +70,15 @@ def test_exchange_to_ccas_is_allowed(ledger):
     assert ledger.exchange(ccas, "300.00").bousol_cents == 31_500
 
 
-def test_exchange_refused_without_bonus_backing(ledger):
+def test_exchange_without_a_subsidy_advances_the_bonus(ledger):
+    """No partner's subsidy yet: the exchange still gives 21 B for 20 €; the bonus fund
+    goes below zero by the bonus the association owes the reserve."""
     marie = ledger.soliste()
-    with pytest.raises(BonusFundInsufficient):
-        ledger.exchange(marie, "20.00")
-    assert ledger.count("entries") == 0 and ledger.balance(marie) == 0
-    # An amount too small to earn a bonus cent needs no backing.
-    assert ledger.exchange(marie, "0.19").bousol_cents == 19
+    assert ledger.exchange(marie, "20.00").bousol_cents == 2100
+    assert ledger.system("bonus_fund") == -100 and ledger.system("eur_reserve") == 2100
+    ledger.subsidy("1.00")  # the subsidy covers the advance
+    assert ledger.system("bonus_fund") == 0
+    ledger.assert_consistent()
 
 
 def test_exchange_refusals(ledger):

@@ -59,7 +59,8 @@ def make_machine(ledger):
                 deltas[account] = deltas.get(account, 0) + amount
             predicted_error = None
             for account, delta in deltas.items():
-                overdraft_ok = account in ("issuance", "eur_outside")
+                # The bonus fund may go below zero: the association advances the bonus.
+                overdraft_ok = account in ("issuance", "eur_outside", "bonus_fund")
                 if delta < 0 and not overdraft_ok and self.balance[account] + delta < 0:
                     predicted_error = SHORTFALL.get(account, shortfall_default)
                     break

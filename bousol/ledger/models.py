@@ -759,3 +759,23 @@ class VoucherRedemption(Base):
     amount_cents: Mapped[int] = mapped_column(BigInteger)
     entry_id: Mapped[int] = mapped_column(ForeignKey("entries.id"), unique=True)
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+
+
+class ApiToken(Base):
+    """A bearer token of the JSON API (bousol/ledger/api_tokens.py): only its SHA-256 is
+    kept; it expires, and its owner or an admin can revoke it."""
+
+    __tablename__ = "api_tokens"
+    __table_args__ = (Index(None, "user_id", "revoked_at", "expires_at"),
+                      Index(None, "created_from", "created_at"))
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    label: Mapped[str | None] = mapped_column(String(100))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    last_used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_from: Mapped[str] = mapped_column(String(64))  # the client's address

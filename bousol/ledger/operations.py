@@ -119,7 +119,8 @@ def exchange(
 
     One entry: the euros enter (outside → desk cash or reserve, by tender), the bonus
     fund pays the bonus into the reserve, and issuance credits the party with the
-    Bou'Sols. Refused with ``bonus_fund_insufficient`` if the fund cannot back the bonus.
+    Bou'Sols. When no subsidy has fed the bonus fund yet, the fund goes below zero: the
+    association advances the bonus and owes it to the reserve until a subsidy arrives.
 
     The CCAS funding an aid programme (``programme_id``) gets the Bou'Sols in the
     programme's account. Whether the bonus applies to the CCAS is the setting
