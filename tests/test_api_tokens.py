@@ -212,3 +212,27 @@ def test_admin_page_is_for_admins_only(client, ledger):
     marie = ledger.soliste()
     login(client, marie.username, PASSWORD)
     assert client.get(f"/admin/utilisateurs/{marie.username}/jetons").status_code == 403
+
+
+def test_a_grant_replayed_after_a_redemption_answers_the_first_body(app, ledger):
+    """Same key, same body: the first response, even once the voucher was partly spent."""
+    import datetime as dt
+
+    from bousol.ledger import vouchers
+    from bousol.ledger.clock import paris_today
+
+    ledger.subsidy("100.00")
+    ccas = ledger.user("ccas")
+    ledger.exchange(ccas, "20.00")
+    grocer = ledger.prestataire()
+    client = app.test_client()
+    token = client.post("/api/v1/tokens", json={"username": ccas.username,
+                                                "password": "password-123"}).json["token"]
+    body = {"amount": "10.00", "beneficiary_ref": "DOS-1",
+            "valid_until": (paris_today() + dt.timedelta(days=30)).isoformat()}
+    headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "grant-1"}
+    first = client.post("/api/v1/vouchers", json=body, headers=headers)
+    assert first.status_code == 201
+    vouchers.redeem(ledger.uow(), grocer, code=first.json["code"], amount="4")
+    again = client.post("/api/v1/vouchers", json=body, headers=headers)
+    assert (again.status_code, again.json) == (201, first.json)

@@ -286,8 +286,11 @@ def create_voucher(body: schemas.VoucherIn, key: str | None):
                           valid_until=body.valid_until,
                           filieres=list(body.filieres) if body.filieres else None,
                           idempotency_key=key)
+    # The grant's own response: a voucher just granted is open with all of its value.
+    # Built so, a replay of the key answers the same body even after the voucher was
+    # partly spent (the contract: same status, same body).
     return schemas.VoucherGranted(code=view.code, amount=_plain(view.amount_cents),
-                                  remaining=_plain(view.remaining_cents), status=view.status,
+                                  remaining=_plain(view.amount_cents), status="open",
                                   valid_until=view.valid_until.isoformat(),
                                   qr_url=_voucher_qr_url(view.code))
 
