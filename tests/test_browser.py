@@ -83,6 +83,20 @@ def assert_clean_console(messages: list[str]) -> None:
     assert not faults, faults
 
 
+def log_in(page, base: str, username: str, then: str,
+           password: str = "password-123") -> None:
+    """Open ``then`` (the app sends to the login first), fill the login form, send it."""
+    page.goto(f"{base}{then}")
+    page.get_by_label("Identifiant").fill(username)
+    page.get_by_label("Mot de passe").fill(password)
+    page.get_by_role("button", name="Se connecter").click()
+
+
+def plain(text: str) -> str:
+    """An amount as shown (narrow no-break spaces) in plain spaces, trimmed."""
+    return text.replace("\u202f", " ").replace("\u00a0", " ").strip()
+
+
 def assert_accessible(page) -> None:
     from axe_playwright_python.sync_playwright import Axe
 

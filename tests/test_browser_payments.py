@@ -11,20 +11,11 @@ from tests.test_browser import chromium_path, live  # noqa: F401 - browser fixtu
 CHROMIUM_ARGS = test_browser.CHROMIUM_ARGS
 assert_accessible = test_browser.assert_accessible
 assert_clean_console = test_browser.assert_clean_console
+log_in = test_browser.log_in
+plain = test_browser.plain
 
 pytestmark = pytest.mark.browser
 PASSWORD = "password-123"
-
-
-def _log_in(page, base: str, username: str, then: str) -> None:
-    page.goto(f"{base}{then}")
-    page.get_by_label("Identifiant").fill(username)
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-
-
-def _plain(text: str) -> str:
-    return text.replace("\u202f", " ").replace("\u00a0", " ").strip()
 
 
 def test_till_request_of_12_50_paid_by_a_soliste(live, chromium_path):  # noqa: F811
@@ -46,14 +37,14 @@ def test_till_request_of_12_50_paid_by_a_soliste(live, chromium_path):  # noqa: 
             page.on("console", lambda message: console.append(message.text))
 
         # The baker at the till types the amount and shows the QR code.
-        _log_in(till, base, baker.username, "/prestataire/encaisser")
+        log_in(till, base, baker.username, "/prestataire/encaisser")
         till.wait_for_url("**/prestataire/encaisser")
         assert_accessible(till)
         till.get_by_label("Montant en Bou'Sols").fill("12,50")
         till.get_by_label("Référence (facultatif)").fill("Ticket 41")
         till.get_by_role("button", name="Afficher le QR code").click()
         till.wait_for_url("**/prestataire/demandes/*")
-        assert _plain(till.get_by_test_id("till-amount").inner_text()) == "12,50 B"
+        assert plain(till.get_by_test_id("till-amount").inner_text()) == "12,50 B"
         expect(till.get_by_test_id("request-status")).to_have_text("En attente du paiement")
         assert till.locator("img.qr").evaluate("img => img.naturalWidth") > 0  # the QR drew
         assert_accessible(till)
@@ -66,13 +57,13 @@ def test_till_request_of_12_50_paid_by_a_soliste(live, chromium_path):  # noqa: 
         phone.get_by_role("button", name="Se connecter").click()
         phone.wait_for_url(pay_link)
         assert "Boulangerie du Port" in phone.content()
-        assert _plain(phone.get_by_test_id("request-amount").inner_text()) == "12,50 B"
+        assert plain(phone.get_by_test_id("request-amount").inner_text()) == "12,50 B"
         assert_accessible(phone)
         phone.get_by_label("Mot de passe ou code PIN").fill(PASSWORD)
         phone.get_by_test_id("confirm-pay").click()
         phone.wait_for_url("**/payer/recu/*")
-        assert _plain(phone.get_by_test_id("receipt-amount").inner_text()) == "12,50 B"
-        assert _plain(phone.get_by_test_id("receipt-balance").inner_text()) == "29,50 B"
+        assert plain(phone.get_by_test_id("receipt-amount").inner_text()) == "12,50 B"
+        assert plain(phone.get_by_test_id("receipt-balance").inner_text()) == "29,50 B"
         assert_accessible(phone)
 
         # The till's screen says so by itself: no reload, no click.
@@ -107,7 +98,7 @@ def test_payment_pages_are_accessible(live, chromium_path):  # noqa: F811 - fixt
         def visit(username: str, paths: list[str], form_errors: dict[str, dict] = {}):  # noqa: B006
             page = browser.new_context(locale="fr-FR").new_page()
             page.on("console", lambda message: console.append(message.text))
-            _log_in(page, base, username, paths[0])
+            log_in(page, base, username, paths[0])
             for path in paths:
                 page.goto(f"{base}{path}")
                 assert page.url.endswith(path), page.url

@@ -13,6 +13,7 @@ from tests.test_browser import chromium_path, live, page  # noqa: F401 - browser
 
 assert_accessible = test_browser.assert_accessible
 assert_clean_console = test_browser.assert_clean_console
+log_in = test_browser.log_in
 
 pytestmark = pytest.mark.browser
 PASSWORD = "password-123"
@@ -27,13 +28,6 @@ def _token(base: str, username: str, label: str) -> dict:
         return json.load(response)
 
 
-def _log_in(page, base: str, username: str, then: str) -> None:  # noqa: F811 - the fixture
-    page.goto(f"{base}{then}")
-    page.get_by_label("Identifiant").fill(username)
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-
-
 def test_token_pages_are_accessible_and_revoke(live, page):  # noqa: F811
     base, ledger = live
     marie = ledger.soliste(name="Marie Lefebvre")
@@ -43,7 +37,7 @@ def test_token_pages_are_accessible_and_revoke(live, page):  # noqa: F811
     console: list[str] = []
     page.on("console", lambda message: console.append(message.text))
 
-    _log_in(page, base, marie.username, "/compte/jetons")
+    log_in(page, base, marie.username, "/compte/jetons")
     page.wait_for_url("**/compte/jetons")
     assert page.get_by_role("heading", level=1).inner_text() == "Mes jetons d'accès à l'API"
     assert_accessible(page)
@@ -54,7 +48,7 @@ def test_token_pages_are_accessible_and_revoke(live, page):  # noqa: F811
     assert_accessible(page)
     page.get_by_role("button", name="Se déconnecter").click()
 
-    _log_in(page, base, admin.username, f"/admin/utilisateurs/{marie.username}/jetons")
+    log_in(page, base, admin.username, f"/admin/utilisateurs/{marie.username}/jetons")
     page.wait_for_url(f"**/admin/utilisateurs/{marie.username}/jetons")
     assert_accessible(page)
     page.get_by_role("button", name="Révoquer le jeton Caisse du marché").click()

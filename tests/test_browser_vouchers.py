@@ -15,19 +15,9 @@ from tests.test_browser import chromium_path, live  # noqa: F401 - browser fixtu
 CHROMIUM_ARGS = test_browser.CHROMIUM_ARGS
 assert_accessible = test_browser.assert_accessible
 assert_clean_console = test_browser.assert_clean_console
+log_in = test_browser.log_in
+plain = test_browser.plain
 pytestmark = pytest.mark.browser
-PASSWORD = "password-123"
-
-
-def _log_in(page, base: str, username: str, then: str) -> None:
-    page.goto(f"{base}{then}")
-    page.get_by_label("Identifiant").fill(username)
-    page.get_by_label("Mot de passe").fill(PASSWORD)
-    page.get_by_role("button", name="Se connecter").click()
-
-
-def _plain(text: str) -> str:
-    return text.replace("\u202f", " ").replace("\u00a0", " ").strip()
 
 
 def test_ccas_grants_a_voucher_and_a_merchant_takes_part_of_it(live, chromium_path):  # noqa: F811
@@ -54,7 +44,7 @@ def test_ccas_grants_a_voucher_and_a_merchant_takes_part_of_it(live, chromium_pa
             page.on("console", lambda message: console.append(message.text))
 
         # The social worker grants 30 B to the file DOS-2026-042.
-        _log_in(office, base, ccas.username, "/ccas/bons/nouveau")
+        log_in(office, base, ccas.username, "/ccas/bons/nouveau")
         office.wait_for_url("**/ccas/bons/nouveau")
         office.get_by_label("Financé par").select_option(str(programme.id))
         office.get_by_label("Référence du bénéficiaire").fill("DOS-2026-042")
@@ -63,22 +53,22 @@ def test_ccas_grants_a_voucher_and_a_merchant_takes_part_of_it(live, chromium_pa
         office.get_by_role("button", name="Attribuer le bon").click()
         office.wait_for_url("**/ccas/bons/*")
         code = office.get_by_test_id("voucher-code").inner_text().strip()
-        assert _plain(office.get_by_test_id("voucher-remaining").inner_text()) == "30,00 B"
+        assert plain(office.get_by_test_id("voucher-remaining").inner_text()) == "30,00 B"
         assert_accessible(office)
 
         # At the grocer's till: the code typed by hand, the voucher shown, 12,40 B taken.
-        _log_in(till, base, grocer.username, "/prestataire/bons")
+        log_in(till, base, grocer.username, "/prestataire/bons")
         till.wait_for_url("**/prestataire/bons")
         till.get_by_label("Code du bon d'aide").fill(code.replace("-", " ").lower())
         till.get_by_role("button", name="Voir le bon").click()
         till.wait_for_url(f"**/prestataire/bons/{code}")
-        assert _plain(till.get_by_test_id("voucher-remaining").inner_text()) == "30,00 B"
+        assert plain(till.get_by_test_id("voucher-remaining").inner_text()) == "30,00 B"
         assert "DOS-2026-042" not in till.content() and "Exemple" not in till.content()
         assert_accessible(till)
         till.get_by_label("Montant de l'achat en Bou'Sols").fill("12,40")
         till.get_by_test_id("redeem").click()
         expect(till.locator(".flash-voucher-taken")).to_be_visible()
-        assert _plain(till.get_by_test_id("voucher-remaining").inner_text()) == "17,60 B"
+        assert plain(till.get_by_test_id("voucher-remaining").inner_text()) == "17,60 B"
         # More than what is left: refused, by the field, nothing taken.
         till.get_by_label("Montant de l'achat en Bou'Sols").fill("20")
         till.get_by_test_id("redeem").click()
@@ -87,7 +77,7 @@ def test_ccas_grants_a_voucher_and_a_merchant_takes_part_of_it(live, chromium_pa
 
         # Back at the CCAS, the voucher shows what is left and the redemption.
         office.reload()
-        assert _plain(office.get_by_test_id("voucher-remaining").inner_text()) == "17,60 B"
+        assert plain(office.get_by_test_id("voucher-remaining").inner_text()) == "17,60 B"
         assert "Épicerie solidaire" in office.content()
         browser.close()
 

@@ -24,6 +24,7 @@ from sqlalchemy import Connection, insert, select, update
 
 from bousol.ledger import logins, parties
 from bousol.ledger.actors import Actor
+from bousol.ledger.clock import as_utc
 from bousol.ledger.errors import DomainError, InvalidInput, NotFound, TooManyAttempts
 from bousol.ledger.models import ApiToken, Party, Role, User, utcnow
 from bousol.ledger.uow import UnitOfWork
@@ -52,10 +53,6 @@ def hash_token(token: str) -> str:
     return hashlib.sha256(token.encode()).hexdigest()
 
 
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)  # SQLite: naive UTC
-
-
 @dataclass(frozen=True)
 class IssuedToken:
     id: int
@@ -77,7 +74,7 @@ def _issued_wait(uow: UnitOfWork, user_id: int, address: str, now: dt.datetime) 
                 .order_by(tokens_t.c.created_at.desc()).limit(limit)
             ).scalars().all()
             if len(recent) >= limit:
-                oldest = _as_utc(recent[-1])
+                oldest = as_utc(recent[-1])
                 waits.append(int((oldest + ISSUE_WINDOW - now).total_seconds()) + 1)
     return max([0, *waits])
 
@@ -161,11 +158,11 @@ def user_for_token(conn: Connection, token: object, now: dt.datetime | None = No
         .where(tokens_t.c.token_hash == hash_token(token))
     ).first()
     if row is None or row.revoked_at is not None or not row.active \
-            or _as_utc(row.expires_at) <= now:
+            or as_utc(row.expires_at) <= now:
         return None
     return TokenUser(row.id, row.user_id, row.username, row.role, row.party_id, row.code,
                      row.kind, row.name,
-                     _as_utc(row.last_used_at) if row.last_used_at else None)
+                     as_utc(row.last_used_at) if row.last_used_at else None)
 
 
 def touch(uow: UnitOfWork, found: TokenUser, now: dt.datetime | None = None) -> None:
@@ -199,8 +196,8 @@ def active_tokens(conn: Connection, user_id: int, now: dt.datetime | None = None
                                tokens_t.c.expires_at > now)
         .order_by(tokens_t.c.id.desc())
     ).all()
-    return [TokenView(r.id, r.label, _as_utc(r.created_at), _as_utc(r.expires_at),
-                      _as_utc(r.last_used_at) if r.last_used_at else None, r.created_from)
+    return [TokenView(r.id, r.label, as_utc(r.created_at), as_utc(r.expires_at),
+                      as_utc(r.last_used_at) if r.last_used_at else None, r.created_from)
             for r in rows]
 
 
@@ -222,13 +219,13 @@ def revoke(uow: UnitOfWork, actor: Actor, token_id: object) -> TokenView:
         row = conn.execute(select(tokens_t).where(tokens_t.c.id == token_id)
                            .with_for_update()).first()
         if row is None or (row.user_id != actor.user_id and actor.role != Role.ADMIN) \
-                or row.revoked_at is not None or _as_utc(row.expires_at) <= utcnow():
+                or row.revoked_at is not None or as_utc(row.expires_at) <= utcnow():
             raise NotFound("Jeton introuvable.")
         conn.execute(update(tokens_t).where(tokens_t.c.id == token_id,
                                             tokens_t.c.revoked_at.is_(None))
                      .values(revoked_at=utcnow(), revoked_by_user_id=actor.user_id))
-        view = TokenView(row.id, row.label, _as_utc(row.created_at), _as_utc(row.expires_at),
-                         _as_utc(row.last_used_at) if row.last_used_at else None,
+        view = TokenView(row.id, row.label, as_utc(row.created_at), as_utc(row.expires_at),
+                         as_utc(row.last_used_at) if row.last_used_at else None,
                          row.created_from)
         uow.commit()
     return view

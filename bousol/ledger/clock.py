@@ -12,3 +12,8 @@ PARIS = ZoneInfo("Europe/Paris")
 
 def paris_today() -> dt.date:
     return dt.datetime.now(PARIS).date()
+
+
+def as_utc(value: dt.datetime) -> dt.datetime:
+    """A stored timestamp as an aware UTC datetime (SQLite hands back naive UTC)."""
+    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)

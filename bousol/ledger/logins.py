@@ -16,6 +16,7 @@ import datetime as dt
 
 from sqlalchemy import func, insert, select, update
 
+from bousol.ledger.clock import as_utc
 from bousol.ledger.models import LoginAttempt, User, new_session_token, utcnow
 from bousol.ledger.uow import UnitOfWork
 
@@ -24,10 +25,6 @@ MAX_FAILURES_PER_USERNAME = 5
 MAX_FAILURES_PER_ADDRESS = 20
 
 attempts_t, users_t = LoginAttempt.__table__, User.__table__
-
-
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)  # SQLite: naive UTC
 
 
 def seconds_to_wait(uow: UnitOfWork, username: str, address: str,
@@ -43,7 +40,7 @@ def seconds_to_wait(uow: UnitOfWork, username: str, address: str,
                 attempts_t.c.username == username, attempts_t.c.succeeded.is_(True))
         ).scalar()
         if last_success is not None:
-            since = max(since, _as_utc(last_success))
+            since = max(since, as_utc(last_success))
         waits = []
         for column, value, limit in (
             (attempts_t.c.username, username, MAX_FAILURES_PER_USERNAME),
@@ -57,7 +54,7 @@ def seconds_to_wait(uow: UnitOfWork, username: str, address: str,
                 .limit(limit)
             ).scalars().all()
             if len(failures) >= limit:
-                oldest = _as_utc(failures[-1])
+                oldest = as_utc(failures[-1])
                 waits.append(int((oldest + WINDOW - now).total_seconds()) + 1)
     return max([0, *waits])
 

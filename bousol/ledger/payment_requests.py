@@ -31,6 +31,7 @@ from sqlalchemy.orm import aliased
 from bousol import money
 from bousol.ledger import idempotency, operations, rules, settings
 from bousol.ledger.actors import Actor
+from bousol.ledger.clock import as_utc
 from bousol.ledger.errors import (
     AlreadyPaid,
     FlowNotAllowed,
@@ -72,10 +73,6 @@ TRANSITIONS: dict[tuple[str, str], str] = {
     (OPEN, "decline"): DECLINED,
     (OPEN, "cancel"): CANCELLED,
 }
-
-
-def as_utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)  # SQLite: naive UTC
 
 
 def effective_status(status: str, expires_at: dt.datetime, now: dt.datetime | None = None) -> str:

@@ -25,7 +25,7 @@ from sqlalchemy import Connection, and_, exc, insert, select, update
 from bousol import money
 from bousol.ledger import iban as ibans
 from bousol.ledger.actors import Actor
-from bousol.ledger.clock import PARIS, paris_today
+from bousol.ledger.clock import PARIS, as_utc, paris_today
 from bousol.ledger.errors import (
     InvalidInput,
     NotAPrestataire,
@@ -503,10 +503,8 @@ def pain001_xml(conn: Connection, batch_id: int, debtor: Debtor,
     found = batch(conn, _check_batch_id(batch_id))
     summary, lines = found.summary, found.lines
     payer = _debtor(debtor)
-    created = summary.created_at
-    if created.tzinfo is None:  # SQLite gives naive UTC back
-        created = created.replace(tzinfo=dt.UTC)
-    created_text = created.astimezone(PARIS).replace(tzinfo=None, microsecond=0).isoformat()
+    created = as_utc(summary.created_at).astimezone(PARIS)
+    created_text = created.replace(tzinfo=None, microsecond=0).isoformat()
     total = cents_text(sum(line.amount_cents for line in lines))
 
     document = ET.Element("Document", {"xmlns": PAIN_NS})

@@ -23,6 +23,7 @@ from sqlalchemy import func, insert, select
 from bousol import money
 from bousol.ledger import idempotency, operations, settings
 from bousol.ledger.actors import Actor
+from bousol.ledger.clock import as_utc
 from bousol.ledger.errors import (
     InvalidInput,
     NotFound,
@@ -95,10 +96,6 @@ def _max_days(conn) -> int:
     return int(settings.current(conn, ["refunds.max_days"])["refunds.max_days"])
 
 
-def _as_utc(value: dt.datetime) -> dt.datetime:
-    return value if value.tzinfo else value.replace(tzinfo=dt.UTC)
-
-
 def refundable(conn, actor: Actor, payment_entry_id: int) -> Refundable:
     """What the merchant may refund of this payment (read only; the refund rechecks)."""
     actor.require(Role.PRESTATAIRE)
@@ -110,7 +107,7 @@ def refundable(conn, actor: Actor, payment_entry_id: int) -> Refundable:
     refunded = _refunded(conn, payment_entry_id)
     reversed_ = conn.execute(select(entries_t.c.id)
                              .where(entries_t.c.reverses_id == payment_entry_id)).first()
-    created_at = _as_utc(entry.created_at)
+    created_at = as_utc(entry.created_at)
     return Refundable(
         entry_id=entry.id, created_at=created_at, amount_cents=received.amount,
         payer_code=payer.code, payer_name=payer.name, memo=entry.memo,
@@ -149,7 +146,7 @@ def refund(
                         .where(entries_t.c.reverses_id == payment_entry_id)).first():
             raise NotRefundable("Ce paiement a été contre-passé : il n'y a plus rien à "
                                 "rembourser.")
-        if utcnow() > _as_utc(entry.created_at) + dt.timedelta(days=_max_days(conn)):
+        if utcnow() > as_utc(entry.created_at) + dt.timedelta(days=_max_days(conn)):
             raise RefundPeriodOver()
         refunded = _refunded(conn, payment_entry_id)
         if amount_cents > received.amount - refunded:

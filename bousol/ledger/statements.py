@@ -20,7 +20,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, and_, func, literal, or_, select
 
 from bousol import money
-from bousol.ledger.clock import PARIS, paris_today
+from bousol.ledger.clock import PARIS, as_utc, paris_today
 from bousol.ledger.errors import InvalidDate, InvalidInput
 from bousol.ledger.models import Account, Entry, Party, Posting
 from bousol.ledger.queries import KIND_LABELS as _QUERY_KIND_LABELS
@@ -444,10 +444,7 @@ def statement_csv(lines: list[Line]) -> str:
     writer = csv.writer(out, delimiter=";", lineterminator="\r\n")
     writer.writerow(CSV_HEADER)
     for line in lines:
-        at = line.created_at
-        if at.tzinfo is None:  # SQLite hands back naive UTC
-            at = at.replace(tzinfo=dt.UTC)
-        local = at.astimezone(PARIS)
+        local = as_utc(line.created_at).astimezone(PARIS)
         writer.writerow((
             local.strftime("%d/%m/%Y"),
             local.strftime("%H:%M:%S"),

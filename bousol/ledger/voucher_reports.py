@@ -31,7 +31,7 @@ from sqlalchemy import Connection, func, select
 
 from bousol import money
 from bousol.ledger import statements, vouchers
-from bousol.ledger.clock import PARIS, paris_today
+from bousol.ledger.clock import PARIS, as_utc, paris_today
 from bousol.ledger.errors import InvalidDate
 from bousol.ledger.models import (
     FILIERE_LABELS,
@@ -133,9 +133,7 @@ def check_period(date_from: dt.date, date_to: dt.date) -> None:
 
 
 def _paris_day(value: dt.datetime) -> dt.date:
-    if value.tzinfo is None:  # SQLite hands back naive UTC datetimes
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(PARIS).date()
+    return as_utc(value).astimezone(PARIS).date()
 
 
 def _buckets(date_from: dt.date, date_to: dt.date) -> tuple[str, list[tuple[dt.date, dt.date]]]:

@@ -10,6 +10,7 @@ from flask_login import current_user, login_required
 
 from bousol.extensions import db
 from bousol.ledger.actors import Actor
+from bousol.ledger.errors import DomainError
 from bousol.ledger.parties import actor_for
 from bousol.ledger.uow import UnitOfWork
 
@@ -17,6 +18,13 @@ from bousol.ledger.uow import UnitOfWork
 def unit_of_work(*, read_only: bool = False) -> UnitOfWork:
     """A unit of work on the request's session (Flask-SQLAlchemy closes it at teardown)."""
     return UnitOfWork(db.session, owns_session=False, read_only=read_only)
+
+
+def form_status(error: DomainError) -> int:
+    """The status of a form sent back with the ledger's refusal: the error's own 4xx,
+    but 422 for "not found" (the page exists; what was typed names nobody)."""
+    status = error.http_status
+    return status if 400 <= status < 500 and status != 404 else 422
 
 
 def current_actor() -> Actor:

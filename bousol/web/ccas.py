@@ -23,10 +23,10 @@ from wtforms.validators import DataRequired, Length
 
 from bousol import money
 from bousol.ledger import ccas_queries, vouchers
-from bousol.ledger.clock import paris_today
+from bousol.ledger.clock import as_utc, paris_today
 from bousol.ledger.errors import DomainError
 from bousol.ledger.models import Filiere, utcnow
-from bousol.web import current_actor, role_required, unit_of_work
+from bousol.web import current_actor, form_status, role_required, unit_of_work
 from bousol.web.formatting import filiere_label
 
 bp = Blueprint("ccas", __name__, url_prefix="/ccas")
@@ -103,13 +103,6 @@ class EraseForm(FlaskForm):
 
 
 # ---------------------------------------------------------------- helpers
-
-
-def _status(error: DomainError) -> int:
-    """A form sent back with the ledger's refusal: its 4xx, but 422 for "not found" (the
-    page exists; what was typed names nobody)."""
-    return error.http_status if 400 <= error.http_status < 500 and error.http_status != 404 \
-        else 422
 
 
 def _party_id() -> int:
@@ -217,7 +210,7 @@ def new_programme():
                 return redirect(url_for("ccas.programme", programme_id=created.id))
             except DomainError as error:
                 _programme_error(form, error).errors.append(error.message)
-                status = _status(error)
+                status = form_status(error)
     if form.errors and status == 200:
         status = 422
     return _render("ccas/programme_form.html", status, form=form,
@@ -291,7 +284,7 @@ def grant():
                     form_error = error.message
                 else:
                     field.errors.append(error.message)
-                status = _status(error)
+                status = form_status(error)
     if (form.errors or form_error) and status == 200:
         status = 422
     return _render("ccas/grant.html", status, form=form, form_error=form_error,
@@ -403,7 +396,7 @@ def batch_confirm():
             preview = vouchers.preview_batch(text)
         except DomainError:
             abort(400)  # the page never sends this: a hand-made request
-        return _render("ccas/batch_preview.html", _status(error), preview=preview,
+        return _render("ccas/batch_preview.html", form_status(error), preview=preview,
                        confirm=confirm, error=error.message, valid_until=valid_until,
                        title=_l("Lot de bons : vérification"),
                        **_preview_context(text, programme_id))
@@ -510,7 +503,7 @@ def beneficiary(ref: str):
                 return redirect(url_for("ccas.beneficiaries"))
             except DomainError as error:
                 form.confirm.errors.append(error.message)
-                status = _status(error)
+                status = form_status(error)
         if form.errors and status == 200:
             status = 422
     with unit_of_work(read_only=True) as uow:
@@ -541,6 +534,4 @@ def _export(ref: str) -> Response:
 
 
 def _iso(value: dt.datetime) -> str:
-    if value.tzinfo is None:  # SQLite hands back naive UTC datetimes
-        value = value.replace(tzinfo=dt.UTC)
-    return value.isoformat()
+    return as_utc(value).isoformat()

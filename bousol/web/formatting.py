@@ -11,16 +11,14 @@ from flask_babel import get_locale
 from flask_babel import gettext as _
 
 from bousol import money
-from bousol.ledger.clock import PARIS
+from bousol.ledger.clock import PARIS, as_utc
 from bousol.ledger.models import FILIERE_LABELS, Filiere
 
 UNITS = {"BSOL": "B", "EUR": "€"}
 
 
 def to_paris(value: dt.datetime) -> dt.datetime:
-    if value.tzinfo is None:  # SQLite hands back naive UTC datetimes
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(PARIS)
+    return as_utc(value).astimezone(PARIS)
 
 
 def fr_money(cents: int | None, currency: str = "BSOL") -> str:

@@ -17,7 +17,7 @@ from wtforms.validators import DataRequired, Length
 from bousol import money
 from bousol.ledger import operations, payment_requests, refunds, rules, settings
 from bousol.ledger.errors import DomainError, InvalidAmount
-from bousol.web import current_actor, qr, role_required, unit_of_work
+from bousol.web import current_actor, form_status, qr, role_required, unit_of_work
 from bousol.web.merchant import bp
 from bousol.web.pay import ConfirmForm, _confirm_secret, _refused
 
@@ -61,13 +61,6 @@ class DeclineForm(FlaskForm):
     reason = StringField(_l("Motif du refus (facultatif)"), validators=[Length(max=200)])
 
 
-def _status(error: DomainError) -> int:
-    """A form sent back with the ledger's refusal: its 4xx, but 422 for "not found" (the
-    page exists; what was typed names nobody)."""
-    return error.http_status if 400 <= error.http_status < 500 and error.http_status != 404 \
-        else 422
-
-
 def _amount_error(field) -> bool:
     """Check the amount first, so that its message shows beside its own field."""
     try:
@@ -99,7 +92,7 @@ def till():
             return redirect(url_for("merchant.payment_request", request_id=view.id))
         except DomainError as error:
             form.amount.errors.append(error.message)
-            status = _status(error)
+            status = form_status(error)
     if form.errors:
         status = status if status != 200 else 422
     return render_template("merchant/till.html", form=form, party=current_user.party,
@@ -221,7 +214,7 @@ def refund(entry_id: int):
         except DomainError as error:
             form.amount.errors.append(error.message)
             form.request_key.data = uuid.uuid4().hex  # a refusal is remembered per key
-            status = _status(error)
+            status = form_status(error)
     if form.errors and status == 200:
         status = 422
     with unit_of_work(read_only=True) as uow:
@@ -274,7 +267,7 @@ def invoice_request():
             return redirect(url_for("merchant.payment_requests_list"))
         except DomainError as error:
             form.customer.errors.append(error.message)
-            status = _status(error)
+            status = form_status(error)
     if form.errors and status == 200:
         status = 422
     return render_template("merchant/invoice_request.html", form=form, b2b_open=_b2b_open(),

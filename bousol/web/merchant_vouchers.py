@@ -17,7 +17,7 @@ from wtforms.validators import DataRequired, Length
 from bousol import money
 from bousol.ledger import vouchers
 from bousol.ledger.errors import DomainError, InvalidCode, NotFound
-from bousol.web import current_actor, role_required, unit_of_work
+from bousol.web import current_actor, form_status, role_required, unit_of_work
 from bousol.web.merchant import bp
 
 STATUS_LABELS = {
@@ -39,11 +39,6 @@ class RedeemForm(FlaskForm):
     request_key = HiddenField()
 
 
-def _status(error: DomainError) -> int:
-    return error.http_status if 400 <= error.http_status < 500 and error.http_status != 404 \
-        else 422
-
-
 @bp.route("/bons", methods=["GET", "POST"])
 @role_required("prestataire")
 def vouchers_home():
@@ -57,7 +52,7 @@ def vouchers_home():
             return redirect(url_for("merchant.voucher_redeem", code=view.code))
         except DomainError as error:
             form.code.errors.append(error.message)
-            status = _status(error)
+            status = form_status(error)
     elif form.errors:
         status = 422
     return render_template("merchant/vouchers.html", form=form, party=current_user.party,
@@ -90,7 +85,7 @@ def voucher_redeem(code: str):
             return redirect(url_for("merchant.voucher_redeem", code=view.code))
         except DomainError as error:
             form.amount.errors.append(error.message)
-            status = _status(error)
+            status = form_status(error)
             form.request_key.data = uuid.uuid4().hex
             with unit_of_work(read_only=True) as uow:
                 view = vouchers.lookup(uow.conn, view.code)

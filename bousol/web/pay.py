@@ -23,7 +23,7 @@ from bousol.ledger import confirm, operations, payment_requests, queries, vouche
 from bousol.ledger.errors import DomainError, InvalidAmount, NotFound
 from bousol.ledger.models import Party, User
 from bousol.ledger.uow import UnitOfWork
-from bousol.web import current_actor, role_required, unit_of_work
+from bousol.web import current_actor, form_status, role_required, unit_of_work
 from bousol.web.formatting import fr_money
 
 bp = Blueprint("pay", __name__, url_prefix="/payer")
@@ -60,9 +60,7 @@ def _confirm_secret(form: ConfirmForm) -> None:
 
 def _refused(form: ConfirmForm, error: DomainError, field=None) -> int:
     (field or form.secret).errors.append(error.message)
-    # The ledger's 4xx, but 422 for "not found": the page exists, what was typed doesn't.
-    return error.http_status if 400 <= error.http_status < 500 and error.http_status != 404 \
-        else 422
+    return form_status(error)
 
 
 @bp.route("/", methods=["GET", "POST"])

@@ -18,6 +18,7 @@ from bousol.ledger import (
     statements,
     vouchers,
 )
+from bousol.ledger.clock import as_utc
 from bousol.ledger.errors import AlreadyPaid, Forbidden, NotFound
 from bousol.ledger.models import Role
 from bousol.web import qr, unit_of_work
@@ -38,9 +39,7 @@ MONEY_ERRORS = ("invalid_amount", "invalid_input", "invalid_idempotency_key",
 
 
 def _iso(value: dt.datetime) -> str:
-    if value.tzinfo is None:  # SQLite gives naive UTC
-        value = value.replace(tzinfo=dt.UTC)
-    return value.astimezone(dt.UTC).isoformat()
+    return as_utc(value).astimezone(dt.UTC).isoformat()
 
 
 def _plain(cents: int) -> str:
