@@ -15,6 +15,9 @@ DEV_SECRET = "dev-only-secret-change-me"  # noqa: S105 - refused in production
 DEMO_DEBTOR_NAME = "Crédit Municipal de Boulogne-sur-Mer - fonds de garantie Bou'Sol"
 DEMO_DEBTOR_IBAN = "FR7630006000011234567890189"
 DEMO_DEBTOR_BIC = "DEMOFRPPXXX"
+# Development and tests: a well-formed (Luhn key) but fake SIREN for FEC file names.
+DEMO_ASSOCIATION_SIREN = "999999998"
+DEMO_MAIL_SENDER = "Bou'Sol (APMC) <adhesions@bousol.invalid>"
 
 
 def normalise_database_url(url: str) -> str:
@@ -24,6 +27,13 @@ def normalise_database_url(url: str) -> str:
     if url.startswith("postgresql://"):
         url = "postgresql+psycopg://" + url[len("postgresql://") :]
     return url
+
+
+def env_flag(name: str, default: bool) -> bool:
+    value = os.environ.get(name)
+    if value is None or not value.strip():
+        return default
+    return value.strip().lower() in ("1", "true", "yes", "on")
 
 
 def default_sqlite_url() -> str:
@@ -52,6 +62,22 @@ class Config:
     PAYOUT_DEBTOR_NAME = os.environ.get("PAYOUT_DEBTOR_NAME", "")
     PAYOUT_DEBTOR_IBAN = os.environ.get("PAYOUT_DEBTOR_IBAN", "")
     PAYOUT_DEBTOR_BIC = os.environ.get("PAYOUT_DEBTOR_BIC", "")
+    # The association's SIREN (9 digits): it names the FEC accounting export
+    # (bousol/ledger/fec.py, docs/fec.md). Production must set it; no FEC without it.
+    ASSOCIATION_SIREN = os.environ.get("ASSOCIATION_SIREN", "")
+    # E-mail (membership reminders, bousol/ledger/mail.py, docs/members.md). "smtp"
+    # sends through MAIL_SERVER; "outbox" sends nothing and only keeps the message in
+    # the database (the mail page shows it). Production: smtp; without MAIL_SERVER
+    # and MAIL_SENDER, sending is refused with a message, nothing is written.
+    MAIL_TRANSPORT = os.environ.get("BOUSOL_MAIL_TRANSPORT", "smtp")
+    MAIL_SERVER = os.environ.get("MAIL_SERVER", "")
+    MAIL_PORT = os.environ.get("MAIL_PORT") or "587"  # checked when sending
+    MAIL_USERNAME = os.environ.get("MAIL_USERNAME", "")
+    MAIL_PASSWORD = os.environ.get("MAIL_PASSWORD", "")
+    MAIL_USE_TLS = env_flag("MAIL_USE_TLS", True)  # STARTTLS (port 587)
+    MAIL_USE_SSL = env_flag("MAIL_USE_SSL", False)  # TLS from the start (port 465)
+    MAIL_SENDER = os.environ.get("MAIL_SENDER", "")
+    MAIL_TIMEOUT = os.environ.get("MAIL_TIMEOUT") or "10"  # seconds
 
 
 class DevelopmentConfig(Config):
@@ -60,6 +86,10 @@ class DevelopmentConfig(Config):
     PAYOUT_DEBTOR_NAME = os.environ.get("PAYOUT_DEBTOR_NAME", DEMO_DEBTOR_NAME)
     PAYOUT_DEBTOR_IBAN = os.environ.get("PAYOUT_DEBTOR_IBAN", DEMO_DEBTOR_IBAN)
     PAYOUT_DEBTOR_BIC = os.environ.get("PAYOUT_DEBTOR_BIC", DEMO_DEBTOR_BIC)
+    ASSOCIATION_SIREN = os.environ.get("ASSOCIATION_SIREN", DEMO_ASSOCIATION_SIREN)
+    # Nothing leaves a developer's machine unless asked: the mail page shows each one.
+    MAIL_TRANSPORT = os.environ.get("BOUSOL_MAIL_TRANSPORT", "outbox")
+    MAIL_SENDER = os.environ.get("MAIL_SENDER", DEMO_MAIL_SENDER)
 
 
 class TestingConfig(Config):
@@ -70,6 +100,12 @@ class TestingConfig(Config):
     PAYOUT_DEBTOR_NAME = os.environ.get("PAYOUT_DEBTOR_NAME", DEMO_DEBTOR_NAME)
     PAYOUT_DEBTOR_IBAN = os.environ.get("PAYOUT_DEBTOR_IBAN", DEMO_DEBTOR_IBAN)
     PAYOUT_DEBTOR_BIC = os.environ.get("PAYOUT_DEBTOR_BIC", DEMO_DEBTOR_BIC)
+    ASSOCIATION_SIREN = os.environ.get("ASSOCIATION_SIREN", DEMO_ASSOCIATION_SIREN)
+    # Tests never send, whatever the environment says (a test that needs SMTP passes
+    # MAIL_TRANSPORT and a local MAIL_SERVER to create_app itself).
+    MAIL_TRANSPORT = "outbox"
+    MAIL_SERVER = ""
+    MAIL_SENDER = DEMO_MAIL_SENDER
 
 
 class ProductionConfig(Config):

@@ -63,11 +63,12 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
     compile_catalogs()
     babel.init_app(app, locale_selector=_select_locale)
 
-    from bousol.web import formatting, guards, headers
+    from bousol.web import audit_context, formatting, guards, headers
 
     formatting.register(app)
     headers.register(app)
     guards.register(app)
+    audit_context.register(app)
     if app.config.get("PROXIES"):
         # Behind a reverse proxy, trust its X-Forwarded-For/-Proto (login throttling
         # keys on the client's address).
@@ -80,13 +81,19 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
         account,
         admin,
         admin_approval,  # noqa: F401  (its routes join the admin blueprint)
+        admin_audit,  # noqa: F401  (its routes join the admin blueprint)
+        admin_fec,  # noqa: F401  (its routes join the admin blueprint)
+        admin_members,  # noqa: F401  (its routes join the admin blueprint)
         admin_phases,  # noqa: F401  (its routes join the admin blueprint)
+        admin_reports,  # noqa: F401  (its routes join the admin blueprint)
+        admin_settings,  # noqa: F401  (its routes join the admin blueprint)
         admin_tokens,  # noqa: F401  (its routes join the admin blueprint)
         api,
         auth,
         ccas,
         ccas_print,  # noqa: F401  (its routes join the CCAS blueprint)
         ccas_reports,  # noqa: F401  (its routes join the CCAS blueprint)
+        collective,
         desk,
         desk_notes,  # noqa: F401  (its routes join the desk blueprint)
         desk_reconversions,  # noqa: F401  (its routes join the desk blueprint)
@@ -103,7 +110,7 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
     errors.register(app)
 
     for blueprint in (auth.bp, member.bp, merchant.bp, ccas.bp, desk.bp, admin.bp, pay.bp,
-                      public.bp, account.bp, api.bp):
+                      public.bp, account.bp, api.bp, collective.bp):
         app.register_blueprint(blueprint)
 
     from bousol.cli import bousol_cli

@@ -2,6 +2,9 @@
 
 from __future__ import annotations
 
+import getpass
+import os
+import socket
 import sys
 
 import click
@@ -9,7 +12,7 @@ from flask import current_app
 from flask.cli import with_appcontext
 
 from bousol import money
-from bousol.ledger import demo, operations, rules, settings
+from bousol.ledger import audit, demo, operations, rules, settings
 from bousol.ledger.actors import SYSTEM
 from bousol.ledger.errors import DomainError
 from bousol.ledger.models import Filiere, Role
@@ -19,8 +22,22 @@ from bousol.web import unit_of_work
 
 
 @click.group("bousol")
-def bousol_cli() -> None:
+@click.pass_context
+def bousol_cli(ctx: click.Context) -> None:
     """Outils du registre Bou'Sol."""
+    # The audit trail names the command and who ran it (the system account's user).
+    token = audit.set_context(audit.Context(
+        user_id=None, username=f"cli:{_os_user()}"[:80],
+        address=f"cli@{socket.gethostname()}"[:64],
+        action=f"flask bousol {ctx.invoked_subcommand or ''}".strip()[:120]))
+    ctx.call_on_close(lambda: audit.reset_context(token))
+
+
+def _os_user() -> str:
+    try:
+        return getpass.getuser()
+    except (KeyError, OSError):  # no name for this uid (containers)
+        return str(os.getuid())
 
 
 def _fail(error: DomainError) -> None:
@@ -173,3 +190,96 @@ def expire_vouchers_command(on: str | None) -> None:
         _fail(error)
     click.echo(f"{sweep.expired} bon(s) expiré(s), "
                f"{money.format_fr(sweep.returned_cents, 'B')} rendus aux programmes.")
+
+
+@bousol_cli.command("send-reminders")
+@click.option("--date", "on", default=None, help="Jour de référence (AAAA-MM-JJ), par défaut "
+              "aujourd'hui à Paris : les adhésions qui prennent fin dans son mois.")
+@with_appcontext
+def send_reminders_command(on: str | None) -> None:
+    """Envoie le rappel de cotisation aux adhérents dont l'adhésion prend fin ce mois-ci
+    (à lancer chaque mois ; un second lancement dans le mois n'envoie rien)."""
+    import datetime as dt
+
+    from bousol.ledger import mail, membership
+    from bousol.ledger.errors import InvalidDate
+
+    try:
+        try:
+            today = dt.date.fromisoformat(on) if on else None
+        except ValueError:
+            raise InvalidDate("Date invalide (AAAA-MM-JJ).") from None
+        run = membership.send_reminders(lambda **kw: unit_of_work(**kw), SYSTEM, today,
+                                        mail.from_config(current_app.config))
+    except DomainError as error:
+        _fail(error)
+    click.echo(f"Rappels {run.period} : {len(run.sent)} envoyé(s), {len(run.failed)} en "
+               f"échec, {len(run.already)} déjà envoyé(s), {len(run.without_email)} "
+               "adhérent(s) sans adresse e-mail.")
+    for code, error in run.failed:
+        click.echo(f"  échec {code} : {error}", err=True)
+    if run.failed:
+        sys.exit(1)
+
+
+@bousol_cli.command("close-motions")
+@with_appcontext
+def close_motions_command() -> None:
+    """Clôt les votes du collectif dont la date est passée et applique les décisions
+    adoptées (à lancer régulièrement ; sans effet la 2e fois)."""
+    from bousol.ledger import decisions
+
+    try:
+        closed = decisions.close_due(lambda **kw: unit_of_work(**kw), SYSTEM)
+    except DomainError as error:
+        _fail(error)
+    if not closed:
+        click.echo("Aucun vote à clore.")
+    for done in closed:
+        o = done.results.overall
+        word = {"adopted": "adoptée", "rejected": "rejetée"}.get(done.status, done.status)
+        click.echo(f"Décision n° {done.motion_id} « {done.title} » : {word} — {o.for_} pour, "
+                   f"{o.against} contre, {o.abstain} abstention(s), {o.voted}/{o.seats} "
+                   f"votant(s), quorum {done.results.quorum_needed}"
+                   f"{' atteint' if done.results.quorum_reached else ' non atteint'}.")
+        if done.effect_note:
+            click.echo(f"  {done.effect_note}")
+
+
+@bousol_cli.command("fec")
+@click.option("--from", "date_from", required=True, help="Premier jour (AAAA-MM-JJ, Paris).")
+@click.option("--to", "date_to", required=True, help="Dernier jour, inclus (AAAA-MM-JJ).")
+@click.option("--output", "output", default=None, type=click.Path(dir_okay=True),
+              help="Fichier à écrire, ou dossier (par défaut : <SIREN>FEC<AAAAMMJJ>.txt "
+                   "dans le dossier courant).")
+@with_appcontext
+def fec_command(date_from: str, date_to: str, output: str | None) -> None:
+    """Écrit le fichier des écritures comptables (FEC) d'une période (docs/fec.md)."""
+    import tempfile
+    from pathlib import Path
+
+    from bousol.ledger import fec
+
+    try:
+        period = fec.parse_period(date_from, date_to)
+        siren = fec.check_siren(current_app.config.get("ASSOCIATION_SIREN", ""))
+    except DomainError as error:
+        _fail(error)
+    target = Path(output) if output else Path.cwd()
+    if target.is_dir():
+        target = target / fec.filename(siren, period)
+    if not target.parent.is_dir():
+        click.echo(f"Erreur : le dossier {target.parent} n'existe pas.", err=True)
+        sys.exit(2)
+    # Written beside the target, then renamed: a failure never leaves half a file.
+    handle, partial = tempfile.mkstemp(dir=target.parent, prefix=".fec-", suffix=".txt")
+    try:
+        with open(handle, "w", encoding="utf-8", newline="") as out, \
+                unit_of_work(read_only=True) as uow:  # one snapshot of the books
+            count = fec.write(uow.conn, period, out)
+        os.replace(partial, target)
+    except BaseException:
+        Path(partial).unlink(missing_ok=True)
+        raise
+    click.echo(f"FEC du {period.start:%d/%m/%Y} au {period.end:%d/%m/%Y} : {count} ligne(s) "
+               f"d'écriture dans {target}")

@@ -33,7 +33,7 @@ def test_clean_books_pass(ledger, books):
         "soldes recalculés", "écritures équilibrées", "devise des mouvements",
         "aucun solde négatif interdit", "émission = − Bou'Sols en circulation",
         "couverture en euros", "contre-passations", "billets en circulation = stock",
-        "bons d'aide en circulation = bons ouverts"]
+        "bons d'aide en circulation = bons ouverts", "journal d'audit chaîné"]
 
 
 def test_a_tampered_balance_is_found(ledger, books, engine):

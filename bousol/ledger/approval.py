@@ -421,6 +421,24 @@ def decide(uow: UnitOfWork, actor: Actor, party_code: str, action: str,
     status checked under that lock, so two decisions at the same instant apply once
     (the second is ``approval_transition``).
     """
+    action, reason = _checked(actor, action, reason)
+    with uow:
+        decision = _decide(uow.conn, actor, party_code, action, reason, utcnow())
+        uow.commit()
+    return decision
+
+
+def decide_within(conn: Connection, actor: Actor, party_code: str, action: str,
+                  reason: str | None = None, *, now: dt.datetime | None = None) -> Decision:
+    """:func:`decide` in the caller's open transaction, committing nothing: the
+    collective's adopted decision approves a prestataire in the unit of work that
+    closes its vote (bousol/ledger/decisions.py). Same checks, lock and row."""
+    action, reason = _checked(actor, action, reason)
+    return _decide(conn, actor, party_code, action, reason, now or utcnow())
+
+
+def _checked(actor: Actor, action: str, reason: str | None) -> tuple[Action, str | None]:
+    """The action and its reason, checked before any row is read."""
     try:
         action = Action(action)
     except ValueError:
@@ -432,17 +450,18 @@ def decide(uow: UnitOfWork, actor: Actor, party_code: str, action: str,
             "Motif obligatoire : le prestataire le verra." if action == Action.REFUSE
             else "Motif obligatoire pour suspendre un agrément : le prestataire le verra.",
             field="reason")
-    with uow:
-        conn = uow.conn
-        row = _lock_party(conn, party_code)
-        if action in APPLICANT_ACTIONS:
-            _own_party(actor, row)
-        check_transition(row.status, action)
-        if action == Action.SUBMIT:
-            check_application(_application_values(row), to_submit=True)
-        decision = _record(conn, row, action, actor, reason, utcnow())
-        uow.commit()
-    return decision
+    return action, reason
+
+
+def _decide(conn: Connection, actor: Actor, party_code: str, action: Action,
+            reason: str | None, now: dt.datetime) -> Decision:
+    row = _lock_party(conn, party_code)
+    if action in APPLICANT_ACTIONS:
+        _own_party(actor, row)
+    check_transition(row.status, action)
+    if action == Action.SUBMIT:
+        check_application(_application_values(row), to_submit=True)
+    return _record(conn, row, action, actor, reason, now)
 
 
 def submit(uow: UnitOfWork, actor: Actor, party_code: str) -> Decision:

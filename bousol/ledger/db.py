@@ -28,6 +28,9 @@ _configured: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
 def configure_engine(engine: Engine) -> Engine:
+    from bousol.ledger import audit  # every writing transaction leaves its audit record
+
+    audit.install()
     if engine.dialect.name != "sqlite" or engine in _configured:
         return engine
     _configured.add(engine)

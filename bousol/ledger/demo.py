@@ -85,6 +85,8 @@ def load(uow_factory: Callable[[], UnitOfWork]) -> list[tuple[str, str, str | No
     _notes(uow_factory, bank, code)
     made += _prestataires_and_payments(uow_factory, actors, code)
     _ccas_aid(uow_factory, actors, code)
+    _members_and_partners(uow_factory, actors, code)
+    _collective(uow_factory, actors)
     return made
 
 
@@ -217,3 +219,75 @@ def _ccas_aid(uow_factory: Callable[[], UnitOfWork], actors: dict, code: dict) -
                                soliste_code=code["lucie"])
     vouchers.pay_with_earmarked(uow_factory(), actors["lucie"], voucher_id=earmarked.id,
                                 payee_code=code["maraicher"], amount="7.50")
+
+
+def _members_and_partners(uow_factory: Callable[[], UnitOfWork], actors: dict,
+                          code: dict) -> None:
+    """Issue 7's members: Marie renews at the desk; Karim's membership ends this month
+    (he has an e-mail: the reminders page has someone to remind) and so does Lucie's
+    (no e-mail); three local partners of the acteurs-locaux college, two of which paid
+    their fee to the association (a transfer, a cheque)."""
+    from bousol.ledger import members, membership
+    from bousol.ledger.membership import month_bounds
+
+    treasurer = actors["tresoriere"]
+    members.renew_membership(uow_factory(), actors["guichet"], party_code=code["marie"],
+                             tender="cash")
+    month_end = month_bounds(paris_today())[1]
+    with uow_factory() as uow:
+        # A demo shortcut (no fee entry): memberships that end this month.
+        for who, email in (("marie", "marie.lefebvre@example.org"),
+                           ("karim", "karim.benali@example.org"), ("lucie", None)):
+            values: dict = {"email": email}
+            if who != "marie":
+                values["membership_until"] = month_end
+            uow.session.execute(update(Party).where(Party.code == code[who]).values(**values))
+        uow.commit()
+    cab = membership.create_partner(
+        uow_factory(), treasurer, name="CAB - Communauté d'agglomération du Boulonnais",
+        category="collectivite", contact_name="Service développement économique",
+        email="economie@cab.example", address="1 boulevard du Bassin Napoléon",
+        commune="Boulogne-sur-Mer")
+    credit = membership.create_partner(
+        uow_factory(), treasurer, name="Crédit Municipal de Boulogne-sur-Mer",
+        category="credit_municipal", contact_name="Direction",
+        email="direction@credit-municipal.example", phone="03 21 00 00 00",
+        commune="Boulogne-sur-Mer")
+    membership.create_partner(
+        uow_factory(), treasurer, name="APES - Acteurs pour une économie solidaire",
+        category="reseau_ess", email="contact@apes.example", commune="Lille")
+    membership.record_partner_fee(uow_factory(), treasurer, cab, "transfer")
+    membership.record_partner_fee(uow_factory(), treasurer, credit, "cheque")
+
+
+def _collective(uow_factory: Callable[[], UnitOfWork], actors: dict) -> None:
+    """The management collective: four seats in the three colleges; a decision adopted
+    and applied (reactivated notes valid four months: in the settings' history, with
+    its decision), and a vote in progress (the reconversion fee at 4 %) that Marie has
+    not voted on yet."""
+    from bousol.ledger import decisions
+
+    for who in ("marie", "karim", "boulangerie", "ccas"):
+        decisions.add_member(uow_factory(), SYSTEM, who)
+    now = dt.datetime.now(dt.UTC)
+    adopted = decisions.propose(
+        uow_factory(), actors["tresoriere"], title="Billets réactivés valables quatre mois",
+        body="Une validité plus courte pousse les billets à circuler (la « fonte ») : le "
+             "collectif propose quatre mois au lieu de six.",
+        closes_at=now - dt.timedelta(hours=2), effect="setting",
+        setting_key="notes.validity_months", setting_value="4",
+        now=now - dt.timedelta(days=8))
+    for who, choice in (("marie", "for"), ("karim", "for"), ("boulangerie", "against"),
+                        ("ccas", "for")):
+        decisions.vote(uow_factory(), actors[who], adopted, choice,
+                       now=now - dt.timedelta(days=7))
+    decisions.close(uow_factory(), actors["tresoriere"], adopted, now=now)
+    fee = decisions.propose(
+        uow_factory(), actors["boulangerie"], title="Commission de reconversion à 4 %",
+        body="Les commerçants demandent une commission plus basse pour reconvertir leurs "
+             "Bou'Sols : 4 % au lieu de 5 %.",
+        closes_at=now + dt.timedelta(days=13), effect="setting",
+        setting_key="reconversion.fee_bp", setting_value="400",
+        now=now - dt.timedelta(days=1))
+    decisions.vote(uow_factory(), actors["boulangerie"], fee, "for")
+    decisions.vote(uow_factory(), actors["ccas"], fee, "against")

@@ -24,6 +24,8 @@ from sqlalchemy import Connection, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
 
+from bousol.ledger import audit
+
 
 class _Compiled:
     __slots__ = ("order", "sql")
@@ -49,6 +51,9 @@ class DriverStatement:
     def __init__(self, statement: ClauseElement):
         self.statement = statement
         self._compiled: dict[str, _Compiled] = {}
+        # Writes are counted for the audit trail, as the engine counts its own.
+        self._writes = any(getattr(statement, f"is_{op}", False)
+                           for op in ("insert", "update", "delete"))
 
     def compiled(self, dialect: Dialect) -> _Compiled:
         try:
@@ -79,14 +84,20 @@ class DriverStatement:
         except BaseException:
             cursor.close()
             raise
+        if self._writes:
+            audit.note_write(conn, self.statement, cursor.rowcount,
+                             params if many else [params])
         return cursor
 
     def rows(self, conn: Connection, params: dict[str, Any]) -> list[tuple]:
         cursor = self._cursor(conn, params, many=False)
         try:
-            return cursor.fetchall()
+            rows = cursor.fetchall()
         finally:
             cursor.close()
+        if self._writes and rows and getattr(self.statement, "is_insert", False):
+            audit.note_ids(conn, self.statement, [row[0] for row in rows])
+        return rows
 
     def first(self, conn: Connection, params: dict[str, Any]) -> tuple | None:
         rows = self.rows(conn, params)

@@ -357,3 +357,45 @@ class FiliereNotAllowed(DomainError):
 class AmountExceedsRemaining(DomainError):
     code = "amount_exceeds_remaining"
     default_message = "Le montant dépasse ce qui reste sur le bon d'aide."
+
+
+# ------------------------------------------------------------------ collegial decisions (issue 7)
+
+
+class UnknownMotion(DomainError):
+    code = "unknown_motion"
+    http_status = 404
+    default_message = "Décision inconnue."
+
+
+class NotInCollective(DomainError):
+    code = "not_in_collective"
+    http_status = 403
+    default_message = "Seuls les membres du collectif de gestion votent les décisions."
+
+
+class AlreadyInCollective(DomainError):
+    code = "already_in_collective"
+    http_status = 409
+    default_message = "Cette personne siège déjà au collectif de gestion."
+
+
+class MotionClosed(DomainError):
+    """The motion takes no more votes or changes: closed, withdrawn, or past its date."""
+
+    code = "motion_closed"
+    http_status = 409
+    default_message = "Le vote sur cette décision est clos."
+
+
+class MotionNotDue(DomainError):
+    code = "motion_not_due"
+    http_status = 409
+    default_message = "Le vote est encore ouvert : la décision se clôt après sa date de clôture."
+
+
+class MotionHasVotes(DomainError):
+    code = "motion_has_votes"
+    http_status = 409
+    default_message = ("Des membres ont déjà voté : la décision ne peut plus être retirée, "
+                       "le vote va jusqu'à sa clôture.")

@@ -1,11 +1,13 @@
 """Members at the desk: registering a soliste and taking the yearly membership fee.
 
 Rules (docs/ledger.md): registering needs a name and the member's acceptance of the
-charter; contact details are optional but checked. The fee (3,00 € by default, the
-setting ``membership.fee_cents``) is the association's income: one entry, euros from
-outside to ``fees_income``, its tender kept in the entry's details for the day's cash
-count. A membership paid in a year is valid until 31 December of that year; paying
-again extends it by a year. Registration and the first fee are one unit of work.
+charter; contact details are optional but checked. The fee is the one of the member's
+college (docs/members.md): ``membership.fee_cents`` for solistes (3,00 € by default),
+``membership.fee_cents.prestataires``, ``membership.fee_cents.acteurs_locaux``. It is
+the association's income: one entry, euros from outside to ``fees_income``, its tender
+kept in the entry's details for the day's cash count. A membership paid in a year is
+valid until 31 December of that year; paying again extends it by a year. Registration
+and the first fee are one unit of work.
 """
 
 from __future__ import annotations
@@ -14,20 +16,33 @@ import datetime as dt
 import re
 from dataclasses import dataclass
 
-from sqlalchemy import select, update
+from sqlalchemy import Connection, select, update
 
 from bousol.ledger import closing, settings
 from bousol.ledger.actors import Actor
 from bousol.ledger.clock import paris_today  # membership years: the local calendar
 from bousol.ledger.errors import InvalidInput, MembershipChanged, UnknownParty
-from bousol.ledger.models import Party, PartyKind, Role, SystemAccount, utcnow
+from bousol.ledger.models import College, Party, PartyKind, Role, SystemAccount, utcnow
 from bousol.ledger.operations import Tender, _memo, parse_tender
 from bousol.ledger.parties import create_party
 from bousol.ledger.posting import Leg, lock_accounts, post
 from bousol.ledger.uow import UnitOfWork
 
 parties_t = Party.__table__
-FEE_KEY = "membership.fee_cents"
+FEE_KEY = "membership.fee_cents"  # the solistes' fee (the first one, kept for its key)
+FEE_KEYS = {
+    College.SOLISTES: FEE_KEY,
+    College.PRESTATAIRES: "membership.fee_cents.prestataires",
+    College.ACTEURS_LOCAUX: "membership.fee_cents.acteurs_locaux",
+}
+# Which college a party of each kind belongs to (local partners without an account,
+# the ``partners`` rows, are acteurs locaux too). The association is no member.
+_KIND_COLLEGE = {
+    PartyKind.SOLISTE: College.SOLISTES,
+    PartyKind.PRESTATAIRE: College.PRESTATAIRES,
+    PartyKind.CCAS: College.ACTEURS_LOCAUX,
+    PartyKind.BANK: College.ACTEURS_LOCAUX,
+}
 _EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,185}\.[^@\s]{2,}")
 DESK_TENDERS = (Tender.CASH, Tender.CHEQUE, Tender.CARD)
 
@@ -60,16 +75,41 @@ class Membership:
     membership_until: dt.date
 
 
+def college_of(kind: str) -> College | None:
+    """The college of a party of this kind (None: the association, not a member)."""
+    try:
+        return _KIND_COLLEGE.get(PartyKind(kind))
+    except ValueError:
+        return None
+
+
+def college_fee_cents(conn: Connection, college: College | str) -> int:
+    """The yearly fee of a member of this college, in cents (a dated setting)."""
+    key = FEE_KEYS[College(college)]
+    return int(settings.current(conn, [key])[key])
+
+
 def _year_end(today: dt.date) -> dt.date:
     return dt.date(today.year, 12, 31)
 
 
-def _take_fee(uow: UnitOfWork, actor: Actor, party_code: str, tender: Tender,
-              paid_until: dt.date | None, today: dt.date) -> Membership:
-    fee_cents = int(settings.current(uow.conn, [FEE_KEY])[FEE_KEY])
+def next_until(paid_until: dt.date | None, today: dt.date) -> dt.date:
+    """The validity a fee paid ``today`` gives: 31 December of this year, or of the
+    year after ``paid_until`` when the membership already runs to this year's end."""
     until = _year_end(today)
     if paid_until is not None and paid_until >= until:
         until = dt.date(paid_until.year + 1, 12, 31)  # paying ahead extends by a year
+    return until
+
+
+def _take_fee(uow: UnitOfWork, actor: Actor, party_code: str, tender: Tender,
+              paid_until: dt.date | None, today: dt.date,
+              kind: str = PartyKind.SOLISTE) -> Membership:
+    college = college_of(kind)
+    if college is None:
+        raise UnknownParty()
+    fee_cents = college_fee_cents(uow.conn, college)
+    until = next_until(paid_until, today)
     if fee_cents == 0:
         raise InvalidInput("La cotisation est à 0 : rien à encaisser.")
     locked = lock_accounts(
@@ -152,13 +192,13 @@ def renew_membership(uow: UnitOfWork, actor: Actor, *, party_code: str, tender: 
         if seen_until is not ... and row.membership_until != seen_until:
             raise MembershipChanged()
         membership = _take_fee(uow, actor, party_code, tender_value, row.membership_until,
-                               today)
+                               today, row.kind)
         uow.commit()
         return membership
 
 
-def fee_cents(uow: UnitOfWork) -> int:
+def fee_cents(uow: UnitOfWork, college: College | str = College.SOLISTES) -> int:
     with uow:
-        return int(settings.current(uow.conn, [FEE_KEY])[FEE_KEY])
+        return college_fee_cents(uow.conn, college)
 
 

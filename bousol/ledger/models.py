@@ -326,6 +326,8 @@ class SettingChange(Base):
     changed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     changed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     reason: Mapped[str | None] = mapped_column(String(500))
+    # The collective's decision that made this change, when a vote did (migration 0009).
+    motion_id: Mapped[int | None] = mapped_column(ForeignKey("motions.id"))
 
 
 class IdempotencyKey(Base):
@@ -779,3 +781,212 @@ class ApiToken(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_from: Mapped[str] = mapped_column(String(64))  # the client's address
+
+
+# --------------------------------------------- the association (issue 7, migration 0009)
+
+
+class College(enum.StrEnum):
+    """The association's three colleges; every member belongs to one."""
+
+    SOLISTES = "solistes"
+    PRESTATAIRES = "prestataires"
+    ACTEURS_LOCAUX = "acteurs_locaux"
+
+
+COLLEGE_LABELS = {
+    College.SOLISTES: N_("Solistes"),
+    College.PRESTATAIRES: N_("Prestataires"),
+    College.ACTEURS_LOCAUX: N_("Acteurs locaux"),
+}
+
+COLLEGE_CHECK = "college IN ('solistes', 'prestataires', 'acteurs_locaux')"
+
+
+class PartnerCategory(enum.StrEnum):
+    COLLECTIVITE = "collectivite"
+    CREDIT_MUNICIPAL = "credit_municipal"
+    RESEAU_ESS = "reseau_ess"
+    AUTRE = "autre"
+
+
+PARTNER_CATEGORY_LABELS = {
+    PartnerCategory.COLLECTIVITE: N_("Collectivité"),
+    PartnerCategory.CREDIT_MUNICIPAL: N_("Crédit Municipal"),
+    PartnerCategory.RESEAU_ESS: N_("Réseau de l'ESS"),
+    PartnerCategory.AUTRE: N_("Autre acteur local"),
+}
+
+
+class Partner(Base):
+    """A local partner, member of the acteurs-locaux college without an account:
+    a collectivity, the Crédit Municipal, an ESS network… (no login, no Bou'Sols)."""
+
+    __tablename__ = "partners"
+    __table_args__ = (
+        CheckConstraint(
+            "category IN ('collectivite', 'credit_municipal', 'reseau_ess', 'autre')",
+            name="category",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)  # L-000001
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(32))
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(300))
+    commune: Mapped[str | None] = mapped_column(String(100))
+    membership_until: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class MailMessage(Base):
+    """Every e-mail the application sends (membership reminders…), kept: the page of
+    sent mail in development, and proof of what was sent in production. A reminder
+    goes once per member and month (the unique key)."""
+
+    __tablename__ = "mail_messages"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'sent', 'failed')", name="status"),
+        UniqueConstraint("kind", "recipient_key", "period"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # membership_reminder
+    recipient_key: Mapped[str] = mapped_column(String(32))  # party:12, partner:3
+    period: Mapped[str] = mapped_column(String(16))  # 2026-11 for a monthly reminder
+    to_address: Mapped[str] = mapped_column(String(200))
+    subject: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str] = mapped_column(Text)
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    transport: Mapped[str | None] = mapped_column(String(16))  # smtp, outbox
+    error: Mapped[str | None] = mapped_column(String(500))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    sent_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class CollectiveMember(Base):
+    """A seat in the management collective (collectif de gestion): a user who votes,
+    for one college. ``until`` set: the seat has ended (history stays)."""
+
+    __tablename__ = "collective_members"
+    __table_args__ = (
+        CheckConstraint(COLLEGE_CHECK, name="college"),
+        Index("uq_collective_members_user_current", "user_id", unique=True,
+              sqlite_where=text("until IS NULL"), postgresql_where=text("until IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    college: Mapped[str] = mapped_column(String(16))
+    since: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    added_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    removed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Motion(Base):
+    """A decision put to the collective's vote, with its closing date. Its effect
+    (a setting's new value, a prestataire's approval) applies only once adopted."""
+
+    __tablename__ = "motions"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'adopted', 'rejected', 'withdrawn')", name="status"),
+        CheckConstraint("effect IN ('none', 'setting', 'approval')", name="effect"),
+        CheckConstraint(
+            "(effect = 'setting' AND setting_key IS NOT NULL AND setting_value IS NOT NULL) "
+            "OR (effect = 'approval' AND prestataire_party_id IS NOT NULL) "
+            "OR (effect = 'none')",
+            name="effect_target",
+        ),
+        CheckConstraint("closes_at > opens_at", name="period"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str | None] = mapped_column(Text)
+    effect: Mapped[str] = mapped_column(String(16), default="none")
+    setting_key: Mapped[str | None] = mapped_column(String(64))
+    setting_value: Mapped[str | None] = mapped_column(String(200))
+    prestataire_party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"))
+    opens_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closes_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    result: Mapped[str | None] = mapped_column(Text)  # JSON: the totals at the close
+    effect_note: Mapped[str | None] = mapped_column(String(500))  # what the effect did
+
+
+class Vote(Base):
+    """A collective member's vote on a motion: one row per person and motion; changed
+    in place until the close (the audit trail keeps every change)."""
+
+    __tablename__ = "votes"
+    __table_args__ = (
+        CheckConstraint("choice IN ('for', 'against', 'abstain')", name="choice"),
+        CheckConstraint(COLLEGE_CHECK, name="college"),
+        UniqueConstraint("motion_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    motion_id: Mapped[int] = mapped_column(ForeignKey("motions.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    college: Mapped[str] = mapped_column(String(16))  # the voter's college when voting
+    choice: Mapped[str] = mapped_column(String(8))
+    cast_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class FecMapping(Base):
+    """The treasurer's mapping of a ledger account group to the association's chart of
+    accounts (PCG), for the FEC export; groups without a row use the defaults in
+    bousol/ledger/fec.py."""
+
+    __tablename__ = "fec_mappings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ledger_key: Mapped[str] = mapped_column(String(64), unique=True)
+    account_number: Mapped[str] = mapped_column(String(20))
+    account_label: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class AuditRecord(Base):
+    """One audited action: who, when, what, from where. Append-only (triggers), and
+    chained: ``hash`` = SHA-256 of the record's fields and ``prev_hash``, so an edit or
+    a deletion breaks the chain (bousol/ledger/audit.py, ``flask bousol verify``)."""
+
+    __tablename__ = "audit_records"
+    __table_args__ = (Index(None, "at"), Index(None, "username", "at"))
+
+    id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"), primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger, unique=True)  # 1, 2, 3… without gaps
+    at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    user_id: Mapped[int | None] = mapped_column(Integer)  # no FK: the trail outlives rows
+    username: Mapped[str] = mapped_column(String(80))
+    address: Mapped[str] = mapped_column(String(64))  # client address, "cli", "system"
+    action: Mapped[str] = mapped_column(String(120))
+    details: Mapped[str] = mapped_column(Text)  # canonical JSON: what changed
+    prev_hash: Mapped[str] = mapped_column(String(64))
+    hash: Mapped[str] = mapped_column(String(64), unique=True)
+
+
+class AuditHead(Base):
+    """The chain's head: one row (id 1), the last record's seq and hash, locked by the
+    writer that appends (serialises appends; a deleted tail shows as a mismatch)."""
+
+    __tablename__ = "audit_head"
+    __table_args__ = (CheckConstraint("id = 1", name="single_row"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    seq: Mapped[int] = mapped_column(BigInteger)
+    hash: Mapped[str] = mapped_column(String(64))

@@ -1,7 +1,8 @@
 """Opening and closing the phases (B2B, CCAS): a dated decision of the association.
 
-Each switch is a row of ``setting_changes`` (who, when, why); the admin page shows since
-when each phase is in its state and the whole history.
+Each switch is a row of ``setting_changes`` (who, when, why, and the collective's decision
+when a vote made it: bousol/ledger/decisions.py); the admin page shows since when each
+phase is in its state and the whole history.
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ class PhaseChange:
     changed_at: dt.datetime
     by: str | None  # username, or None for the command line
     reason: str | None
+    motion_id: int | None = None  # the collective's adopted decision behind the switch
 
 
 @dataclass(frozen=True)
@@ -51,12 +53,13 @@ def states(conn: Connection) -> list[PhaseState]:
     for phase in rules.SWITCHABLE:
         rows = conn.execute(
             select(changes_t.c.value, changes_t.c.changed_at, users_t.c.username,
-                   changes_t.c.reason)
+                   changes_t.c.reason, changes_t.c.motion_id)
             .outerjoin(users_t, users_t.c.id == changes_t.c.changed_by_user_id)
             .where(changes_t.c.key == f"phase.{phase.value}")
             .order_by(changes_t.c.id.desc())
         ).all()
-        history = [PhaseChange(r.value, r.changed_at, r.username, r.reason) for r in rows]
+        history = [PhaseChange(r.value, r.changed_at, r.username, r.reason, r.motion_id)
+                   for r in rows]
         on = (history[0].value if history else settings.DEFAULTS[f"phase.{phase.value}"]) == "on"
         # The state holds since the oldest change of the latest run of equal values.
         run = []

@@ -13,7 +13,12 @@ DEFAULTS: dict[str, str] = {
     "phase.b2b": "off",
     "phase.ccas": "off",
     "reconversion.fee_bp": "500",  # 5 %, in basis points
-    "membership.fee_cents": "300",  # the yearly membership fee, 3,00 €
+    "membership.fee_cents": "300",  # the yearly membership fee of a soliste, 3,00 €
+    "membership.fee_cents.prestataires": "2000",  # of a prestataire, 20,00 €
+    "membership.fee_cents.acteurs_locaux": "5000",  # of a local partner, 50,00 €
+    # A motion is adopted when more members of the collective vote for than against
+    # and at least this share of the collective took part (abstaining counts).
+    "decisions.quorum_pct": "50",
     "notes.reactivation_fee_bp": "500",  # 5 % of an expired note's face value, in euros
     "notes.validity_months": "6",  # how long a reactivated note stays valid
     "payment_requests.ttl_minutes": "15",  # a till request expires after this long
@@ -70,6 +75,9 @@ VALIDATORS = {
     "phase.ccas": _on_off,
     "reconversion.fee_bp": _basis_points,
     "membership.fee_cents": _fee_cents,
+    "membership.fee_cents.prestataires": _fee_cents,
+    "membership.fee_cents.acteurs_locaux": _fee_cents,
+    "decisions.quorum_pct": None,  # set below (needs _bounded)
     "notes.reactivation_fee_bp": _positive_basis_points,
     "notes.validity_months": _months,
     "payment_requests.ttl_minutes": _bounded(1, 1440, "minutes"),
@@ -77,6 +85,9 @@ VALIDATORS = {
     "refunds.max_days": _bounded(0, 365, "jours"),
     "ccas.bonus": _on_off,
 }
+
+
+VALIDATORS["decisions.quorum_pct"] = _bounded(0, 100, "pour cent")
 
 
 def current(conn: Connection, keys: list[str] | tuple[str, ...]) -> dict[str, str]:
@@ -91,16 +102,24 @@ def current(conn: Connection, keys: list[str] | tuple[str, ...]) -> dict[str, st
     return values
 
 
-def change(
-    conn: Connection, key: str, value: str, *, user_id: int | None, reason: str | None = None
-) -> None:
+def validate(key: str, value: object) -> str:
+    """The canonical form of a setting's new value, or InvalidInput."""
     if key not in DEFAULTS:
         raise InvalidInput(f"Réglage inconnu : {key}.")
-    value = VALIDATORS[key](str(value).strip())
+    return VALIDATORS[key](str(value).strip())
+
+
+def change(
+    conn: Connection, key: str, value: str, *, user_id: int | None, reason: str | None = None,
+    motion_id: int | None = None,
+) -> None:
+    """A new value for a setting; ``motion_id``: the adopted decision that made it."""
+    value = validate(key, value)
     if reason is not None and len(reason) > 500:
         raise InvalidInput("Motif trop long (500 caractères au plus).")
     conn.execute(
-        insert(_changes).values(key=key, value=value, changed_by_user_id=user_id, reason=reason)
+        insert(_changes).values(key=key, value=value, changed_by_user_id=user_id, reason=reason,
+                                motion_id=motion_id)
     )
 
 

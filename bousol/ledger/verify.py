@@ -11,7 +11,7 @@ from dataclasses import dataclass, field
 from sqlalchemy import Connection, func, select
 
 from bousol import money
-from bousol.ledger import notes, vouchers
+from bousol.ledger import audit, notes, vouchers
 from bousol.ledger.models import BACKING_ACCOUNTS, Account, Entry, Posting, SystemAccount
 
 accounts_t, entries_t, postings_t = Account.__table__, Entry.__table__, Posting.__table__
@@ -202,5 +202,12 @@ def verify(conn: Connection) -> Report:
         [] if vouchers_balance == held
         else [f"écart de {money.format_plain(vouchers_balance - held)} B entre le compte "
               "et les bons"],
+    ))
+    # 10. The audit trail's hash chain is whole: no record changed, none removed.
+    chain = audit.verify_chain(conn)
+    checks.append(Check(
+        "journal d'audit chaîné", not chain.problems,
+        f"{chain.records} enregistrements, empreintes et maillons recalculés",
+        chain.problems,
     ))
     return Report(checks)

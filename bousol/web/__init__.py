@@ -5,7 +5,7 @@ from __future__ import annotations
 
 from functools import wraps
 
-from flask import abort
+from flask import abort, has_request_context
 from flask_login import current_user, login_required
 
 from bousol.extensions import db
@@ -13,10 +13,13 @@ from bousol.ledger.actors import Actor
 from bousol.ledger.errors import DomainError
 from bousol.ledger.parties import actor_for
 from bousol.ledger.uow import UnitOfWork
+from bousol.web import audit_context
 
 
 def unit_of_work(*, read_only: bool = False) -> UnitOfWork:
     """A unit of work on the request's session (Flask-SQLAlchemy closes it at teardown)."""
+    if not read_only and has_request_context():
+        audit_context.note_user()  # its writes are recorded under the request's user
     return UnitOfWork(db.session, owns_session=False, read_only=read_only)
 
 

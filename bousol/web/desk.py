@@ -178,7 +178,7 @@ def renewal(code: str):
     form = RenewalForm()
     until = member.membership_until
     with unit_of_work(read_only=True) as uow:
-        fee = int(settings.current(uow.conn, [members.FEE_KEY])[members.FEE_KEY])
+        fee = members.college_fee_cents(uow.conn, members.college_of(member.kind))
     back = (url_for("desk.exchange", code=member.code) if member.kind == "soliste"
             else url_for("desk.reconversion", code=member.code))
     if form.validate_on_submit():

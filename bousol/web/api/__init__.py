@@ -184,8 +184,8 @@ def _authenticate() -> api_tokens.TokenUser:
                    "Authentification requise : envoyez « Authorization: Bearer <jeton> ».")
         value = 'Bearer realm="bousol"' + (', error="invalid_token"' if token else "")
         raise ApiError(401, "unauthorized", message, {"WWW-Authenticate": value})
+    g.api_user = found  # before the touch: its audit record names the token's user
     api_tokens.touch(unit_of_work(), found)
-    g.api_user = found
     return found
 
 

@@ -1,0 +1,36 @@
+"""Who and from where, for the audit trail (bousol/ledger/audit.py): each request sets
+the context its transactions are recorded under; the user joins it once known."""
+
+from __future__ import annotations
+
+from flask import Flask, g, request
+from flask_login import current_user
+
+from bousol.ledger import audit
+
+
+def register(app: Flask) -> None:
+    @app.before_request
+    def _audit_context():
+        context = audit.Context(
+            user_id=None, username="anonyme", address=(request.remote_addr or "inconnue")[:64],
+            action=f"{request.method} {request.path}"[:120])
+        g.audit_token = audit.set_context(context)
+
+    @app.teardown_request
+    def _audit_context_end(_exc):
+        token = g.pop("audit_token", None)
+        if token is not None:
+            try:
+                audit.reset_context(token)
+            except ValueError:  # set in another context (a streamed response): let it be
+                pass
+
+
+def note_user() -> None:
+    """The request's user, once authenticated (web session or API token)."""
+    api_user = g.get("api_user")
+    if api_user is not None:
+        audit.set_user(api_user.user_id, api_user.username)
+    elif current_user.is_authenticated:
+        audit.set_user(current_user.id, current_user.username)
