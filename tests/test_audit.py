@@ -14,7 +14,7 @@ import sqlalchemy as sa
 from bousol.ledger import audit
 from bousol.ledger.errors import DomainError
 from bousol.ledger.models import AuditRecord
-from tests.helpers import login
+from tests.helpers import csrf_token, login
 from tests.test_cli import run
 from tests.test_concurrency import hammer
 from tests.test_desk import _confirm, _enter
@@ -181,7 +181,9 @@ def test_a_web_action_names_the_user_the_address_and_the_request(app, client, le
     assert len(exchange) == 1
     assert exchange[0].username == clerk.username
     assert exchange[0].address == "127.0.0.1"
-    assert exchange[0].action == f"POST /comptoir/change/{marie.party_code}"
+    # The route's rule, not the path (a path can carry a secret: a pay link, a code).
+    assert exchange[0].action == "POST /comptoir/change/<code>"
+    assert changes(exchange[0])["update accounts"]["rows"] >= 2
 
 
 def test_a_login_attempt_is_recorded_with_its_address(client, ledger):
@@ -189,7 +191,35 @@ def test_a_login_attempt_is_recorded_with_its_address(client, ledger):
     login(client, marie.username, "not-the-password")
     last = records(ledger.engine)[-1]
     assert last.action == "POST /connexion" and last.address == "127.0.0.1"
-    assert changes(last)["insert login_attempts"]["values"]["succeeded"] == [False]
+    attempt = changes(last)["insert login_attempts"]["values"]
+    assert attempt["succeeded"] == [False] and attempt["username"] == [marie.username]
+
+
+def test_a_pin_set_on_the_pay_pages_names_its_user(client, ledger):
+    marie = ledger.soliste(password="marie-pass-123")
+    login(client, marie.username, "marie-pass-123")
+    page = client.get("/payer/code-pin")
+    answer = client.post("/payer/code-pin", data={
+        "csrf_token": csrf_token(page.text), "password": "marie-pass-123",
+        "pin": "4821", "pin_again": "4821"})
+    assert answer.status_code in (200, 302), answer.text
+    last = records(ledger.engine)[-1]
+    assert "update users" in changes(last)
+    assert last.username == marie.username
+    assert "pin_hash" in changes(last)["update users"]["columns"]
+    assert "4821" not in last.details
+
+
+def test_secrets_in_paths_and_codes_stay_out_of_the_trail(ledger):
+    """A voucher's code is a bearer instrument: the trail names the column only."""
+    from bousol.ledger.audit import _SECRET
+
+    assert ("vouchers", "code") in _SECRET
+    with ledger.engine.begin() as conn:
+        table = sa.table("vouchers", sa.column("code"))
+        audit.note_write(conn, sa.insert(table), 1, [{"code": "ABCD1234EFGH5678"}])
+        written = conn.info[audit._WRITES]["insert vouchers"]
+        assert written.columns == {"code"} and written.values == {}
 
 
 def test_a_command_names_itself(app, ledger):
@@ -228,6 +258,8 @@ def test_audit_page_refuses_bad_dates(client, ledger):
     admin = ledger.user("admin", password="admin-123")
     login(client, admin.username, "admin-123")
     assert client.get("/admin/audit?du=2026-13-45").status_code == 422
+    assert client.get("/admin/audit?du=0001-01-01").status_code == 422
+    assert client.get("/admin/audit?au=9999-12-31").status_code == 422
     assert client.get("/admin/audit?du=2026-11-22&au=2026-11-01").status_code == 422
     assert client.get("/admin/audit?q=%25_%5C&page=abc").status_code == 200
 

@@ -120,6 +120,8 @@ def test_admin_pages_and_results_are_accessible(live, page):  # noqa: F811
         now = dt.datetime.now(dt.UTC)
         conn.execute(sa.text("UPDATE motions SET opens_at = :o, closes_at = :c"),
                      {"o": now - dt.timedelta(days=5), "c": now - dt.timedelta(minutes=1)})
+        conn.execute(sa.text("UPDATE collective_members SET since = :o"),  # seated then
+                     {"o": now - dt.timedelta(days=5)})
     console: list[str] = []
     page.on("console", lambda message: console.append(message.text))
 

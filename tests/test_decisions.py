@@ -470,6 +470,23 @@ def test_former_members_votes_do_not_count(ledger, admin):
     assert done.status == "rejected"
 
 
+def test_seats_changed_after_the_closing_date_do_not_change_the_outcome(ledger, admin):
+    """Between the closing date and the formal close, removing a member who voted for,
+    or seating newcomers to miss the quorum, changes nothing: the count is the seats
+    held at the closing date."""
+    voters = [seated(ledger) for _ in range(3)]
+    motion_id = fee_motion(ledger, admin)
+    for person in voters:
+        vote(ledger, person, motion_id, "for")
+    decisions.remove_member(ledger.uow(), admin, voters[0].username, now=AFTER)
+    for _ in range(4):  # newcomers seated after the closing date
+        newcomer = ledger.user("soliste")
+        decisions.add_member(ledger.uow(), admin, newcomer.username, now=AFTER)
+    done = close(ledger, motion_id, now=AFTER + dt.timedelta(hours=1))
+    assert (done.results.overall.seats, done.results.overall.for_) == (3, 3)
+    assert done.status == "adopted" and setting(ledger, "reconversion.fee_bp") == "400"
+
+
 # ---------------------------------------------------------------- effects
 
 
@@ -714,6 +731,8 @@ def test_parse_closing_is_paris_time():
     for day, time, field in (("31/02/2027", "18:00", "closes_on"), ("", "18:00", "closes_on"),
                              ("01/07/2027", "25:00", "closes_time"),
                              ("01/07/2027", "midi", "closes_time"),
+                             ("01/01/0001", "00:00", "closes_on"),  # overflows in UTC
+                             ("31/12/9999", "23:59", "closes_on"),
                              (None, None, "closes_on")):
         with pytest.raises(InvalidDate) as refused:
             decisions.parse_closing(day, time)
@@ -754,6 +773,9 @@ def make_due(ledger, motion_id: int) -> None:
         conn.execute(sa.text("UPDATE motions SET opens_at = :o, closes_at = :c WHERE id = :m"),
                      {"o": T0 - dt.timedelta(days=8), "c": T0 - dt.timedelta(minutes=5),
                       "m": motion_id})
+        # The seats held then: the count is of the seats held at the closing date.
+        conn.execute(sa.text("UPDATE collective_members SET since = :o WHERE since > :o"),
+                     {"o": T0 - dt.timedelta(days=8)})
 
 
 def propose_data(**overrides) -> dict:

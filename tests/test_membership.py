@@ -364,6 +364,55 @@ def test_outbox_reminders_keep_the_mail_and_go_once_a_month(ledger):
     assert membership.send_reminders(ledger.uow, admin, dt.date(2027, 1, 2), outbox).sent == []
 
 
+class Flaky(Recorder):
+    """A mailer whose server refuses the first ``failures`` messages."""
+
+    def __init__(self, failures: int):
+        super().__init__()
+        self.failures = failures
+
+    def send(self, message):
+        if self.failures:
+            self.failures -= 1
+            raise mail.DeliveryFailed("451 try again later")
+        super().send(message)
+
+
+def test_a_name_no_header_accepts_fails_alone(ledger):
+    admin, marie, *_ = lapsing_people(ledger)
+    with ledger.engine.begin() as conn:  # typed with a line separator (U+2028)
+        conn.execute(sa.text("UPDATE parties SET name = :n WHERE code = :c"),
+                     {"n": "Marie\u2028Bcc: x@evil.example", "c": marie.party_code})
+    recorder = Recorder()
+    run = membership.send_reminders(ledger.uow, admin, DECEMBER, recorder)
+    assert run.failed == [] and len(run.sent) == 3
+    to_marie = next(m for m in recorder.sent if "marie@example.org" in m["To"])
+    assert "\u2028" not in to_marie["To"] and "\n" not in to_marie["To"]
+    assert to_marie["Bcc"] is None
+
+
+def test_failed_and_stale_reminders_are_sent_again(ledger):
+    admin, *_ = lapsing_people(ledger)
+    first = membership.send_reminders(ledger.uow, admin, DECEMBER, Flaky(failures=1))
+    assert len(first.failed) == 1 and len(first.sent) == 2
+    again = membership.send_reminders(ledger.uow, admin, DECEMBER, Recorder())
+    assert again.sent == [first.failed[0][0]] and len(again.already) == 2
+    assert {r.status for r in rows(ledger, "SELECT status FROM mail_messages")} == {"sent"}
+    # A run that died between its claim and its delivery left a pending row: skipped
+    # while fresh (another run may be delivering it), claimed again once stale.
+    with ledger.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE mail_messages SET status = 'pending', sent_at = NULL "
+                             "WHERE id = (SELECT min(id) FROM mail_messages)"))
+    fresh = membership.send_reminders(ledger.uow, admin, DECEMBER, Recorder())
+    assert fresh.sent == [] and len(fresh.already) == 3
+    with ledger.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE mail_messages SET created_at = :t WHERE status = "
+                             "'pending'"),
+                     {"t": dt.datetime.now(dt.UTC) - membership.STALE_PENDING * 2})
+    stale = membership.send_reminders(ledger.uow, admin, DECEMBER, Recorder())
+    assert len(stale.sent) == 1 and ledger.count("mail_messages") == 3
+
+
 def test_only_the_association_sends_reminders(ledger):
     lapsing_people(ledger)
     with pytest.raises(Forbidden):
@@ -544,9 +593,9 @@ def test_smtp_failure_marks_the_mail_failed(ledger, refusing_smtp):
     kept = rows(ledger, "SELECT status, error, sent_at FROM mail_messages")
     assert len(kept) == 3 and all(m.status == "failed" and m.sent_at is None for m in kept)
     assert all("550" in m.error for m in kept)
-    # Once a month: a failed reminder is not sent again by the next run.
-    assert membership.send_reminders(ledger.uow, admin, DECEMBER,
-                                     mail.OutboxMailer()).sent == []
+    # A failed reminder is claimed again by the next run, which may succeed.
+    assert len(membership.send_reminders(ledger.uow, admin, DECEMBER,
+                                         mail.OutboxMailer()).sent) == 3
 
 
 def test_a_server_that_does_not_answer_is_a_failure_too(ledger):

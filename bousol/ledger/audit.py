@@ -45,7 +45,7 @@ _OWN_TABLES = frozenset({"audit_records", "audit_head"})
 # Every other column is listed by name only (personal data, free text, secrets).
 _KEPT = frozenset({
     "id", "kind", "code", "status", "role", "action", "from_status", "to_status",
-    "currency", "amount", "amount_cents", "balance", "key", "value", "choice", "college",
+    "currency", "amount", "amount_cents", "balance", "key", "value", "college", "username",
     "motion_id", "party_id", "entry_id", "account_id", "user_id", "voucher_id",
     "programme_id", "reverses_id", "effect", "setting_key", "setting_value", "active",
     "succeeded", "place", "denomination", "serial", "ledger_key", "account_number",
@@ -53,6 +53,10 @@ _KEPT = frozenset({
     "desk_id", "batch_id", "number", "category", "prestataire_party_id", "until",
     "membership_until", "closes_at", "valid_until",
 })
+# Kept columns whose values are nevertheless secret in one table: an aid voucher's code
+# is a bearer instrument (whoever types it spends it). A vote's choice is not kept at
+# all (who voted what is never shown, docs/decisions.md).
+_SECRET = frozenset({("vouchers", "code")})
 _MAX_VALUES = 5  # per column and table: enough to say what, not a copy of the data
 
 
@@ -136,7 +140,7 @@ def note_write(conn: Connection, statement, rowcount: int, params_list) -> None:
     for params in params_list:
         for column in columns.intersection(params):
             entry.columns.add(column)
-            if column in _KEPT:
+            if column in _KEPT and (name, column) not in _SECRET:
                 kept = entry.values.setdefault(column, [])
                 value = _jsonable(params[column])
                 if value not in kept and len(kept) < _MAX_VALUES:
@@ -232,9 +236,10 @@ def append(conn: Connection, context: Context, details: dict) -> int:
 
 def _before_commit(session: Session) -> None:
     # The session's one connection (the ledger binds one engine); nothing begun, nothing
-    # written: no record.
+    # written: no record. A savepoint's commit is not the transaction's: the record is
+    # appended once, at the outer commit (the head's lock is always the last one taken).
     transaction = session.get_transaction()
-    if transaction is None:
+    if transaction is None or session.in_nested_transaction():
         return
     session.flush()  # ORM changes are flushed after this hook: count them now
     for conn in {c for c, *_ in transaction._connections.values()}:

@@ -30,7 +30,7 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, and_, case, exc, func, insert, select, update
+from sqlalchemy import Connection, and_, case, exc, func, insert, or_, select, update
 
 from bousol.ledger import approval, settings
 from bousol.ledger.actors import Actor
@@ -233,7 +233,7 @@ def parse_closing(date_text: object, time_text: object) -> dt.datetime:
                 break
             except ValueError:
                 pass
-    if day is None:
+    if day is None or not 2000 <= day.year <= 2999:  # UTC of year 1 or 9999 overflows
         raise InvalidDate("Date de clôture invalide (jj/mm/aaaa).", field="closes_on")
     match = _TIME_RE.fullmatch(time_text.strip()) if isinstance(time_text, str) else None
     if match is None:
@@ -596,15 +596,27 @@ def quorum_needed(seats: int, quorum_pct: int) -> int:
     return (seats * quorum_pct + 99) // 100
 
 
-def _tally(conn: Connection, motion_id: int, *, final: bool) -> Results:
-    """The votes of the current members, in the college of their current seat."""
+def _seated_at(at: dt.datetime | None):
+    """The seats held at ``at`` (None: now, the current seats)."""
+    if at is None:
+        return members_t.c.until.is_(None)
+    return and_(members_t.c.since <= at,
+                or_(members_t.c.until.is_(None), members_t.c.until > at))
+
+
+def _tally(conn: Connection, motion_id: int, *, final: bool,
+           at: dt.datetime | None = None) -> Results:
+    """The votes of the members seated at ``at`` (the closing date, for the final count:
+    seating or removing someone after the vote ended cannot change its outcome), in the
+    college of that seat."""
+    seated = _seated_at(at)
     seats = dict(conn.execute(
-        select(members_t.c.college, func.count()).where(members_t.c.until.is_(None))
+        select(members_t.c.college, func.count()).where(seated)
         .group_by(members_t.c.college)).all())
     counted = conn.execute(
         select(members_t.c.college, votes_t.c.choice, func.count())
         .select_from(votes_t.join(members_t, and_(members_t.c.user_id == votes_t.c.user_id,
-                                                  members_t.c.until.is_(None))))
+                                                  seated)))
         .where(votes_t.c.motion_id == motion_id)
         .group_by(members_t.c.college, votes_t.c.choice)).all()
     every_vote = conn.execute(select(func.count()).select_from(votes_t)
@@ -660,7 +672,7 @@ def close(uow: UnitOfWork, actor: Actor, motion_id: int, *,
         check_transition(row.status, Action.ADOPT)
         if now < as_utc(row.closes_at):
             raise MotionNotDue()
-        results = _tally(conn, row.id, final=True)
+        results = _tally(conn, row.id, final=True, at=as_utc(row.closes_at))
         status = check_transition(row.status,
                                   Action.ADOPT if results.adopted else Action.REJECT)
         note = _apply(conn, actor, row, now) if results.adopted else _unchanged(row)

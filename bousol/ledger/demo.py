@@ -267,9 +267,9 @@ def _collective(uow_factory: Callable[[], UnitOfWork], actors: dict) -> None:
     not voted on yet."""
     from bousol.ledger import decisions
 
-    for who in ("marie", "karim", "boulangerie", "ccas"):
-        decisions.add_member(uow_factory(), SYSTEM, who)
     now = dt.datetime.now(dt.UTC)
+    for who in ("marie", "karim", "boulangerie", "ccas"):  # seated a month ago
+        decisions.add_member(uow_factory(), SYSTEM, who, now=now - dt.timedelta(days=30))
     adopted = decisions.propose(
         uow_factory(), actors["tresoriere"], title="Billets réactivés valables quatre mois",
         body="Une validité plus courte pousse les billets à circuler (la « fonte ») : le "

@@ -231,6 +231,12 @@ class MembershipChanged(DomainError):
                        "rien n'a été encaissé une seconde fois.")
 
 
+class FeeChanged(DomainError):
+    code = "fee_changed"
+    http_status = 409
+    default_message = "La cotisation vient de changer : rien n'a été encaissé."
+
+
 # ------------------------------------------------------------------ prestataires (issue 4)
 
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import smtplib
 import ssl
+import unicodedata
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.headerregistry import Address
@@ -198,10 +199,19 @@ def build(mailer: Mailer, *, to: str, subject: str, body: str) -> EmailMessage:
     return message
 
 
+def _header_text(text: str) -> str:
+    """Text fit for a header: no control characters nor line or paragraph separators
+    (a name typed with one would make the header refuse the whole message)."""
+    kept = "".join(" " if unicodedata.category(c)[0] == "C" or unicodedata.category(c)
+                   in ("Zl", "Zp") else c for c in text)
+    return " ".join(kept.split())
+
+
 def display_address(name: str, address: str) -> str:
     """``Name <address>`` with the name encoded as e-mail headers need."""
     try:
         username, _, domain = address.partition("@")
-        return str(Address(display_name=name, username=username, domain=domain))
+        return str(Address(display_name=_header_text(name), username=username,
+                           domain=domain))
     except (ValueError, IndexError):
         return address

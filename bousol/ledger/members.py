@@ -18,10 +18,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select, update
 
+from bousol import money
 from bousol.ledger import closing, settings
 from bousol.ledger.actors import Actor
 from bousol.ledger.clock import paris_today  # membership years: the local calendar
-from bousol.ledger.errors import InvalidInput, MembershipChanged, UnknownParty
+from bousol.ledger.errors import FeeChanged, InvalidInput, MembershipChanged, UnknownParty
 from bousol.ledger.models import College, Party, PartyKind, Role, SystemAccount, utcnow
 from bousol.ledger.operations import Tender, _memo, parse_tender
 from bousol.ledger.parties import create_party
@@ -104,11 +105,16 @@ def next_until(paid_until: dt.date | None, today: dt.date) -> dt.date:
 
 def _take_fee(uow: UnitOfWork, actor: Actor, party_code: str, tender: Tender,
               paid_until: dt.date | None, today: dt.date,
-              kind: str = PartyKind.SOLISTE) -> Membership:
+              kind: str = PartyKind.SOLISTE, seen_fee_cents: int | None = None) -> Membership:
     college = college_of(kind)
     if college is None:
         raise UnknownParty()
     fee_cents = college_fee_cents(uow.conn, college)
+    if seen_fee_cents is not None and seen_fee_cents != fee_cents:
+        # The fee changed since the page showed it (an adopted decision, a setting):
+        # never take an amount the clerk did not announce.
+        raise FeeChanged(f"La cotisation vient de changer : {money.format_fr(fee_cents, '€')} "
+                         "désormais. Rien n'a été encaissé ; annoncez le nouveau montant.")
     until = next_until(paid_until, today)
     if fee_cents == 0:
         raise InvalidInput("La cotisation est à 0 : rien à encaisser.")
@@ -173,7 +179,8 @@ def register_soliste(
 
 def renew_membership(uow: UnitOfWork, actor: Actor, *, party_code: str, tender: str,
                      today: dt.date | None = None,
-                     seen_until: object = ...) -> Membership:
+                     seen_until: object = ..., seen_fee_cents: int | None = None
+                     ) -> Membership:
     """This year's (or, if paid, next year's) membership fee.
 
     ``seen_until``: the validity the clerk was shown; if it changed meanwhile (a second
@@ -192,7 +199,7 @@ def renew_membership(uow: UnitOfWork, actor: Actor, *, party_code: str, tender: 
         if seen_until is not ... and row.membership_until != seen_until:
             raise MembershipChanged()
         membership = _take_fee(uow, actor, party_code, tender_value, row.membership_until,
-                               today, row.kind)
+                               today, row.kind, seen_fee_cents)
         uow.commit()
         return membership
 

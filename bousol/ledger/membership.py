@@ -14,14 +14,14 @@ import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bousol import money
 from bousol.ledger import mail
 from bousol.ledger.actors import Actor
 from bousol.ledger.clock import paris_today
-from bousol.ledger.errors import InvalidInput, MembershipChanged, UnknownParty
+from bousol.ledger.errors import FeeChanged, InvalidInput, MembershipChanged, UnknownParty
 from bousol.ledger.members import (
     _EMAIL_RE,
     college_fee_cents,
@@ -372,7 +372,8 @@ def _association_tender(value: object) -> Tender:
 
 
 def record_fee(uow: UnitOfWork, actor: Actor, code: str, tender: str, *,
-               today: dt.date | None = None, seen_until: object = ...) -> FeeRecorded:
+               today: dt.date | None = None, seen_until: object = ...,
+               seen_fee_cents: int | None = None) -> FeeRecorded:
     """A yearly fee the association received itself (a transfer to its account, a
     cheque sent to the treasurer): a partner (``L-…``) or a member party (soliste,
     prestataire, CCAS, bank). One ``membership_fee`` entry, euros from outside to
@@ -404,6 +405,10 @@ def record_fee(uow: UnitOfWork, actor: Actor, code: str, tender: str, *,
         if seen_until is not ... and row.membership_until != seen_until:
             raise MembershipChanged()
         fee_cents = college_fee_cents(uow.conn, college)
+        if seen_fee_cents is not None and seen_fee_cents != fee_cents:
+            raise FeeChanged(f"La cotisation vient de changer : "
+                             f"{money.format_fr(fee_cents, '€')} désormais. Rien n'a été "
+                             "enregistré.")
         if fee_cents == 0:
             raise InvalidInput("La cotisation est à 0 : rien à encaisser.")
         until = next_until(row.membership_until, today)
@@ -425,13 +430,15 @@ def record_fee(uow: UnitOfWork, actor: Actor, code: str, tender: str, *,
 
 def record_partner_fee(uow: UnitOfWork, actor: Actor, partner_code: str, tender: str, *,
                        today: dt.date | None = None,
-                       seen_until: object = ...) -> FeeRecorded:
+                       seen_until: object = ..., seen_fee_cents: int | None = None
+                       ) -> FeeRecorded:
     """A partner's yearly fee (acteurs locaux), by transfer or cheque."""
     actor.require(Role.ADMIN)
     if not (isinstance(partner_code, str)
             and _PARTNER_CODE_RE.fullmatch(partner_code.strip().upper())):
         raise UnknownParty("Partenaire inconnu.")
-    return record_fee(uow, actor, partner_code, tender, today=today, seen_until=seen_until)
+    return record_fee(uow, actor, partner_code, tender, today=today, seen_until=seen_until,
+                      seen_fee_cents=seen_fee_cents)
 
 
 # ------------------------------------------------------------------ reminders
@@ -509,6 +516,15 @@ def messages(conn: Connection, limit: int = 200) -> list:
     return conn.execute(select(mails_t).order_by(mails_t.c.id.desc()).limit(limit)).all()
 
 
+# A reminder still pending this long after its claim belongs to a run that died.
+STALE_PENDING = dt.timedelta(minutes=15)
+
+
+def _retryable(status, created_at, now: dt.datetime):
+    return or_(status == "failed",
+               and_(status == "pending", created_at < now - STALE_PENDING))
+
+
 def send_reminders(uow_factory: Callable[..., UnitOfWork], actor: Actor,
                    today: dt.date | None, mailer: mail.Mailer) -> ReminderRun:
     """Remind every member whose membership lapses this month and has an e-mail.
@@ -516,9 +532,12 @@ def send_reminders(uow_factory: Callable[..., UnitOfWork], actor: Actor,
     1. Claim: one unit of work inserts a ``mail_messages`` row (pending) per member not
        reminded yet this month; the unique key (kind, recipient, period) makes a
        second run, or a second click at the same moment, skip it (each insert in a
-       savepoint: a concurrent winner's row makes ours fail alone). Commit.
+       savepoint: a concurrent winner's row makes ours fail alone). A reminder that
+       failed, or was left pending for ``STALE_PENDING`` by a run that died, is claimed
+       again (a conditional update: one run wins it). Commit.
     2. Deliver each claimed message outside any transaction, then mark it sent or
-       failed (the error kept) in a short unit of work of its own.
+       failed (the error kept) in a short unit of work of its own; a message that cannot
+       even be built (a name no header accepts) fails alone.
     """
     actor.require(Role.ADMIN)
     mail.ensure_ready(mailer)  # refuse before writing anything
@@ -526,41 +545,55 @@ def send_reminders(uow_factory: Callable[..., UnitOfWork], actor: Actor,
     period = period_of(today)
     run = ReminderRun(period)
     claimed: list[tuple[int, str, str, str, str, str]] = []
+    now = utcnow()
     with uow_factory() as uow:
         conn = uow.conn
         due = lapsing(conn, today)
-        done_keys = set(conn.execute(
-            select(mails_t.c.recipient_key)
-            .where(mails_t.c.kind == REMINDER_KIND, mails_t.c.period == period)).scalars())
+        earlier = {row.recipient_key: row for row in conn.execute(
+            select(mails_t.c.id, mails_t.c.recipient_key, mails_t.c.status,
+                   mails_t.c.created_at)
+            .where(mails_t.c.kind == REMINDER_KIND, mails_t.c.period == period))}
         fees = {college: college_fee_cents(conn, college) for college in College}
         for member in due:
             if not member.email:
                 run.without_email.append(member.code)
                 continue
-            if member.recipient_key in done_keys:
-                run.already.append(member.code)
-                continue
             subject, body = reminder_text(member, fees[member.college], today)
-            try:
-                with conn.begin_nested():  # a savepoint: a lost race fails alone
-                    mail_id = conn.execute(insert(mails_t).values(
-                        kind=REMINDER_KIND, recipient_key=member.recipient_key,
-                        period=period, to_address=member.email, subject=subject, body=body,
-                        status="pending", transport=mailer.transport, created_at=utcnow(),
-                        created_by_user_id=actor.user_id,
-                    ).returning(mails_t.c.id)).scalar_one()
-            except IntegrityError:  # another run claimed this member meanwhile
-                run.already.append(member.code)
-                continue
+            values = {"to_address": member.email, "subject": subject, "body": body,
+                      "status": "pending", "transport": mailer.transport, "error": None,
+                      "created_at": now, "created_by_user_id": actor.user_id}
+            before = earlier.get(member.recipient_key)
+            if before is not None:
+                # Sent, or being sent by another run right now: nothing to do. Failed, or
+                # left pending by a run that died: claim it again (the condition is the
+                # claim: of two runs, one updates the row, the other finds it taken).
+                retry = _retryable(mails_t.c.status, mails_t.c.created_at, now)
+                claimed_again = conn.execute(
+                    update(mails_t).where(mails_t.c.id == before.id, retry).values(**values)
+                ).rowcount
+                if not claimed_again:
+                    run.already.append(member.code)
+                    continue
+                mail_id = before.id
+            else:
+                try:
+                    with conn.begin_nested():  # a savepoint: a lost race fails alone
+                        mail_id = conn.execute(insert(mails_t).values(
+                            kind=REMINDER_KIND, recipient_key=member.recipient_key,
+                            period=period, **values,
+                        ).returning(mails_t.c.id)).scalar_one()
+                except IntegrityError:  # another run claimed this member meanwhile
+                    run.already.append(member.code)
+                    continue
             claimed.append((mail_id, member.code, member.name, member.email, subject, body))
         uow.commit()
     for mail_id, code, name, address, subject, body in claimed:
-        message = mail.build(mailer, to=mail.display_address(name, address),
-                             subject=subject, body=body)
         error = None
-        try:
+        try:  # building too: one bad name must not stop the others
+            message = mail.build(mailer, to=mail.display_address(name, address),
+                                 subject=subject, body=body)
             mailer.send(message)
-        except mail.DeliveryFailed as failure:
+        except (mail.DeliveryFailed, ValueError) as failure:
             error = str(failure)[:500] or "échec de l'envoi"
         with uow_factory() as uow:
             uow.conn.execute(update(mails_t).where(mails_t.c.id == mail_id).values(

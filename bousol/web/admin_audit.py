@@ -20,10 +20,13 @@ def _day(value: str | None, errors: list[str], label: str) -> dt.date | None:
     if not value:
         return None
     try:
-        return dt.date.fromisoformat(value)
+        day = dt.date.fromisoformat(value)
     except ValueError:
+        day = None
+    if day is None or not 2000 <= day.year <= 2999:  # year 1 or 9999 overflows in UTC
         errors.append(_("%(label)s : date invalide (jj/mm/aaaa).", label=label))
         return None
+    return day
 
 
 def _paris_midnight(day: dt.date) -> dt.datetime:

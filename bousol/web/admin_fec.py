@@ -78,7 +78,7 @@ def accounting():
         if "csrf_token" in form.errors:
             return _page(form, _default_period(), 400)
         return _page(form, _default_period(), 422)
-    key = form.ledger_key.data
+    key = (form.ledger_key.data or "").strip()  # as the ledger reads it
     try:
         if request.form.get("action") == "reset":
             fec.reset_mapping(unit_of_work(), current_actor(), key)

@@ -56,6 +56,7 @@ class FeeForm(FlaskForm):
         choices=[SelectChoice(value, label) for value, label in FEE_TENDER_LABELS.items()],
         default="transfer", validators=[DataRequired()])
     seen_until = HiddenField()  # the validity shown: a second click cannot record twice
+    seen_fee = HiddenField()  # the fee shown: a fee changed meanwhile is not recorded
 
 
 def _show_error(form: FlaskForm, error: DomainError, default: str) -> None:
@@ -64,6 +65,11 @@ def _show_error(form: FlaskForm, error: DomainError, default: str) -> None:
     if target is None or not hasattr(target, "errors"):
         target = getattr(form, default)
     target.errors = [*target.errors, error.message]
+
+
+def _seen_fee(form: FeeForm) -> int | None:
+    seen = form.seen_fee.data or ""
+    return int(seen) if seen.isdigit() and len(seen) < 10 else None
 
 
 def _seen(form: FeeForm) -> dt.date | None:
@@ -160,6 +166,7 @@ def _party_fee_page(code: str, form: FeeForm, status: int = 200):
         fee = college_fee_cents(uow.conn, college)
         fees = membership.fee_history(uow.conn, member.code)
     form.seen_until.data = member.membership_until.isoformat() if member.membership_until else ""
+    form.seen_fee.data = str(fee)
     return render_template(
         "admin/members_fee.html", title=_("Cotisation de %(name)s", name=member.name),
         member=member, college=college, fee_cents=fee, form=form, fees=fees,
@@ -177,7 +184,8 @@ def member_fee(code: str):
     if form.validate_on_submit():
         try:
             done = membership.record_fee(unit_of_work(), current_actor(), code,
-                                         form.tender.data, seen_until=_seen(form))
+                                         form.tender.data, seen_until=_seen(form),
+                                         seen_fee_cents=_seen_fee(form))
         except MembershipChanged as error:  # a second click: nothing recorded twice
             flash(error.message, "error")
             return redirect(url_for("admin.member_fee", code=code), 303)
@@ -231,6 +239,7 @@ def _partner_page(code: str, form: PartnerForm | None, fee_form: FeeForm | None,
     if fee_form is None:
         fee_form = FeeForm(formdata=None)
     fee_form.seen_until.data = found.membership_until.isoformat() if found.membership_until else ""
+    fee_form.seen_fee.data = str(fee)
     return render_template(
         "admin/partner.html", title=found.name, partner=found, form=form,
         fee_form=fee_form, fee_cents=fee, fees=fees, tender_labels=FEE_TENDER_LABELS,
@@ -267,7 +276,8 @@ def partner_fee(code: str):
         try:
             done = membership.record_partner_fee(unit_of_work(), current_actor(), code,
                                                  fee_form.tender.data,
-                                                 seen_until=_seen(fee_form))
+                                                 seen_until=_seen(fee_form),
+                                                 seen_fee_cents=_seen_fee(fee_form))
         except MembershipChanged as error:
             flash(error.message, "error")
             return redirect(url_for("admin.partner_detail", code=code), 303)

@@ -12,10 +12,16 @@ from bousol.ledger import audit
 def register(app: Flask) -> None:
     @app.before_request
     def _audit_context():
+        # The route's rule, not the path: a path can carry a bearer secret (a pay link's
+        # token, a voucher's code) or an erased beneficiary's reference; the trail keeps
+        # forever what it is given.
+        rule = request.url_rule.rule if request.url_rule is not None else "?"
         context = audit.Context(
             user_id=None, username="anonyme", address=(request.remote_addr or "inconnue")[:64],
-            action=f"{request.method} {request.path}"[:120])
+            action=f"{request.method} {rule}"[:120])
         g.audit_token = audit.set_context(context)
+        if request.endpoint != "static":
+            note_user()  # the session's user (one lookup most views make anyway)
 
     @app.teardown_request
     def _audit_context_end(_exc):

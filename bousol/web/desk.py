@@ -169,6 +169,7 @@ class RenewalForm(FlaskForm):
         default="cash", validators=[DataRequired()],
     )
     seen_until = HiddenField()  # the validity shown: a second click cannot charge twice
+    seen_fee = HiddenField()  # the fee announced: a fee changed meanwhile is not taken
 
 
 @bp.route("/adherents/<code>/cotisation", methods=["GET", "POST"])
@@ -184,10 +185,12 @@ def renewal(code: str):
     if form.validate_on_submit():
         seen = form.seen_until.data or ""
         try:
+            seen_fee = form.seen_fee.data or ""
             membership = members.renew_membership(
                 unit_of_work(), current_actor(), party_code=member.code,
                 tender=form.tender.data,
-                seen_until=dt.date.fromisoformat(seen) if seen else None)
+                seen_until=dt.date.fromisoformat(seen) if seen else None,
+                seen_fee_cents=int(seen_fee) if seen_fee.isdigit() else None)
         except ValueError:
             abort(400)
         except DomainError as error:
@@ -198,6 +201,7 @@ def renewal(code: str):
                 until=fr_date(membership.membership_until)), "info")
         return redirect(back)
     form.seen_until.data = until.isoformat() if until else ""
+    form.seen_fee.data = str(fee)
     return render_template("desk/renewal.html", title=_("Cotisation annuelle"),
                            member=member, form=form, fee_cents=fee,
                            until=until), 422 if form.errors else 200
