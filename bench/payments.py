@@ -11,8 +11,14 @@ schema ``bousol_bench`` of the database given by ``--pg-url``), single thread:
 * **raw**: what the ledger must minimally do per payment, with the bare driver
   (``sqlite3`` / ``psycopg`` 3) on the same tables and the same engine settings: one
   transaction with INSERT entry … RETURNING id, INSERT of the two postings, two
-  ``balance = balance + x`` UPDATEs, COMMIT. On PostgreSQL the schema's triggers
-  (append-only, deferred "entry balances" check) fire for raw and service alike.
+  ``balance = balance + x`` UPDATEs, and (since issue 7) the payment's audit record:
+  read and lock the chain's head, INSERT the record (a JSON of what changed, its
+  SHA-256 chained to the previous one), UPDATE the head; COMMIT. On PostgreSQL the
+  schema's triggers (append-only, deferred "entry balances" check) fire for raw and
+  service alike.
+* **raw-no-audit**: the same without the audit record, as before issue 7: the
+  difference between the two raw rates is what the audit trail costs the database
+  itself.
 
 Each variant is warmed up, then timed ``--repeat`` times in rotating order
 (``time.perf_counter``); the best rate is the figure, the median is shown beside it.
@@ -31,6 +37,7 @@ from __future__ import annotations
 
 import argparse
 import datetime as dt
+import json
 import math
 import sqlite3
 import statistics
@@ -40,6 +47,7 @@ import time
 from collections.abc import Callable
 from dataclasses import dataclass, field
 from pathlib import Path
+from types import SimpleNamespace
 
 ROOT = Path(__file__).resolve().parent.parent
 if str(ROOT) not in sys.path:
@@ -51,7 +59,7 @@ from sqlalchemy import event, func, make_url, select  # noqa: E402
 
 from bousol import create_app  # noqa: E402
 from bousol.extensions import db  # noqa: E402
-from bousol.ledger import operations  # noqa: E402
+from bousol.ledger import audit, operations  # noqa: E402
 from bousol.ledger.actors import SYSTEM, Actor  # noqa: E402
 from bousol.ledger.db import SQLITE_BUSY_TIMEOUT_MS, make_engine, make_session_factory  # noqa: E402
 from bousol.ledger.driver_sql import DriverStatement  # noqa: E402
@@ -67,7 +75,7 @@ N_PRESTATAIRES = 5
 AMOUNT = "1.25"
 AMOUNT_CENTS = 125
 WARMUP = 50
-VARIANTS = ("service", "service+key", "raw")
+VARIANTS = ("service", "service+key", "raw", "raw-no-audit")
 
 
 # ---------------------------------------------------------------- set-up
@@ -183,7 +191,33 @@ def sqlite_raw_connect(path: str) -> sqlite3.Connection:
     return conn
 
 
-def sqlite_raw_loop(conn: sqlite3.Connection, rows: list[tuple[int, int, int]]) -> None:
+def raw_audit_record(seq: int, prev_hash: str, user_id: int, entry_id: int,
+                     accounts: tuple[int, int]) -> tuple[dict, str]:
+    """The payment's audit record as the ledger writes it (same fields, same chain)."""
+    details = {"changes": [
+        {"columns": ["actor_user_id", "created_at", "details", "kind", "memo",
+                     "reverses_id"], "op": "insert", "rows": 1, "table": "entries",
+         "values": {"id": [entry_id], "kind": ["payment"], "reverses_id": [None]}},
+        {"columns": ["account_id", "amount", "currency", "entry_id"], "op": "insert",
+         "rows": 2, "table": "postings",
+         "values": {"account_id": list(accounts), "amount": [-AMOUNT_CENTS, AMOUNT_CENTS],
+                    "currency": ["BSOL"], "entry_id": [entry_id]}},
+        {"columns": [], "op": "update", "rows": 2, "table": "accounts", "values": {}},
+    ]}
+    row = {"seq": seq, "at": dt.datetime.now(dt.UTC), "user_id": user_id,
+           "username": "bench", "address": "bench", "action": "bench payment",
+           "details": json.dumps(details, ensure_ascii=False, sort_keys=True,
+                                 separators=(",", ":")),
+           "prev_hash": prev_hash}
+    return row, audit.record_hash(SimpleNamespace(**row))
+
+
+_AUDIT_INSERT = ("INSERT INTO audit_records (seq, at, user_id, username, address, action, "
+                 "details, prev_hash, hash) VALUES ({0}, {0}, {0}, {0}, {0}, {0}, {0}, {0}, {0})")
+
+
+def sqlite_raw_loop(conn: sqlite3.Connection, rows: list[tuple[int, int, int]], *,
+                    with_audit: bool = True) -> None:
     cur = conn.cursor()
     for user_id, payer_acc, payee_acc in rows:
         # SQLAlchemy's SQLite DateTime storage format, so the rows look alike.
@@ -205,6 +239,15 @@ def sqlite_raw_loop(conn: sqlite3.Connection, rows: list[tuple[int, int, int]]) 
                 sorted(((-AMOUNT_CENTS, payer_acc), (AMOUNT_CENTS, payee_acc)),
                        key=lambda d: d[1]),
             )
+            if with_audit:
+                seq, prev = cur.execute(
+                    "SELECT seq, hash FROM audit_head WHERE id = 1").fetchone()
+                row, digest = raw_audit_record(seq + 1, prev, user_id, entry_id,
+                                               (payer_acc, payee_acc))
+                row["at"] = row["at"].strftime("%Y-%m-%d %H:%M:%S.%f")
+                cur.execute(_AUDIT_INSERT.format("?"), (*row.values(), digest))
+                cur.execute("UPDATE audit_head SET seq = ?, hash = ? WHERE id = 1",
+                            (seq + 1, digest))
             cur.execute("COMMIT")
         except BaseException:
             cur.execute("ROLLBACK")
@@ -217,7 +260,8 @@ def pg_raw_connect(pg_url: str) -> psycopg.Connection:
     return conn
 
 
-def pg_raw_loop(conn: psycopg.Connection, rows: list[tuple[int, int, int]]) -> None:
+def pg_raw_loop(conn: psycopg.Connection, rows: list[tuple[int, int, int]], *,
+                with_audit: bool = True) -> None:
     cur = conn.cursor()
     for user_id, payer_acc, payee_acc in rows:
         now = dt.datetime.now(dt.UTC)
@@ -238,6 +282,14 @@ def pg_raw_loop(conn: psycopg.Connection, rows: list[tuple[int, int, int]]) -> N
                 sorted(((-AMOUNT_CENTS, payer_acc), (AMOUNT_CENTS, payee_acc)),
                        key=lambda d: d[1]),
             )
+            if with_audit:
+                cur.execute("SELECT seq, hash FROM audit_head WHERE id = 1 FOR UPDATE")
+                seq, prev = cur.fetchone()
+                row, digest = raw_audit_record(seq + 1, prev, user_id, entry_id,
+                                               (payer_acc, payee_acc))
+                cur.execute(_AUDIT_INSERT.format("%s"), (*row.values(), digest))
+                cur.execute("UPDATE audit_head SET seq = %s, hash = %s WHERE id = 1",
+                            (seq + 1, digest))
             conn.commit()  # the deferred "entry balances" trigger runs here
         except BaseException:
             conn.rollback()
@@ -319,7 +371,7 @@ def bench_backend(backend: str, url: str, n: int, repeat: int,
             keys = [f"bench-{k}" for k in range(first, first + count)]
             return lambda: service_loop(session_factory, pairs, keys)
         rows = raw_rows(ledger, pairs)
-        return lambda: raw_loop(raw_conn, rows)
+        return lambda: raw_loop(raw_conn, rows, with_audit=variant == "raw")
 
     try:
         for variant in VARIANTS:  # warm-up: statement caches, prepared statements, pool
@@ -371,6 +423,9 @@ def report(results: list[Result]) -> None:
         print(f"\n{r.backend}  (n={r.n} per run, {len(r.rates['raw'])} runs each)")
         for variant in VARIANTS:
             print(f"  {variant:<12} {r.best(variant):9.1f}  [{r.median(variant):9.1f}]")
+        audit_ratio = r.best("raw") / r.best("raw-no-audit")
+        print(f"  {'raw/raw-no-audit':<16} {audit_ratio:5.2f}x  (the audit record's own cost "
+              "in the database)")
         for variant in ("service", "service+key"):
             ratio = r.best(variant) / raw
             median_ratio = r.median(variant) / r.median("raw")

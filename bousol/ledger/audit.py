@@ -30,7 +30,18 @@ import json
 from contextvars import ContextVar
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, Engine, event, exc, func, insert, or_, select, update
+from sqlalchemy import (
+    Connection,
+    Engine,
+    bindparam,
+    event,
+    exc,
+    func,
+    insert,
+    or_,
+    select,
+    update,
+)
 from sqlalchemy.orm import Session
 
 from bousol.ledger.clock import as_utc
@@ -105,6 +116,8 @@ class _TableWrites:
 
 
 def _jsonable(value):
+    if value is None or type(value) in (int, str, bool):
+        return value
     if isinstance(value, dt.datetime):
         return as_utc(value).isoformat()
     if isinstance(value, dt.date):
@@ -136,15 +149,29 @@ def note_write(conn: Connection, statement, rowcount: int, params_list) -> None:
     if op == "insert" and params_list:
         count = len(params_list)  # one row per parameter set (drivers count batches)
     entry.rows += count
-    columns = set(table.c.keys())
+    columns, kept_columns = _columns_of(table, name)
+    # Raw values here (every payment passes by): made JSON once, in _summary.
     for params in params_list:
-        for column in columns.intersection(params):
-            entry.columns.add(column)
-            if column in _KEPT and (name, column) not in _SECRET:
-                kept = entry.values.setdefault(column, [])
-                value = _jsonable(params[column])
-                if value not in kept and len(kept) < _MAX_VALUES:
-                    kept.append(value)
+        for column, value in params.items():
+            if column in columns:
+                entry.columns.add(column)
+                if column in kept_columns:
+                    kept = entry.values.setdefault(column, [])
+                    if len(kept) < _MAX_VALUES and value not in kept:
+                        kept.append(value)
+
+
+_table_columns: dict = {}
+
+
+def _columns_of(table, name: str) -> tuple[frozenset[str], frozenset[str]]:
+    """A table's columns, and those whose values the trail keeps (cached per table)."""
+    found = _table_columns.get(table)
+    if found is None:
+        columns = frozenset(table.c.keys())
+        kept = frozenset(c for c in columns if c in _KEPT and (name, c) not in _SECRET)
+        found = _table_columns[table] = (columns, kept)
+    return found
 
 
 def note_ids(conn: Connection, statement, ids) -> None:
@@ -189,9 +216,11 @@ def _summary(writes: dict[str, _TableWrites]) -> list[dict]:
     for what in sorted(writes):
         item = writes[what]
         op, table = what.split(" ", 1)
+        values = {}
+        for column in sorted(item.values):
+            values[column] = list(dict.fromkeys(_jsonable(v) for v in item.values[column]))
         out.append({"op": op, "table": table, "rows": item.rows,
-                    "columns": sorted(item.columns),
-                    "values": {k: item.values[k] for k in sorted(item.values)}})
+                    "columns": sorted(item.columns), "values": values})
     return out
 
 
@@ -212,25 +241,49 @@ def record_hash(row) -> str:
         row.prev_hash)).hexdigest()
 
 
+_RECORD_COLUMNS = ("seq", "at", "user_id", "username", "address", "action", "details",
+                   "prev_hash", "hash")
+_statements: dict[str, object] = {}
+
+
+def _driver_statements() -> dict:
+    """The append's three statements, compiled once and run on the driver's cursor like
+    the payment's own (bousol/ledger/driver_sql.py): every writing transaction pays
+    for them, so they take the hot path's road (imported late: driver_sql counts its
+    writes here)."""
+    if not _statements:
+        from bousol.ledger.driver_sql import DriverStatement
+
+        _statements["head"] = DriverStatement(  # FOR UPDATE: dropped on SQLite, whose
+            select(head_t.c.seq, head_t.c.hash)  # writers already hold the write lock
+            .where(head_t.c.id == bindparam("head")).with_for_update())
+        _statements["insert"] = DriverStatement(
+            insert(records_t).values({c: bindparam(c) for c in _RECORD_COLUMNS}))
+        _statements["head_update"] = DriverStatement(
+            update(head_t).where(head_t.c.id == bindparam("head"))
+            .values(seq=bindparam("seq"), hash=bindparam("hash")))
+    return _statements
+
+
 def append(conn: Connection, context: Context, details: dict) -> int:
     """Append one record in the connection's transaction; returns its seq."""
-    head_query = select(head_t.c.seq, head_t.c.hash).where(head_t.c.id == 1)
-    if conn.dialect.name == "postgresql":
-        head_query = head_query.with_for_update()
-    head = conn.execute(head_query).one()
+    from bousol.ledger.driver_sql import timestamp
+
+    statements = _driver_statements()
+    head_seq, head_hash = statements["head"].first(conn, {"head": 1})
     at = utcnow()
-    seq = head.seq + 1
+    seq = head_seq + 1
     row = {
         "seq": seq, "at": at, "user_id": context.user_id,
         "username": context.username[:80], "address": context.address[:64],
         "action": context.action[:120],
         "details": json.dumps(details, ensure_ascii=False, sort_keys=True,
                               separators=(",", ":")),
-        "prev_hash": head.hash,
+        "prev_hash": head_hash,
     }
     digest = hashlib.sha256(_canonical(**row)).hexdigest()
-    conn.execute(insert(records_t).values(**row, hash=digest))
-    conn.execute(update(head_t).where(head_t.c.id == 1).values(seq=seq, hash=digest))
+    statements["insert"].execute(conn, {**row, "at": timestamp(conn, at), "hash": digest})
+    statements["head_update"].execute(conn, {"head": 1, "seq": seq, "hash": digest})
     return seq
 
 
