@@ -18,6 +18,7 @@ import sqlalchemy as sa
 
 from bousol.ledger import closing, mail, members, membership
 from bousol.ledger.errors import (
+    FeeChanged,
     Forbidden,
     InvalidInput,
     MembershipChanged,
@@ -136,6 +137,49 @@ def test_the_desk_page_takes_the_prestataires_fee(client, ledger):
         follow_redirects=True)
     assert "Cotisation de 20,00" in done.text
     assert ledger.system("fees_income") == 2000
+
+
+def test_a_fee_changed_after_the_page_showed_it_is_not_taken(client, ledger):
+    """The desk announced 20,00 €; a decision raised the fee meanwhile: nothing taken."""
+    clerk = ledger.user("bank")
+    baker = ledger.prestataire()
+    login(client, clerk.username, PASSWORD)
+    page = client.get(f"/comptoir/adherents/{baker.party_code}/cotisation")
+    assert 'name="seen_fee" type="hidden" value="2000"' in page.text
+    ledger.setting("membership.fee_cents.prestataires", "2500")
+    done = client.post(f"/comptoir/adherents/{baker.party_code}/cotisation", data={
+        "csrf_token": csrf_token(page.text), "tender": "cash", "seen_until": "",
+        "seen_fee": "2000"}, follow_redirects=True)
+    assert "La cotisation vient de changer" in done.text and "25,00" in done.text
+    assert ledger.system("fees_income") == 0
+    forged = client.post(f"/comptoir/adherents/{baker.party_code}/cotisation", data={
+        "csrf_token": csrf_token(page.text), "tender": "cash", "seen_until": "",
+        "seen_fee": "²"})  # a digit to str.isdigit, not to int()
+    assert forged.status_code == 400 and ledger.system("fees_income") == 0
+    with pytest.raises(FeeChanged):
+        membership.record_fee(ledger.uow(), ledger.user("admin"), baker.party_code,
+                              "transfer", seen_fee_cents=2000)
+    assert ledger.system("fees_income") == 0
+    # The fee announced is the fee taken.
+    page = client.get(f"/comptoir/adherents/{baker.party_code}/cotisation")
+    taken = client.post(f"/comptoir/adherents/{baker.party_code}/cotisation", data={
+        "csrf_token": csrf_token(page.text), "tender": "cash", "seen_until": "",
+        "seen_fee": "2500"}, follow_redirects=True)
+    assert "Cotisation de 25,00" in taken.text and ledger.system("fees_income") == 2500
+
+
+def test_the_association_form_refuses_a_changed_fee(client, ledger):
+    admin = ledger.user("admin", password=PASSWORD)
+    code = partner(ledger, admin)
+    login(client, admin.username, PASSWORD)
+    page = client.get(f"/admin/partenaires/{code}")
+    assert 'name="seen_fee" type="hidden" value="5000"' in page.text
+    ledger.setting("membership.fee_cents.acteurs_locaux", "6000")
+    answer = client.post(f"/admin/partenaires/{code}/cotisation", data={
+        "csrf_token": csrf_token(page.text), "tender": "transfer", "seen_until": "",
+        "seen_fee": "5000"})
+    assert answer.status_code == 409 and "La cotisation vient de changer" in answer.text
+    assert ledger.system("fees_income") == 0
 
 
 # ------------------------------------------------------------------ partners

@@ -103,31 +103,47 @@ def next_until(paid_until: dt.date | None, today: dt.date) -> dt.date:
     return until
 
 
+def fee_due(conn: Connection, college: College, seen_fee_cents: int | None = None) -> int:
+    """The fee to take from a member of ``college``. ``seen_fee_cents``: the fee the
+    page showed; if it changed since (an adopted decision, a setting), nothing is
+    taken (``fee_changed``): never an amount nobody announced."""
+    fee_cents = college_fee_cents(conn, college)
+    if seen_fee_cents is not None and seen_fee_cents != fee_cents:
+        raise FeeChanged(f"La cotisation vient de changer : {money.format_fr(fee_cents, '€')} "
+                         "désormais. Rien n'a été encaissé ni enregistré.")
+    if fee_cents == 0:
+        raise InvalidInput("La cotisation est à 0 : rien à encaisser.")
+    return fee_cents
+
+
+def post_fee(conn: Connection, actor: Actor, code: str, fee_cents: int, until: dt.date,
+             details: dict, *, desk_day: dt.date | None = None) -> int:
+    """The fee's one entry: euros from outside to ``fees_income``. ``desk_day``: taken
+    at the desk that day, refused once the day is closed (checked under the lock)."""
+    locked = lock_accounts(conn, system=(SystemAccount.EUR_OUTSIDE, SystemAccount.FEES_INCOME))
+    if desk_day is not None:
+        closing.ensure_desk_open(conn, desk_day)
+    return post(
+        conn, kind="membership_fee",
+        legs=[Leg(locked.system(SystemAccount.EUR_OUTSIDE), -fee_cents),
+              Leg(locked.system(SystemAccount.FEES_INCOME), fee_cents)],
+        actor_user_id=actor.user_id, memo=f"Cotisation {until.year} — {code}",
+        details=details,
+    )
+
+
 def _take_fee(uow: UnitOfWork, actor: Actor, party_code: str, tender: Tender,
               paid_until: dt.date | None, today: dt.date,
               kind: str = PartyKind.SOLISTE, seen_fee_cents: int | None = None) -> Membership:
     college = college_of(kind)
     if college is None:
         raise UnknownParty()
-    fee_cents = college_fee_cents(uow.conn, college)
-    if seen_fee_cents is not None and seen_fee_cents != fee_cents:
-        # The fee changed since the page showed it (an adopted decision, a setting):
-        # never take an amount the clerk did not announce.
-        raise FeeChanged(f"La cotisation vient de changer : {money.format_fr(fee_cents, '€')} "
-                         "désormais. Rien n'a été encaissé ; annoncez le nouveau montant.")
+    fee_cents = fee_due(uow.conn, college, seen_fee_cents)
     until = next_until(paid_until, today)
-    if fee_cents == 0:
-        raise InvalidInput("La cotisation est à 0 : rien à encaisser.")
-    locked = lock_accounts(
-        uow.conn, system=(SystemAccount.EUR_OUTSIDE, SystemAccount.FEES_INCOME))
-    closing.ensure_desk_open(uow.conn, today)  # under the lock: a closed day takes no fee
-    entry_id = post(
-        uow.conn, kind="membership_fee",
-        legs=[Leg(locked.system(SystemAccount.EUR_OUTSIDE), -fee_cents),
-              Leg(locked.system(SystemAccount.FEES_INCOME), fee_cents)],
-        actor_user_id=actor.user_id, memo=f"Cotisation {until.year} — {party_code}",
-        details={"tender": tender.value, "party": party_code, "until": until.isoformat()},
-    )
+    entry_id = post_fee(
+        uow.conn, actor, party_code, fee_cents, until,
+        {"tender": tender.value, "party": party_code, "until": until.isoformat()},
+        desk_day=today)
     uow.conn.execute(update(parties_t).where(parties_t.c.code == party_code)
                      .values(membership_until=until))
     return Membership(party_code, fee_cents, entry_id, until)

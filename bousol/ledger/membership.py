@@ -21,13 +21,15 @@ from bousol import money
 from bousol.ledger import mail
 from bousol.ledger.actors import Actor
 from bousol.ledger.clock import paris_today
-from bousol.ledger.errors import FeeChanged, InvalidInput, MembershipChanged, UnknownParty
+from bousol.ledger.errors import InvalidInput, MembershipChanged, UnknownParty
 from bousol.ledger.members import (
     _EMAIL_RE,
     college_fee_cents,
     college_of,
+    fee_due,
     next_until,
     normalise_phone,
+    post_fee,
 )
 from bousol.ledger.models import (
     Account,
@@ -45,7 +47,6 @@ from bousol.ledger.models import (
 )
 from bousol.ledger.operations import Tender, parse_tender
 from bousol.ledger.parties import next_number
-from bousol.ledger.posting import Leg, lock_accounts, post
 from bousol.ledger.text import N_
 from bousol.ledger.uow import UnitOfWork
 
@@ -404,24 +405,12 @@ def record_fee(uow: UnitOfWork, actor: Actor, code: str, tender: str, *,
             raise UnknownParty()
         if seen_until is not ... and row.membership_until != seen_until:
             raise MembershipChanged()
-        fee_cents = college_fee_cents(uow.conn, college)
-        if seen_fee_cents is not None and seen_fee_cents != fee_cents:
-            raise FeeChanged(f"La cotisation vient de changer : "
-                             f"{money.format_fr(fee_cents, '€')} désormais. Rien n'a été "
-                             "enregistré.")
-        if fee_cents == 0:
-            raise InvalidInput("La cotisation est à 0 : rien à encaisser.")
+        fee_cents = fee_due(uow.conn, college, seen_fee_cents)
         until = next_until(row.membership_until, today)
-        locked = lock_accounts(
-            uow.conn, system=(SystemAccount.EUR_OUTSIDE, SystemAccount.FEES_INCOME))
-        entry_id = post(
-            uow.conn, kind="membership_fee",
-            legs=[Leg(locked.system(SystemAccount.EUR_OUTSIDE), -fee_cents),
-                  Leg(locked.system(SystemAccount.FEES_INCOME), fee_cents)],
-            actor_user_id=actor.user_id, memo=f"Cotisation {until.year} — {code}",
-            details={"paid_by": tender_value.value, "received_by": "association",
-                     "member": code, "college": college.value, "until": until.isoformat()},
-        )
+        entry_id = post_fee(
+            uow.conn, actor, code, fee_cents, until,
+            {"paid_by": tender_value.value, "received_by": "association", "member": code,
+             "college": college.value, "until": until.isoformat()})
         uow.conn.execute(update(table).where(table.c.id == row.id)
                          .values(membership_until=until))
         uow.commit()

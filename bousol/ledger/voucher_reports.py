@@ -216,7 +216,7 @@ def programme_report(conn: Connection, programme_id: int, *, date_from: dt.date 
         date_from = date_from or default_from
         date_to = date_to or default_to
     check_period(date_from, date_to)
-    start, end = vouchers._utc_bounds(date_from, date_to)
+    start, end = statements.paris_bounds(date_from, date_to)
     figures = vouchers.figures(conn, programme_id, date_from=date_from, date_to=date_to)
     ccas_name = conn.execute(
         select(parties_t.c.name).join(programmes_t,

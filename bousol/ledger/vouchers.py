@@ -37,7 +37,7 @@ from bousol import money
 from bousol.ledger import idempotency, operations, parties
 from bousol.ledger import voucher_codes as codes
 from bousol.ledger.actors import Actor
-from bousol.ledger.clock import PARIS, paris_today
+from bousol.ledger.clock import paris_today
 from bousol.ledger.errors import (
     AmountExceedsRemaining,
     DomainError,
@@ -71,6 +71,7 @@ from bousol.ledger.models import (
     utcnow,
 )
 from bousol.ledger.posting import Leg, lock_accounts, post
+from bousol.ledger.statements import paris_bounds
 from bousol.ledger.uow import UnitOfWork
 
 programmes_t, beneficiaries_t = AidProgramme.__table__, Beneficiary.__table__
@@ -275,7 +276,7 @@ def figures(conn: Connection, programme_id: int, *, date_from: dt.date | None = 
             date_to: dt.date | None = None) -> ProgrammeFigures:
     """The programme's figures; with dates, the flows of that period (Paris days)."""
     row = _programme_row(conn, programme_id)
-    start, end = _utc_bounds(date_from, date_to)
+    start, end = paris_bounds(date_from, date_to)
 
     def in_period(column):
         conditions = []
@@ -340,16 +341,6 @@ def figures(conn: Connection, programme_id: int, *, date_from: dt.date | None = 
         outstanding_cents=int(outstanding), available_cents=int(available),
         single_use_returned_cents=int(returned.get("voucher_redemption", 0)),
     )
-
-
-def _utc_bounds(date_from: dt.date | None, date_to: dt.date | None):
-    start = end = None
-    if date_from is not None:
-        start = dt.datetime.combine(date_from, dt.time(), PARIS).astimezone(dt.UTC)
-    if date_to is not None:
-        end = dt.datetime.combine(date_to + dt.timedelta(days=1), dt.time(),
-                                  PARIS).astimezone(dt.UTC)
-    return start, end
 
 
 # ---------------------------------------------------------------- beneficiaries

@@ -30,6 +30,17 @@ def form_status(error: DomainError) -> int:
     return status if 400 <= status < 500 and status != 404 else 422
 
 
+def seen_cents(text: str | None) -> int | None:
+    """The amount in cents a page showed and its form carries back in a hidden field
+    (blank: none shown); anything but plain digits is a forged form: 400."""
+    text = (text or "").strip()
+    if not text:
+        return None
+    if not (text.isascii() and text.isdigit() and len(text) <= 9):
+        abort(400)
+    return int(text)
+
+
 def current_actor() -> Actor:
     return actor_for(current_user)
 

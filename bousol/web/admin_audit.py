@@ -8,8 +8,8 @@ import datetime as dt
 from flask import render_template, request
 from flask_babel import gettext as _
 
-from bousol.ledger import audit
-from bousol.ledger.clock import PARIS
+from bousol.ledger import audit, statements
+from bousol.ledger.errors import InvalidDate
 from bousol.web import role_required, unit_of_work
 from bousol.web.admin import bp
 
@@ -17,20 +17,12 @@ PAGE_SIZE = 50
 
 
 def _day(value: str | None, errors: list[str], label: str) -> dt.date | None:
-    if not value:
-        return None
+    """A typed day (``statements.parse_date``: jj/mm/aaaa or ISO, years 2000–2999)."""
     try:
-        day = dt.date.fromisoformat(value)
-    except ValueError:
-        day = None
-    if day is None or not 2000 <= day.year <= 2999:  # year 1 or 9999 overflows in UTC
+        return statements.parse_date(value)
+    except InvalidDate:
         errors.append(_("%(label)s : date invalide (jj/mm/aaaa).", label=label))
         return None
-    return day
-
-
-def _paris_midnight(day: dt.date) -> dt.datetime:
-    return dt.datetime.combine(day, dt.time(), PARIS).astimezone(dt.UTC)
 
 
 @bp.route("/audit")
@@ -51,11 +43,10 @@ def audit_trail():
     with unit_of_work(read_only=True) as uow:
         found = audit.Page([], 0)
         if not errors:
+            start, end = statements.paris_bounds(since, until)
             found = audit.search(
                 uow.conn, text=text or None, username=username or None,
-                address=address or None,
-                since=_paris_midnight(since) if since else None,
-                until=_paris_midnight(until + dt.timedelta(days=1)) if until else None,
+                address=address or None, since=start, until=end,
                 limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
         if args.get("verifier"):
             check = audit.verify_chain(uow.conn)

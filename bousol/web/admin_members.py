@@ -21,7 +21,7 @@ from bousol.ledger.clock import paris_today
 from bousol.ledger.errors import DomainError, MembershipChanged
 from bousol.ledger.members import college_fee_cents, college_of
 from bousol.ledger.models import COLLEGE_LABELS, PARTNER_CATEGORY_LABELS, College
-from bousol.web import current_actor, form_status, role_required, unit_of_work
+from bousol.web import current_actor, form_status, role_required, seen_cents, unit_of_work
 from bousol.web.admin import bp
 from bousol.web.formatting import fr_date, fr_money
 
@@ -65,11 +65,6 @@ def _show_error(form: FlaskForm, error: DomainError, default: str) -> None:
     if target is None or not hasattr(target, "errors"):
         target = getattr(form, default)
     target.errors = [*target.errors, error.message]
-
-
-def _seen_fee(form: FeeForm) -> int | None:
-    seen = form.seen_fee.data or ""
-    return int(seen) if seen.isdigit() and len(seen) < 10 else None
 
 
 def _seen(form: FeeForm) -> dt.date | None:
@@ -185,7 +180,7 @@ def member_fee(code: str):
         try:
             done = membership.record_fee(unit_of_work(), current_actor(), code,
                                          form.tender.data, seen_until=_seen(form),
-                                         seen_fee_cents=_seen_fee(form))
+                                         seen_fee_cents=seen_cents(form.seen_fee.data))
         except MembershipChanged as error:  # a second click: nothing recorded twice
             flash(error.message, "error")
             return redirect(url_for("admin.member_fee", code=code), 303)
@@ -277,7 +272,7 @@ def partner_fee(code: str):
             done = membership.record_partner_fee(unit_of_work(), current_actor(), code,
                                                  fee_form.tender.data,
                                                  seen_until=_seen(fee_form),
-                                                 seen_fee_cents=_seen_fee(fee_form))
+                                                 seen_fee_cents=seen_cents(fee_form.seen_fee.data))
         except MembershipChanged as error:
             flash(error.message, "error")
             return redirect(url_for("admin.partner_detail", code=code), 303)

@@ -28,7 +28,7 @@ from bousol.ledger import (
 )
 from bousol.ledger.errors import DomainError, InvalidBic, NotesMismatch
 from bousol.ledger.models import NOTE_DENOMINATIONS
-from bousol.web import current_actor, role_required, unit_of_work, views
+from bousol.web import current_actor, role_required, seen_cents, unit_of_work, views
 from bousol.web.formatting import fr_date, fr_money
 
 bp = Blueprint("desk", __name__, url_prefix="/comptoir")
@@ -185,12 +185,11 @@ def renewal(code: str):
     if form.validate_on_submit():
         seen = form.seen_until.data or ""
         try:
-            seen_fee = form.seen_fee.data or ""
             membership = members.renew_membership(
                 unit_of_work(), current_actor(), party_code=member.code,
                 tender=form.tender.data,
                 seen_until=dt.date.fromisoformat(seen) if seen else None,
-                seen_fee_cents=int(seen_fee) if seen_fee.isdigit() else None)
+                seen_fee_cents=seen_cents(form.seen_fee.data))
         except ValueError:
             abort(400)
         except DomainError as error:
