@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 export BOUSOL_ENV ?= development
 
-.PHONY: install run test lint bench clean
+.PHONY: install run test test-calendar lint bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -25,6 +25,25 @@ run: install
 # Lint, then the whole suite: SQLite always; PostgreSQL and Chromium when present.
 test: install lint
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
+
+# The date-sensitive tests (membership years, reminders, vouchers' expiry, notes'
+# validity, closings, reports, motions, time-to-live rules) once more on each of the
+# days where calendars break: the last day of a year, just after midnight on the first
+# (Paris and UTC then disagree on the date), and a leap day. The clock is the ledger's
+# own (BOUSOL_CLOCK, bousol/ledger/clock.py): the machine's date is not touched.
+CALENDAR_DATES ?= 2027-12-31T12:00:00+01:00 2028-01-01T00:30:00+01:00 2028-02-29T12:00:00+01:00
+CALENDAR_TESTS ?= tests/test_membership.py tests/test_members.py tests/test_vouchers.py \
+	tests/test_vouchers_web.py tests/test_voucher_reports.py tests/test_voucher_print.py \
+	tests/test_notes.py tests/test_desk_notes.py tests/test_closing.py tests/test_reports.py \
+	tests/test_decisions.py tests/test_statements.py tests/test_fec.py \
+	tests/test_payment_requests.py tests/test_api_tokens.py tests/test_spaces_web.py \
+	tests/test_ccas_web.py tests/test_desk.py tests/test_payouts.py
+test-calendar: install
+	@for day in $(CALENDAR_DATES); do \
+	    echo "== the date-sensitive tests with the clock at $$day"; \
+	    BOUSOL_CLOCK=$$day $(BIN)/python -m pytest -q -m "not browser" $(PYTEST_ARGS) \
+	        $(CALENDAR_TESTS) || exit 1; \
+	done
 
 lint: install
 	$(BIN)/ruff check .

@@ -120,6 +120,10 @@ class ProductionConfig(Config):
                 "SECRET_KEY must be set to a long random value in production "
                 "(python -c 'import secrets; print(secrets.token_hex(32))')."
             )
+        if os.environ.get("BOUSOL_CLOCK", "").strip():
+            # The settable clock (bousol/ledger/clock.py) is for tests and demos: books
+            # kept in production are dated by the real calendar, always.
+            raise RuntimeError("BOUSOL_CLOCK must not be set in production.")
 
 
 CONFIGS = {

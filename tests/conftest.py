@@ -13,6 +13,7 @@ says how to run it; with ``BOUSOL_REQUIRE_PG=1`` (CI) it fails instead.
 from __future__ import annotations
 
 import os
+import secrets
 import shutil
 from collections.abc import Callable, Iterator
 
@@ -22,7 +23,7 @@ from flask_migrate import upgrade
 
 from bousol import create_app
 from bousol.extensions import db
-from bousol.ledger import parties
+from bousol.ledger import clock, parties
 from bousol.ledger.db import make_engine, make_session_factory
 from bousol.ledger.uow import UnitOfWork
 from tests.helpers import Ledger
@@ -30,8 +31,23 @@ from tests.helpers import Ledger
 PG_URL = os.environ.get(
     "BOUSOL_TEST_PG_URL", "postgresql+psycopg://postgres@127.0.0.1:5432/test"
 )
-PG_SCHEMA = os.environ.get("BOUSOL_TEST_PG_SCHEMA", "bousol_test")
+# Each run gets a schema of its own, so that two runs on one server (two terminals, CI
+# beside a developer) never truncate each other's tables; it is dropped at the end. A
+# fixed name (BOUSOL_TEST_PG_SCHEMA) is kept for whoever wants to look at it afterwards.
+PG_SCHEMA_FIXED = "BOUSOL_TEST_PG_SCHEMA" in os.environ
+PG_SCHEMA = (os.environ.get("BOUSOL_TEST_PG_SCHEMA")
+             or f"bousol_test_{os.getpid()}_{secrets.token_hex(3)}")
 REQUIRE_PG = os.environ.get("BOUSOL_REQUIRE_PG") == "1"
+
+# No test reads the real calendar: the whole run starts at one instant, a Wednesday in
+# the middle of November unless BOUSOL_CLOCK says otherwise (.ci/run replays the
+# date-sensitive tests on 31 December, 1 January just after midnight, and 29 February).
+# The clock runs on from there at the real pace, so time-to-live rules still elapse.
+DEFAULT_TEST_CLOCK = "2026-11-18T10:00:00+01:00"
+clock.set_clock(os.environ.get("BOUSOL_CLOCK", "").strip() or DEFAULT_TEST_CLOCK)
+# A test that starts another process (a command, a server) passes it
+# BOUSOL_CLOCK=clock.now().isoformat() so that both read the same time.
+
 
 # Hashing with scrypt costs ~50 ms a user; the tests make hundreds of users.
 parties.PASSWORD_METHOD = "pbkdf2:sha256:1000"
@@ -65,6 +81,7 @@ class PostgresTemplate:
     """A migrated schema, and the rows the migration seeded, to restore before each test."""
 
     def __init__(self, base_url: str):
+        self.base_url = base_url
         self.url = (
             base_url + ("&" if "?" in base_url else "?") + f"options=-csearch_path%3D{PG_SCHEMA}"
         )
@@ -81,6 +98,15 @@ class PostgresTemplate:
         with self.engine.connect() as conn:
             self.seed = {t.name: [dict(r._mapping) for r in conn.execute(t.select())]
                          for t in self.tables}
+
+    def drop(self) -> None:
+        self.engine.dispose()
+        if PG_SCHEMA_FIXED:
+            return
+        admin = sa.create_engine(self.base_url, isolation_level="AUTOCOMMIT")
+        with admin.connect() as conn:
+            conn.exec_driver_sql(f"DROP SCHEMA IF EXISTS {PG_SCHEMA} CASCADE")
+        admin.dispose()
 
     def reset(self) -> None:
         names = ", ".join(t.name for t in self.tables)
@@ -107,7 +133,7 @@ def pg_template() -> Iterator[PostgresTemplate | None]:
         return
     template = PostgresTemplate(PG_URL)
     yield template
-    template.engine.dispose()
+    template.drop()
 
 
 # ------------------------------------------------------------------ per test

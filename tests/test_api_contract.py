@@ -21,6 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
+from bousol.ledger import clock
 from tests.test_concurrency import hammer
 
 API = "/api/v1"
@@ -32,7 +33,7 @@ _names = itertools.count(1)
 
 
 def today() -> dt.date:
-    return dt.datetime.now(PARIS).date()
+    return clock.paris_today()
 
 
 # ---------------------------------------------------------------- the world
@@ -222,7 +223,7 @@ def test_token_is_created_for_a_username_and_password(world):
     assert isinstance(body["token"], str) and len(body["token"]) >= 16
     expires = parse_iso(body["expires_at"])
     assert expires.tzinfo is not None
-    assert expires > dt.datetime.now(dt.UTC)
+    assert expires > clock.now()
     me = world.ok(world.get("me", headers={"Authorization": f"Bearer {body['token']}"}), 200)
     assert me["username"] == "marie"
 

@@ -12,7 +12,7 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import approval, siret
+from bousol.ledger import approval, clock, siret
 from bousol.ledger.actors import Actor
 from bousol.ledger.errors import (
     ApprovalTransition,
@@ -150,7 +150,7 @@ def test_every_status_and_action(ledger, admin, status, action):
         assert decision_rows(ledger, code) == before
         return
 
-    started = dt.datetime.now(dt.UTC)
+    started = clock.now()
     done = approval.decide(ledger.uow(), actor, code, action, reason)
     target = EXPECTED[(status, action)]
     assert (done.from_status, done.to_status) == (status, target)
@@ -163,7 +163,7 @@ def test_every_status_and_action(ledger, admin, status, action):
         action, status, target, reason)
     assert last.decided_by_user_id == actor.user_id
     decided_at = aware(last.decided_at)
-    assert started - dt.timedelta(seconds=1) <= decided_at <= dt.datetime.now(dt.UTC)
+    assert started - dt.timedelta(seconds=1) <= decided_at <= clock.now()
     assert aware(row.status_changed_at) == decided_at
 
 

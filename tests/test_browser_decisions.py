@@ -10,7 +10,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import decisions
+from bousol.ledger import clock, decisions
 from bousol.ledger.actors import SYSTEM
 from tests.test_browser import (  # noqa: F401 - browser fixtures
     assert_accessible,
@@ -34,7 +34,7 @@ def _collective(ledger):
     motion_id = decisions.propose(
         ledger.uow(), admin, title="Commission de reconversion à 4 %",
         body="Les commerçants demandent une commission plus basse.",
-        closes_at=dt.datetime.now(dt.UTC) + dt.timedelta(days=3), effect="setting",
+        closes_at=clock.now() + dt.timedelta(days=3), effect="setting",
         setting_key="reconversion.fee_bp", setting_value="400")
     return admin, marie, baker, motion_id
 
@@ -117,7 +117,7 @@ def test_admin_pages_and_results_are_accessible(live, page):  # noqa: F811
     decisions.vote(ledger.uow(), marie, motion_id, "for")
     decisions.vote(ledger.uow(), baker, motion_id, "abstain")
     with ledger.engine.begin() as conn:  # the vote's date has passed
-        now = dt.datetime.now(dt.UTC)
+        now = clock.now()
         conn.execute(sa.text("UPDATE motions SET opens_at = :o, closes_at = :c"),
                      {"o": now - dt.timedelta(days=5), "c": now - dt.timedelta(minutes=1)})
         conn.execute(sa.text("UPDATE collective_members SET since = :o"),  # seated then

@@ -28,6 +28,7 @@ def test_production_refuses_default_secret(monkeypatch, secret):
 
 def test_production_starts_with_a_real_secret(monkeypatch, tmp_path):
     monkeypatch.setenv("SECRET_KEY", "x" * 64)
+    monkeypatch.delenv("BOUSOL_CLOCK", raising=False)
     app = create_app(ProductionConfig, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/p.db")
     assert app.config["SESSION_COOKIE_SECURE"] is True and not app.debug
     assert app.config["SECRET_KEY"] == "x" * 64
@@ -44,3 +45,11 @@ def test_default_environment_is_production(monkeypatch):
     monkeypatch.delenv("SECRET_KEY", raising=False)
     with pytest.raises(RuntimeError):
         create_app()
+
+
+def test_production_refuses_a_set_clock(monkeypatch, tmp_path):
+    """The settable clock is for tests and demos; production books follow the calendar."""
+    monkeypatch.setenv("SECRET_KEY", "x" * 64)
+    monkeypatch.setenv("BOUSOL_CLOCK", "2027-12-31")
+    with pytest.raises(RuntimeError, match="BOUSOL_CLOCK"):
+        create_app(ProductionConfig, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/p.db")

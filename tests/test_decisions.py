@@ -16,7 +16,7 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import approval, decisions, phases, settings
+from bousol.ledger import approval, clock, decisions, phases, settings
 from bousol.ledger.actors import SYSTEM, Actor
 from bousol.ledger.clock import paris_today
 from bousol.ledger.errors import (
@@ -45,7 +45,7 @@ EXPECTED = {
     ("open", "reject"): "rejected",
     ("open", "withdraw"): "withdrawn",
 }
-T0 = dt.datetime.now(dt.UTC).replace(microsecond=0)
+T0 = clock.now().replace(microsecond=0)
 CLOSES = T0 + dt.timedelta(days=7)
 DURING = T0 + dt.timedelta(days=1)
 AFTER = CLOSES + dt.timedelta(minutes=1)

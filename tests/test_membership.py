@@ -16,7 +16,7 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import closing, mail, members, membership
+from bousol.ledger import clock, closing, mail, members, membership
 from bousol.ledger.errors import (
     FeeChanged,
     Forbidden,
@@ -372,7 +372,9 @@ def lapsing_people(ledger):
     set_member(ledger, karim.party_code, until=dt.date(2026, 12, 31),
                email="karim@example.org")
     set_member(ledger, lucie.party_code, until=dt.date(2026, 12, 31))  # no e-mail
-    set_member(ledger, paul.party_code, until=dt.date(2027, 12, 31), email="paul@example.org")
+    # Paul is due neither in December 2026 nor this month, whatever the clock says.
+    not_due = dt.date(max(2027, clock.paris_today().year + 1), 12, 31)
+    set_member(ledger, paul.party_code, until=not_due, email="paul@example.org")
     code = partner(ledger, admin)
     set_partner_until(ledger, code, dt.date(2026, 12, 31))
     return admin, marie, karim, lucie, code
@@ -452,7 +454,7 @@ def test_failed_and_stale_reminders_are_sent_again(ledger):
     with ledger.engine.begin() as conn:
         conn.execute(sa.text("UPDATE mail_messages SET created_at = :t WHERE status = "
                              "'pending'"),
-                     {"t": dt.datetime.now(dt.UTC) - membership.STALE_PENDING * 2})
+                     {"t": clock.now() - membership.STALE_PENDING * 2})
     stale = membership.send_reminders(ledger.uow, admin, DECEMBER, Recorder())
     assert len(stale.sent) == 1 and ledger.count("mail_messages") == 3
 

@@ -8,7 +8,7 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import confirm, payment_requests, refunds
+from bousol.ledger import clock, confirm, payment_requests, refunds
 from bousol.ledger.errors import (
     AlreadyPaid,
     FlowNotAllowed,
@@ -129,7 +129,7 @@ def test_expired_and_cancelled_requests_cannot_be_paid(shop):
     view = payment_requests.create_till_request(ledger.uow(), baker, amount="5")
     with ledger.engine.begin() as conn:
         conn.execute(sa.text("UPDATE payment_requests SET expires_at = :t WHERE id = :i"),
-                     {"t": dt.datetime.now(dt.UTC) - dt.timedelta(seconds=1), "i": view.id})
+                     {"t": clock.now() - dt.timedelta(seconds=1), "i": view.id})
     with pytest.raises(RequestExpired):
         payment_requests.pay(ledger.uow(), marie, token=view.token)
     with pytest.raises(RequestExpired):  # nor cancelled: expired has no exit

@@ -11,8 +11,8 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from bousol.ledger import clock, vouchers
 from bousol.ledger import voucher_reports as reports
-from bousol.ledger import vouchers
 from bousol.ledger.clock import PARIS, paris_today
 from bousol.ledger.errors import InvalidDate, NotFound
 from bousol.ledger.models import Voucher
@@ -131,7 +131,7 @@ def test_the_period_filters_flows_but_not_what_remains(scenario):
     late_evening = dt.datetime.combine(ten_days_ago, dt.time(23, 30), dt.UTC)
     with ledger.engine.begin() as conn:
         conn.execute(sa.update(table).where(table.c.id == old.id).values(
-            created_at=dt.datetime.now(dt.UTC) - dt.timedelta(days=40)))
+            created_at=clock.now() - dt.timedelta(days=40)))
         conn.execute(sa.update(table).where(table.c.id == late.id).values(
             created_at=late_evening))
     assert late_evening.astimezone(PARIS).date() == ten_days_ago + dt.timedelta(days=1)

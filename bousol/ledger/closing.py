@@ -444,7 +444,7 @@ def close_day(
                          if e is not None)
         closing_id = conn.execute(
             insert(closings_t).values(
-                business_date=today, closed_at=dt.datetime.now(dt.UTC),
+                business_date=today, closed_at=clock.now(),
                 closed_by_user_id=actor.user_id, last_entry_id=last_entry,
                 expected_cash_cents=exp.cash_cents, counted_cash_cents=cash_cents,
                 expected_cheque_cents=exp.cheque_cents, counted_cheque_cents=cheque_cents,

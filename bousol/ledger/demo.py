@@ -22,6 +22,7 @@ from bousol.ledger import (
 )
 from bousol.ledger import reconversion_requests as reconversions
 from bousol.ledger.actors import SYSTEM, Actor
+from bousol.ledger.clock import now as clock_now
 from bousol.ledger.clock import paris_today
 from bousol.ledger.models import Desk, Party, Role, User
 from bousol.ledger.parties import create_user
@@ -267,7 +268,7 @@ def _collective(uow_factory: Callable[[], UnitOfWork], actors: dict) -> None:
     not voted on yet."""
     from bousol.ledger import decisions
 
-    now = dt.datetime.now(dt.UTC)
+    now = clock_now()
     for who in ("marie", "karim", "boulangerie", "ccas"):  # seated a month ago
         decisions.add_member(uow_factory(), SYSTEM, who, now=now - dt.timedelta(days=30))
     adopted = decisions.propose(

@@ -16,8 +16,7 @@ from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
-from bousol.ledger import approval, decisions, settings
-from bousol.ledger.clock import PARIS
+from bousol.ledger import approval, clock, decisions, settings
 from bousol.ledger.errors import DomainError
 from bousol.ledger.models import COLLEGE_LABELS, College, Role
 from bousol.web import current_actor, form_status, unit_of_work
@@ -123,7 +122,7 @@ def propose():
     form = ProposeForm()
     extra = _propose_choices(form)
     if not form.is_submitted():
-        default = dt.datetime.now(PARIS).date() + dt.timedelta(days=14)
+        default = clock.paris_today() + dt.timedelta(days=14)
         form.closes_on.data = default.strftime("%d/%m/%Y")
         form.closes_time.data = "18:00"
         form.setting_key.data = "reconversion.fee_bp"
