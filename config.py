@@ -55,6 +55,16 @@ class Config:
     WTF_CSRF_TIME_LIMIT = 8 * 3600  # a working day at the desk
     # Number of reverse proxies in front of the app (their X-Forwarded-For is trusted).
     PROXIES = int(os.environ.get("BOUSOL_PROXIES", "0"))
+    # A session ends after this many idle minutes (docs/security.md): solistes and
+    # prestataires (a till open all day takes a payment now and then), and the staff
+    # (bank, admin, CCAS), whose pages move money or show personal data.
+    SESSION_IDLE_MINUTES = int(os.environ.get("BOUSOL_SESSION_IDLE_MINUTES") or "60")
+    STAFF_SESSION_IDLE_MINUTES = int(
+        os.environ.get("BOUSOL_STAFF_SESSION_IDLE_MINUTES") or "15")
+    # The site's own address for links sent by e-mail (forgotten password), e.g.
+    # https://bousol.example.org; without it, the request's host is used, which a
+    # forged Host header could change: set it in production.
+    PUBLIC_URL = os.environ.get("BOUSOL_PUBLIC_URL", "").rstrip("/")
     DEMO_ALLOWED = True  # `flask bousol demo`: never on a production database
     MAX_CONTENT_LENGTH = 2 * 1024 * 1024
     # The account SEPA payout batches (pain.001) are paid from: the Crédit Municipal
@@ -112,6 +122,8 @@ class ProductionConfig(Config):
     DEMO_ALLOWED = False
     SESSION_COOKIE_SECURE = True
     REMEMBER_COOKIE_SECURE = True
+    # Served behind HTTPS only (bousol/web/headers.py): two years, every subdomain.
+    STRICT_TRANSPORT_SECURITY = "max-age=63072000; includeSubDomains"
 
     @classmethod
     def check(cls) -> None:
@@ -120,6 +132,13 @@ class ProductionConfig(Config):
                 "SECRET_KEY must be set to a long random value in production "
                 "(python -c 'import secrets; print(secrets.token_hex(32))')."
             )
+        public = os.environ.get("BOUSOL_PUBLIC_URL", "").strip()
+        if not public.startswith("https://"):
+            # Links sent by e-mail (forgotten passwords) and printed (the desk's sheet)
+            # name the site from this, never from a request's Host header, which
+            # anyone can forge to have a reset link point at their own server.
+            raise RuntimeError(
+                "BOUSOL_PUBLIC_URL must be set to the site's https:// address in production.")
         if os.environ.get("BOUSOL_CLOCK", "").strip():
             # The settable clock (bousol/ledger/clock.py) is for tests and demos: books
             # kept in production are dated by the real calendar, always.

@@ -95,9 +95,11 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
         ccas_reports,  # noqa: F401  (its routes join the CCAS blueprint)
         collective,
         desk,
+        desk_approvals,  # noqa: F401  (its routes join the desk blueprint)
         desk_notes,  # noqa: F401  (its routes join the desk blueprint)
         desk_reconversions,  # noqa: F401  (its routes join the desk blueprint)
         errors,
+        first_password,  # noqa: F401  (its routes join the public blueprint)
         member,
         merchant,
         merchant_payments,  # noqa: F401  (its routes join the merchant blueprint)

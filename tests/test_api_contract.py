@@ -1170,3 +1170,61 @@ def test_idempotent_payment_under_concurrency(world, app):
     assert bodies[0]["balance"] == "16.00"
     assert (world.bsol(marie), world.bsol(baker)) == ("16.00", "5.00")
     assert len(world.ok(world.get("me/entries", baker), 200)["entries"]) == 1
+
+
+# ---------------------------------------------------------------- exchange approvals (issue 13)
+
+
+def test_an_exchange_above_the_thresholds_answers_202_pending(world):
+    """Nothing moves; the same key answers the same pending request; another bank user
+    approves it (once), the asker cannot (docs/duties.md)."""
+    marie = world.soliste()
+    asker, second = world.bank(), world.user("bank")
+    headers = {"Idempotency-Key": "big-1"}
+    response = world.post("exchanges", asker, {"party": marie.code, "euros": "750.00"},
+                          headers=headers)
+    body = world.ok(response, 202)
+    assert body["status"] == "pending_approval" and body["id"] >= 1
+    assert (body["party"], body["euros"], body["bousols"]) == (marie.code, "750.00", "787.50")
+    assert world.bsol(marie) == "0.00"
+    again = world.post("exchanges", asker, {"party": marie.code, "euros": "750.00"},
+                       headers=headers)
+    assert world.ok(again, 202) == body
+    listed = world.ok(world.get("exchange-approvals", second), 200)["approvals"]
+    assert [(a["id"], a["status"], a["euros"], a["rule"], a["requested_by"])
+            for a in listed] == [(body["id"], "pending", "750.00", "operation",
+                                  asker.username)]
+    assert_error(world.post(f"exchange-approvals/{body['id']}/approve", asker), 403,
+                 "second_person_required")
+    approved = world.ok(world.post(f"exchange-approvals/{body['id']}/approve", second), 200)
+    assert approved["status"] == "approved" and approved["entry_id"]
+    assert approved["decided_by"] == second.username
+    assert world.bsol(marie) == "787.50"
+    assert_error(world.post(f"exchange-approvals/{body['id']}/approve", second), 409,
+                 "exchange_approval_transition")
+    assert world.bsol(marie) == "787.50"
+    assert world.ok(world.get("exchange-approvals", second), 200)["approvals"] == []
+
+
+def test_at_the_threshold_the_api_exchange_is_201(world):
+    marie = world.soliste()
+    assert world.exchange(marie, "500.00")["entry_id"]  # 201, posted
+    body = world.ok(world.post("exchanges", world.bank(),
+                               {"party": marie.code, "euros": "500.01"}), 202)
+    assert body["status"] == "pending_approval"  # 1 000,01 € today
+
+
+def test_a_pending_exchange_is_refused_with_a_reason_through_the_api(world):
+    marie = world.soliste()
+    body = world.ok(world.post("exchanges", world.bank(),
+                               {"party": marie.code, "euros": "900.00"}), 202)
+    second = world.user("bank")
+    assert_error(world.post(f"exchange-approvals/{body['id']}/refuse", second,
+                            {"reason": " "}), 422, None)
+    refused = world.ok(world.post(f"exchange-approvals/{body['id']}/refuse", second,
+                                  {"reason": "Fonds non justifiés"}), 200)
+    assert (refused["status"], refused["reason"]) == ("refused", "Fonds non justifiés")
+    assert world.bsol(marie) == "0.00"
+    assert_error(world.post("exchange-approvals/999999/approve", second), 404,
+                 "unknown_exchange_approval")
+    assert_error(world.get("exchange-approvals", marie), 403, "forbidden")

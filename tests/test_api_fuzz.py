@@ -4,7 +4,9 @@ The schema is loaded from ``GET /api/v1/openapi.json`` through WSGI (no network)
 every operation is called with generated requests, valid ones and invalid ones, as a
 soliste, a prestataire, a bank clerk and the CCAS, each with its own bearer token. The
 checks: no 5xx (the contract: no call answers 500 to any input), status codes the
-schema documents, response bodies that conform to the schema.
+schema documents, response bodies that conform to the schema, and (issue 13) a request
+valid by the schema is never refused as invalid input (schemathesis' ST202, "valid
+request rejected"; :func:`valid_requests_are_accepted`).
 
 Bounded: a fixed number of examples per operation and generation mode, no shrinking,
 a derandomised (fixed-seed) generation, no example database; SQLite only (a copy of
@@ -14,6 +16,7 @@ the HTTP layer, the ledger rules run on both databases elsewhere.
 
 from __future__ import annotations
 
+import datetime as dt
 import shutil
 from collections import Counter
 from collections.abc import Iterator
@@ -32,12 +35,67 @@ from schemathesis.specs.openapi.checks import (
 
 from bousol import create_app
 from bousol.extensions import db
+from bousol.ledger import clock, voucher_codes
+from bousol.ledger.errors import InvalidCode
 
 API = "/api/v1"
 PASSWORD = "secret-123"
 EXAMPLES = {GenerationMode.POSITIVE: 15, GenerationMode.NEGATIVE: 10}
+# Refusals of a well-formed request by the books or the clock: the schema cannot know
+# a balance. Anything else a positive (schema-valid) request gets in 400, 410, 413, 415
+# or 422 is the schema promising what the API refuses.
+BUSINESS_REFUSALS = frozenset({"insufficient_funds", "amount_exceeds_remaining",
+                               "voucher_expired", "request_expired"})
+
+
+def _code_is_mistyped(code: object) -> bool:
+    try:
+        voucher_codes.parse(code)
+    except InvalidCode:
+        return True
+    return False
+
+
+def _date_out_of_range(body: object) -> bool:
+    try:
+        day = dt.date.fromisoformat(body["valid_until"])  # type: ignore[index]
+    except (TypeError, KeyError, ValueError):
+        return False
+    today = clock.paris_today()
+    return not today <= day <= today + dt.timedelta(days=366)
+
+
+@schemathesis.check
+def valid_requests_are_accepted(ctx, response, case) -> bool | None:
+    """ST202 made exact: a request the schema calls valid is not refused as invalid.
+
+    Two refusals of schema-valid input are told apart precisely rather than allowed
+    wholesale: ``invalid_code`` only when the code's check character is really wrong
+    (a pattern cannot compute it), ``invalid_date`` only when ``valid_until`` really
+    is past or more than 366 days ahead (a schema has no "today")."""
+    meta = case.meta
+    if meta is None or not meta.generation.mode.is_positive:
+        return None
+    if response.status_code < 400 or response.status_code in (401, 403, 404, 409, 429):
+        return None
+    try:
+        code = response.json()["error"]["code"]
+    except (ValueError, KeyError, TypeError):
+        code = None
+    if code in BUSINESS_REFUSALS:
+        return None
+    if code == "invalid_code" and _code_is_mistyped((case.path_parameters or {}).get("code")):
+        return None
+    if code == "invalid_date" and _date_out_of_range(case.body):
+        return None
+    raise AssertionError(
+        f"ST202 valid request rejected: {case.operation.label} answered "
+        f"{response.status_code} {code} to path={case.path_parameters} "
+        f"query={case.query} body={case.body!r}: {response.text[:300]}")
+
+
 CHECKS = [not_a_server_error, status_code_conformance, content_type_conformance,
-          response_schema_conformance]
+          response_schema_conformance, valid_requests_are_accepted]
 
 
 @dataclass
@@ -168,3 +226,41 @@ def test_fuzz_without_a_token(fuzzed):
             case.validate_response(response, checks=CHECKS)
 
         run()
+
+
+def _fake(mode: GenerationMode, status: int, code: str, *, path=None, body=None):
+    from types import SimpleNamespace
+
+    response = SimpleNamespace(status_code=status, text=code,
+                               json=lambda: {"error": {"code": code, "message": "…"}})
+    case = SimpleNamespace(meta=SimpleNamespace(generation=SimpleNamespace(mode=mode)),
+                           path_parameters=path or {}, query={}, body=body,
+                           operation=SimpleNamespace(label="POST /x"))
+    return response, case
+
+
+@pytest.mark.parametrize(("status", "code", "path", "body", "refused"), [
+    (422, "invalid_input", None, None, True),
+    (422, "invalid_amount", None, {"amount": "0"}, True),
+    (415, "unsupported_media_type", None, None, True),
+    (400, "duplicate_key", None, None, True),
+    (422, "invalid_code", {"code": "7K3M-Q9XD-2HPT-W4RB-4"}, None, True),  # a good code
+    (422, "invalid_code", {"code": "7K3M-Q9XD-2HPT-W4RB-C"}, None, False),
+    (422, "invalid_date", None, {"valid_until": "2000-01-01"}, False),
+    (422, "invalid_date", None, {"valid_until": clock.paris_today().isoformat()}, True),
+    (422, "insufficient_funds", None, None, False),
+    (410, "voucher_expired", None, None, False),
+    (404, "unknown_party", None, None, False),
+    (201, "", None, None, False),
+])
+def test_the_valid_request_check_tells_input_refusals_from_business_ones(
+        status, code, path, body, refused):
+    response, case = _fake(GenerationMode.POSITIVE, status, code, path=path, body=body)
+    if refused:
+        with pytest.raises(AssertionError, match="ST202"):
+            valid_requests_are_accepted(None, response, case)
+    else:
+        assert valid_requests_are_accepted(None, response, case) is None
+    # Negative (invalid by the schema) requests are the other checks' business.
+    response, case = _fake(GenerationMode.NEGATIVE, status, code, path=path, body=body)
+    assert valid_requests_are_accepted(None, response, case) is None

@@ -107,7 +107,70 @@ def test_public_calls_need_no_token_and_money_calls_take_a_key():
 
 def test_amounts_accept_strings_and_numbers_in_the_schema():
     amount = schemas.PaymentIn.model_json_schema()["properties"]["amount"]
-    assert {"string", "number"} == {variant["type"] for variant in amount["anyOf"]}
+    assert {"string", "integer"} == {variant["type"] for variant in amount["anyOf"]}
+    number = next(v for v in amount["anyOf"] if v["type"] == "integer")
+    assert (number["minimum"], number["maximum"]) == (1, 1000000)
+
+
+@pytest.mark.parametrize(("text", "accepted"), [
+    ("0", False), ("0.00", False), ("0,0", False), ("00.00", False), ("9999999", False),
+    ("1000000.01", False), ("1000001", False), ("-1", False), ("1.005", False),
+    ("0.01", True), ("0,5", True), ("0.50", True), ("12", True), ("12,50", True),
+    ("999999.99", True), ("1000000", True), ("1000000.00", True),
+])
+def test_the_amount_pattern_matches_only_what_the_api_accepts(text, accepted):
+    """The schema promised "0" and "9999999" (ST202: valid request rejected)."""
+    import re
+
+    from bousol import money
+    from bousol.ledger.errors import InvalidAmount
+
+    assert bool(re.fullmatch(schemas.AMOUNT_PATTERN, text)) is accepted
+    if accepted:
+        assert money.parse_amount(text) > 0
+    elif re.fullmatch(r"[0-9]+([.,][0-9]{1,2})?", text):
+        with pytest.raises(InvalidAmount):
+            money.parse_amount(text)
+
+
+def test_the_voucher_code_example_is_a_valid_code_and_before_has_real_bounds():
+    from bousol.ledger import voucher_codes
+
+    paths = document()["paths"]
+    code = next(p for p in paths["/vouchers/{code}"]["get"]["parameters"]
+                if p["name"] == "code")
+    for example in code["schema"]["examples"]:
+        voucher_codes.parse(example)  # raises InvalidCode for a wrong check character
+    before = next(p for p in paths["/me/entries"]["get"]["parameters"]
+                  if p["name"] == "before")
+    assert before["schema"]["maximum"] == 2**31 - 1
+
+
+def test_every_call_with_a_token_names_its_scope():
+    from bousol.ledger import api_tokens
+    from bousol.web.api import ANY, REGISTRY
+
+    for operation in REGISTRY:
+        if operation.roles is None:
+            assert operation.scope is None
+            continue
+        assert operation.scope == ANY or operation.scope in api_tokens.SCOPES, operation
+        item = document()["paths"][openapi_path(operation.rule)][operation.method.lower()]
+        assert item["security"] == [{"bearer": [] if operation.scope == ANY
+                                     else [operation.scope]}]
+        if operation.scope != ANY:
+            assert "insufficient_scope" in item["responses"]["403"]["description"]
+    scopes = {op.endpoint: op.scope for op in REGISTRY}
+    assert scopes["create_payment"] == "pay" and scopes["create_exchange"] == "desk"
+    assert scopes["create_voucher"] == "vouchers" and scopes["redeem_voucher"] == "till"
+    assert scopes["me"] == "read" and scopes["revoke_current_token"] == ANY
+
+
+def test_a_call_that_moves_money_must_declare_its_scope():
+    from bousol.web.api import route
+
+    with pytest.raises(TypeError, match="scope"):
+        route("/nowhere", "POST", summary="x", roles=("bank",))
 
 
 def test_schemathesis_loads_the_document():

@@ -218,3 +218,84 @@ def test_voucher_date_and_filieres_are_checked(client, ledger):
     _error(client.post("/api/v1/vouchers", headers=auth, json={**base, "filieres": ["pain"]}),
            422, "invalid_input")
     _error(client.post("/api/v1/vouchers", headers=auth, json=base), 422, "invalid_date")
+
+
+# ---------------------------------------------------------------- issue 13: hardening
+
+
+@pytest.mark.parametrize("content_type", [
+    "application/x-www-form-urlencoded", "text/plain", "multipart/form-data; boundary=x",
+    "application/json; charset=latin-1", "application/jsonx", None,
+])
+def test_a_body_that_is_not_application_json_is_415(soliste, client, ledger, content_type):
+    marie, shop, auth = soliste
+    data = f'{{"payee": "{shop.party_code}", "amount": "1.00"}}'
+    headers = {**auth, **({"Content-Type": content_type} if content_type else {})}
+    _error(client.post("/api/v1/payments", headers=headers, data=data), 415,
+           "unsupported_media_type")
+    assert ledger.balance(marie) == 4200
+    # The token call too: a browser's form post never gets a token.
+    _error(client.post("/api/v1/tokens", data={"username": marie.username,
+                                               "password": PASSWORD}),
+           415, "unsupported_media_type")
+
+
+@pytest.mark.parametrize("content_type", ["application/json", "application/json; charset=utf-8",
+                                          "Application/JSON; charset=UTF-8"])
+def test_json_with_or_without_its_charset_is_read(soliste, client, content_type):
+    _marie, shop, auth = soliste
+    response = client.post("/api/v1/payments", headers={**auth, "Content-Type": content_type},
+                           data=f'{{"payee": "{shop.party_code}", "amount": "1.00"}}')
+    assert response.status_code == 201, response.text
+
+
+@pytest.mark.parametrize("data", [
+    '{{"payee": "{payee}", "amount": "1.00", "amount": "2.00"}}',
+    '{{"payee": "{payee}", "amount": "1.00", "\\u0061mount": "2.00"}}',
+    '{{"payee": "{payee}", "payee": "{payee}", "amount": "1.00"}}',
+])
+def test_duplicate_json_keys_are_400_and_charge_nothing(soliste, client, ledger, data):
+    marie, shop, auth = soliste
+    body = _error(client.post("/api/v1/payments", headers=auth,
+                              data=data.format(payee=shop.party_code),
+                              content_type="application/json"), 400, "duplicate_key")
+    assert "« " in body["error"]["message"]
+    assert ledger.balance(marie) == 4200
+
+
+def test_duplicate_keys_in_a_nested_object_are_400(soliste, client):
+    _error(client.post("/api/v1/payments", headers=soliste[2],
+                       data='{"memo": {"a": 1, "a": 2}}', content_type="application/json"),
+           400, "duplicate_key")
+
+
+@pytest.mark.parametrize("char", ["\u202e", "\u202a", "\u2066", "\u2069", "\u200f", "\u061c"])
+def test_bidirectional_controls_are_refused_in_free_text(soliste, client, ledger, char):
+    marie, shop, auth = soliste
+    _error(client.post("/api/v1/payments", headers=auth,
+                       json={"payee": shop.party_code, "amount": "1.00",
+                             "memo": f"Facture {char}1234"}), 422, "invalid_input")
+    _error(client.post("/api/v1/tokens", json={"username": marie.username,
+                                               "password": PASSWORD,
+                                               "label": f"Caisse{char}"}),
+           422, "invalid_input")
+    assert ledger.balance(marie) == 4200
+    # Right-to-left text itself is welcome; only the invisible controls are refused.
+    done = client.post("/api/v1/payments", headers=auth,
+                       json={"payee": shop.party_code, "amount": "1.00", "memo": "شكرا"})
+    assert done.status_code == 201, done.text
+
+
+def test_a_password_may_hold_bidirectional_controls(soliste, client):
+    """Never shown anywhere: a wrong password, not a refused one."""
+    marie = soliste[0]
+    response = client.post("/api/v1/tokens", json={"username": marie.username,
+                                                   "password": "abc\u202edef"})
+    _error(response, 401, "invalid_credentials")
+
+
+@pytest.mark.parametrize(("before", "status"), [("2147483647", 200), ("2147483648", 422),
+                                                ("99999999999", 422), ("1", 200)])
+def test_before_is_bounded_as_the_schema_says(soliste, client, before, status):
+    response = client.get(f"/api/v1/me/entries?before={before}", headers=soliste[2])
+    assert response.status_code == status, response.text

@@ -96,7 +96,7 @@ def test_approval_and_directory_pages_are_accessible(live, page):  # noqa: F811
     page.get_by_label("Filière").select_option("mobilite-douce")
     page.get_by_role("button", name="Rechercher").click()
     page.wait_for_url("**/annuaire?*")
-    assert page.get_by_test_id("directory-count").inner_text() == "1 prestataire(s)"
+    assert page.get_by_test_id("directory-count").inner_text() == "1 prestataire"
     page.get_by_role("link", name="Vélo Côte d'Opale").click()
     page.wait_for_url(f"**/annuaire/{shown.party_code}")
     assert page.get_by_test_id("opening-hours").inner_text() == "Mardi–samedi : 9 h – 18 h"

@@ -47,7 +47,7 @@ def test_member_votes_with_the_keyboard_and_changes_the_vote(live, page):  # noq
 
     log_in(page, base, marie.username, "/soliste/", PASSWORD)
     page.wait_for_url("**/soliste/")
-    assert "1 décision(s) attendent votre vote" in page.get_by_test_id(
+    assert "1 décision attend votre vote" in page.get_by_test_id(
         "collective-link").inner_text()
     page.get_by_role("link", name="Décisions du collectif de gestion").click()
     page.wait_for_url("**/collectif/")
@@ -59,7 +59,7 @@ def test_member_votes_with_the_keyboard_and_changes_the_vote(live, page):  # noq
     assert page.locator("h1").count() == 1
     assert "(heure de Paris)" in page.get_by_test_id("closes-at").inner_text()
     assert page.get_by_test_id("my-vote").inner_text() == "Vous n'avez pas voté."
-    assert "0 membre(s) sur 2 ont voté" in page.get_by_test_id("participation").inner_text()
+    assert "0 membre sur 2 a voté" in page.get_by_test_id("participation").inner_text()
     assert_accessible(page)
 
     # The radios are a group named by its legend; Space ticks one, Tab reaches the button.
@@ -73,7 +73,7 @@ def test_member_votes_with_the_keyboard_and_changes_the_vote(live, page):  # noq
     page.keyboard.press("Enter")
     page.get_by_text("Votre vote est enregistré : Pour.").wait_for()  # the page after the redirect
     assert page.get_by_test_id("my-vote").inner_text().startswith("Vous avez voté : Pour")
-    assert "1 membre(s) sur 2 ont voté (50 %)" in page.get_by_test_id(
+    assert "1 membre sur 2 a voté (50 %)" in page.get_by_test_id(
         "participation").inner_text()
     assert group.get_by_role("radio", name="Pour").is_checked()
     assert_accessible(page)
@@ -87,7 +87,7 @@ def test_member_votes_with_the_keyboard_and_changes_the_vote(live, page):  # noq
     page.keyboard.press("Enter")
     page.get_by_text("Votre vote est changé : Contre.").wait_for()  # the page after the redirect
     assert page.get_by_test_id("my-vote").inner_text().startswith("Vous avez voté : Contre")
-    assert "1 membre(s) sur 2 ont voté (50 %)" in page.get_by_test_id(
+    assert "1 membre sur 2 a voté (50 %)" in page.get_by_test_id(
         "participation").inner_text()
     assert page.get_by_test_id("results-table").count() == 0  # totals after the close
     assert_accessible(page)
@@ -143,7 +143,7 @@ def test_admin_pages_and_results_are_accessible(live, page):  # noqa: F811
     assert_accessible(page)
 
     page.goto(f"{base}/admin/reglages")
-    assert page.get_by_test_id("value-reconversion.fee_bp").inner_text() == "400"
+    assert page.get_by_test_id("value-reconversion.fee_bp").inner_text() == "4\u00a0%"
     page.get_by_role("link", name=f"Décision n° {motion_id}").click()
     page.wait_for_url(f"**/collectif/motions/{motion_id}")
     page.go_back()

@@ -19,10 +19,11 @@ pytestmark = pytest.mark.browser
 PASSWORD = "password-123"
 
 
-def _token(base: str, username: str, label: str) -> dict:
+def _token(base: str, username: str, label: str, **extra) -> dict:
     request = urllib.request.Request(  # noqa: S310 - our local server
         f"{base}/api/v1/tokens", method="POST",
-        data=json.dumps({"username": username, "password": PASSWORD, "label": label}).encode(),
+        data=json.dumps({"username": username, "password": PASSWORD, "label": label,
+                         **extra}).encode(),
         headers={"Content-Type": "application/json"})
     with urllib.request.urlopen(request) as response:  # noqa: S310 - our local server
         return json.load(response)
@@ -33,7 +34,7 @@ def test_token_pages_are_accessible_and_revoke(live, page):  # noqa: F811
     marie = ledger.soliste(name="Marie Lefebvre")
     admin = ledger.user("admin")
     _token(base, marie.username, "Téléphone de Marie")
-    _token(base, marie.username, "Caisse du marché")
+    till = _token(base, marie.username, "Caisse du marché", scopes=["read", "pay"])
     console: list[str] = []
     page.on("console", lambda message: console.append(message.text))
 
@@ -41,6 +42,11 @@ def test_token_pages_are_accessible_and_revoke(live, page):  # noqa: F811
     page.wait_for_url("**/compte/jetons")
     assert page.get_by_role("heading", level=1).inner_text() == "Mes jetons d'accès à l'API"
     assert_accessible(page)
+    # Each token shows what it may do: the till's pays, nobody gave it "tokens".
+    scopes = page.get_by_test_id(f"scopes-{till['id']}").get_by_role("listitem")
+    assert scopes.all_inner_texts() == [
+        "Consulter (soldes, écritures, bons, demandes)",
+        "Payer (paiements, demandes de paiement reçues)"]
     page.get_by_role("button", name="Révoquer le jeton Téléphone de Marie").click()
     page.wait_for_url("**/compte/jetons")
     assert "Jeton révoqué" in page.get_by_role("status").inner_text()

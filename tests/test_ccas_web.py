@@ -7,6 +7,7 @@ import datetime as dt
 import html
 import io
 import json
+import re
 
 import pytest
 import sqlalchemy as sa
@@ -14,6 +15,7 @@ import sqlalchemy as sa
 from bousol.ledger import vouchers
 from bousol.ledger.clock import paris_today
 from tests.helpers import BANK, csrf_token, login
+from tests.test_concurrency import hammer
 
 PASSWORD = "password-123"
 TODAY = paris_today()
@@ -75,13 +77,14 @@ def granted_code(answer) -> str:
     return answer.headers["Location"].rstrip("/").rsplit("/", 1)[-1]
 
 
-def upload(web, content: bytes | str, programme_id=None, valid_until=""):
+def upload(web, content: bytes | str, programme_id=None, valid_until="", encoding="auto"):
     page = web.get("/ccas/bons/lot")
     if isinstance(content, str):
         content = content.encode("utf-8")
     return web.post("/ccas/bons/lot", content_type="multipart/form-data", data={
         "csrf_token": csrf_token(page.text), "programme": str(programme_id or ""),
-        "valid_until": valid_until, "csv_file": (io.BytesIO(content), "lot.csv")})
+        "valid_until": valid_until, "encoding": encoding,
+        "csv_file": (io.BytesIO(content), "lot.csv")})
 
 
 # ---------------------------------------------------------------- programmes
@@ -296,8 +299,10 @@ def test_batch_refused_at_confirmation_writes_nothing(funded):
 
 
 @pytest.mark.parametrize(("content", "message"), [
-    ("D-1;10;Hélène\n".encode("latin-1"), "UTF-8"),
-    ("D-1;10\n".encode("utf-16"), "UTF-8"),
+    # 0x81 is no character of Windows-1252 and no UTF-8: neither (issue 13).
+    (b"D-1;10;H\x81l\xe8ne\n", "ni en UTF-8 ni en Windows-1252"),
+    ("D-1;10\n".encode("utf-16"), "pas un fichier texte CSV"),
+    ("D-1;10\n".encode("utf-16-le"), "pas un fichier texte CSV"),  # NULs, no BOM
     (b"", "Choisissez un fichier"),
     (b"\n\n", "vide"),
 ])
@@ -468,3 +473,199 @@ def test_bank_funds_a_programme_the_desk_way(funded):
                         programme_id=programme_id)
     assert 'data-testid="funded-eur">220,00 €' in _plain(
         web.get(f"/ccas/programmes/{programme_id}").text)
+
+
+# ---------------------------------------------------------------- issue 13: posted twice
+
+KEY_RE = re.compile(r'name="request_key" type="hidden" value="([0-9a-f]{32})"')
+
+
+def request_key(text: str) -> str:
+    found = KEY_RE.search(text)
+    assert found, "the form carries no request key"
+    return found.group(1)
+
+
+def grant_data(web, programme_id, **fields) -> dict:
+    page = web.get("/ccas/bons/nouveau")
+    data = {"csrf_token": csrf_token(page.text), "request_key": request_key(page.text),
+            "programme": str(programme_id), "beneficiary_ref": "D-2026-0001",
+            "beneficiary_name": "Jeanne Martin", "amount": "30,00", "valid_until": "",
+            "soliste_code": ""}
+    data.update(fields)
+    return data
+
+
+def test_grant_posted_twice_makes_one_voucher(funded):
+    ledger, _agent, web, programme_id = funded
+    data = grant_data(web, programme_id)
+    first = web.post("/ccas/bons/nouveau", data=data)
+    again = web.post("/ccas/bons/nouveau", data=data)  # double click, or back and resend
+    assert first.status_code == again.status_code == 302
+    assert first.headers["Location"] == again.headers["Location"]  # the same voucher
+    assert ledger.count("vouchers") == 1
+    with ledger.engine.connect() as conn:
+        assert vouchers.figures(conn, programme_id).available_cents == 21000 - 3000
+    # A new page is a new key: a second voucher is a second intent.
+    assert grant(web, programme_id).status_code == 302 and ledger.count("vouchers") == 2
+    ledger.assert_consistent()
+
+
+def test_grant_resent_with_other_values_is_a_clear_refusal(funded):
+    ledger, _agent, web, programme_id = funded
+    data = grant_data(web, programme_id)
+    assert web.post("/ccas/bons/nouveau", data=data).status_code == 302
+    changed = web.post("/ccas/bons/nouveau", data={**data, "amount": "40,00"})
+    assert changed.status_code == 409
+    assert "déjà été envoyé avec d'autres valeurs" in _plain(changed.text)
+    assert request_key(changed.text) != data["request_key"]  # a fresh key to go on with
+    assert ledger.count("vouchers") == 1
+    forged = web.post("/ccas/bons/nouveau", data={**data, "request_key": "<x>"})
+    assert forged.status_code == 400 and ledger.count("vouchers") == 1
+
+
+def test_a_refused_grant_does_not_stick_to_its_key(ccas):
+    """A refusal is remembered under its key: the page answers with a new one, so the
+    same form works once the programme is funded."""
+    ledger, agent, web = ccas
+    programme_id = create_programme(web)
+    refused = web.post("/ccas/bons/nouveau", data=grant_data(web, programme_id))
+    assert refused.status_code == 422 and "n'a que" in _plain(refused.text)
+    ledger.exchange(agent, "200.00", programme_id=programme_id)
+    data = grant_data(web, programme_id, request_key=request_key(refused.text),
+                      csrf_token=csrf_token(refused.text))
+    assert web.post("/ccas/bons/nouveau", data=data).status_code == 302
+    assert ledger.count("vouchers") == 1
+
+
+def test_programme_posted_twice_makes_one_programme(ccas):
+    ledger, _agent, web = ccas
+    page = web.get("/ccas/programmes/nouveau")
+    data = {"csrf_token": csrf_token(page.text), "request_key": request_key(page.text),
+            "name": "Aide", "budget": "100", "starts_on": _fr(TODAY),
+            "ends_on": _fr(TODAY + dt.timedelta(days=30)), "default_validity_days": "30"}
+    first = web.post("/ccas/programmes/nouveau", data=data)
+    again = web.post("/ccas/programmes/nouveau", data=data)
+    assert first.status_code == again.status_code == 302
+    assert first.headers["Location"] == again.headers["Location"]
+    assert ledger.count("aid_programmes") == 1
+    changed = web.post("/ccas/programmes/nouveau", data={**data, "budget": "200"})
+    assert changed.status_code == 409 and ledger.count("aid_programmes") == 1
+    assert "déjà été envoyé avec d'autres valeurs" in _plain(changed.text)
+
+
+def confirm_data(preview_text: str, csv: str, programme_id) -> dict:
+    return {"csrf_token": csrf_token(preview_text), "request_key": request_key(preview_text),
+            "csv_text": csv, "programme": str(programme_id), "valid_until": ""}
+
+
+def test_batch_confirm_posted_twice_makes_one_lot(funded):
+    ledger, _agent, web, programme_id = funded
+    preview = upload(web, GOOD_CSV, programme_id)
+    data = confirm_data(preview.text, GOOD_CSV, programme_id)
+    first = web.post("/ccas/bons/lot/confirmer", data=data)
+    again = web.post("/ccas/bons/lot/confirmer", data=data)
+    assert first.status_code == again.status_code == 302
+    assert first.headers["Location"] == again.headers["Location"]  # the same lot
+    assert ledger.count("voucher_batches") == 1 and ledger.count("vouchers") == 3
+    with ledger.engine.connect() as conn:
+        assert vouchers.figures(conn, programme_id).available_cents == 21000 - 4050
+    ledger.assert_consistent()
+
+
+def test_a_refused_batch_confirm_gets_a_new_key(funded):
+    ledger, agent, web, programme_id = funded
+    big = "D-1;200\nD-2;20\n"
+    preview = upload(web, big, programme_id)
+    refused = web.post("/ccas/bons/lot/confirmer",
+                       data=confirm_data(preview.text, big, programme_id))
+    assert refused.status_code == 422 and "n'a que" in _plain(refused.text)
+    assert request_key(refused.text) != request_key(preview.text)
+    ledger.exchange(agent, "100.00", programme_id=programme_id)
+    done = web.post("/ccas/bons/lot/confirmer",
+                    data=confirm_data(refused.text, big, programme_id))
+    assert done.status_code == 302 and ledger.count("vouchers") == 2
+
+
+def _logged_in_clients(app, agent, count: int) -> list:
+    clients = []
+    for _ in range(count):
+        web = app.test_client()
+        login(web, agent.username, PASSWORD)
+        clients.append(web)
+    return clients
+
+
+def test_concurrent_grant_posts_with_one_key_make_one_voucher(app, funded):
+    ledger, agent, web, programme_id = funded
+    data = grant_data(web, programme_id)
+    clients = _logged_in_clients(app, agent, 4)
+    tokens = [csrf_token(c.get("/ccas/bons/nouveau").text) for c in clients]
+
+    def worker(i: int) -> tuple[int, str]:
+        answer = clients[i].post("/ccas/bons/nouveau",
+                                 data={**data, "csrf_token": tokens[i]})
+        return answer.status_code, answer.headers.get("Location", "")
+
+    outcomes = hammer(worker, threads=4)
+    assert {status for status, _where in outcomes} == {302}
+    assert len({where for _status, where in outcomes}) == 1
+    assert ledger.count("vouchers") == 1
+    ledger.assert_consistent()
+
+
+def test_concurrent_batch_confirms_with_one_key_make_one_lot(app, funded):
+    ledger, agent, web, programme_id = funded
+    data = confirm_data(upload(web, GOOD_CSV, programme_id).text, GOOD_CSV, programme_id)
+    clients = _logged_in_clients(app, agent, 4)
+    tokens = [csrf_token(c.get("/ccas/bons/lot").text) for c in clients]
+
+    def worker(i: int) -> tuple[int, str]:
+        answer = clients[i].post("/ccas/bons/lot/confirmer",
+                                 data={**data, "csrf_token": tokens[i]})
+        return answer.status_code, answer.headers.get("Location", "")
+
+    outcomes = hammer(worker, threads=4)
+    assert {status for status, _where in outcomes} == {302}
+    assert len({where for _status, where in outcomes}) == 1
+    assert ledger.count("voucher_batches") == 1 and ledger.count("vouchers") == 3
+    ledger.assert_consistent()
+
+
+# ---------------------------------------------------------------- issue 13: Windows-1252
+
+EXCEL_CSV = "référence;montant;nom\nD-1;20,00;Hélène Cœur\nD-2;15;Zoé Lefèvre (€)\n"
+HIDDEN_TEXT_RE = re.compile(r'name="csv_text" type="hidden" value="([^"]*)"')
+
+
+@pytest.mark.parametrize(("content", "encoding"), [
+    (EXCEL_CSV.encode("cp1252"), "auto"),  # Excel's « CSV (séparateur : point-virgule) »
+    (EXCEL_CSV.encode("cp1252"), "cp1252"),
+    (EXCEL_CSV.encode("utf-8-sig"), "auto"),  # « CSV UTF-8 »: with a BOM
+    (EXCEL_CSV.encode("utf-8-sig"), "cp1252"),  # the BOM wins over the choice
+    (EXCEL_CSV.replace("\n", "\r\n").encode("utf-8"), "utf-8"),
+])
+def test_batch_accepts_windows_1252_and_utf8(funded, content, encoding):
+    ledger, _agent, web, programme_id = funded
+    preview = upload(web, content, programme_id, encoding=encoding)
+    assert preview.status_code == 200, preview.text
+    text = _plain(preview.text)
+    assert "Hélène Cœur" in text and "Zoé Lefèvre (€)" in text
+    assert "Confirmer l'attribution de 2 bons (total 35,00 B)" in text
+    sent_back = html.unescape(HIDDEN_TEXT_RE.search(preview.text).group(1))
+    done = web.post("/ccas/bons/lot/confirmer",
+                    data=confirm_data(preview.text, sent_back, programme_id))
+    assert done.status_code == 302
+    with ledger.engine.connect() as conn:
+        names = conn.execute(sa.text("SELECT name FROM beneficiaries ORDER BY ref")).scalars()
+        assert list(names) == ["Hélène Cœur", "Zoé Lefèvre (€)"]
+
+
+def test_batch_encoding_chosen_that_does_not_fit_is_a_form_error(funded):
+    ledger, _agent, web, programme_id = funded
+    answer = upload(web, EXCEL_CSV.encode("cp1252"), programme_id, encoding="utf-8")
+    assert answer.status_code == 422 and 'id="csv_file-error"' in answer.text
+    assert "n'est pas en UTF-8" in _plain(answer.text)
+    page = web.get("/ccas/bons/lot")
+    assert 'name="encoding"' in page.text and "Windows-1252" in page.text
+    assert ledger.count("vouchers") == 0

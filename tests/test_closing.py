@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import threading
 
 import pytest
 import sqlalchemy as sa
@@ -377,3 +378,161 @@ def test_bad_counts_are_form_errors(client, ledger, desk):
 
 def test_report_of_nothing_is_not_found(client, desk):
     assert client.get("/comptoir/cloture/999").status_code == 404
+
+
+# ------------------------------------------------------------------ reopening (issue 13)
+
+ADMIN_REASON = "Clôturée à 15 h par erreur, le guichet reste ouvert jusqu'à 18 h."
+
+
+def _reopen(ledger, closing_id, actor=None, today=DAY, reason=ADMIN_REASON):
+    admin = actor or ledger.user("admin")
+    return closing.reopen_day(ledger.uow(), admin, closing_id=closing_id, reason=reason,
+                              today=today)
+
+
+@pytest.mark.parametrize(("state", "action", "after"), [
+    ("open", "close", "closed"),
+    ("closed", "reopen", "open"),
+    ("closed", "close", closing.DayClosed),
+    ("open", "reopen", closing.ClosingNotReopenable),
+])
+def test_the_days_states(state, action, after):
+    if isinstance(after, str):
+        assert closing.next_state(state, action) == after
+    else:
+        with pytest.raises(after):
+            closing.next_state(state, action)
+
+
+def test_a_day_closed_by_mistake_is_reopened_then_closed_again(ledger, marie):
+    ledger.exchange(marie, "40.00", tender="cash")
+    first = _close(ledger, {2000: 1, 1000: 1}, comment="compté trop tôt")  # 10 € short
+    assert first.discrepancy_entry_id and first.deposit_entry_id
+    reserve = ledger.system("eur_reserve")
+    done = _reopen(ledger, first.closing_id)
+    assert len(done.reversal_entry_ids) == 2
+    # Both entries of the closing are reversed: the drawer is as before the count.
+    assert ledger.system("desk_cash") == 4000
+    assert ledger.system("eur_reserve") == reserve - first.deposited_cents
+    with ledger.uow(read_only=True) as uow:
+        assert closing.day_state(uow.conn, DAY) == "open"
+        assert closing.for_date(uow.conn, DAY) is None
+    ledger.exchange(marie, "20.00", tender="cash")  # the desk takes money again
+    exp = _expected(ledger)
+    assert exp.cash_cents == 6000 and exp.consistent and exp.previous_date is None
+    second = _close(ledger, {2000: 3})
+    assert second.discrepancy_cents == 0 and second.deposited_cents == 6000
+    with ledger.uow(read_only=True) as uow:
+        rows = closing.history(uow.conn)
+        assert closing.for_date(uow.conn, DAY) == second.closing_id
+    assert [(r.sequence, r.reopen_reason) for r in rows] == [(2, None), (1, ADMIN_REASON)]
+    assert rows[1].reopened_by.startswith("admin")
+    ledger.assert_consistent()
+
+
+def test_only_an_admin_reopens_with_a_reason(ledger, marie):
+    first = _close(ledger, {})
+    for actor in (BANK, marie):
+        with pytest.raises(DomainError) as refused:
+            _reopen(ledger, first.closing_id, actor=actor)
+        assert refused.value.code == "forbidden"
+    for reason in ("", "  ", "ok", "x" * 501, "raison\x00"):
+        with pytest.raises(DomainError) as refused:
+            _reopen(ledger, first.closing_id, reason=reason)
+        assert refused.value.code == "invalid_input"
+    assert ledger.count("cash_closing_reopenings") == 0
+
+
+def test_only_todays_last_closing_reopens_once(ledger, marie):
+    first = _close(ledger, {})
+    with pytest.raises(closing.ClosingNotReopenable):  # yesterday's, seen the next day
+        _reopen(ledger, first.closing_id, today=NEXT_DAY)
+    _reopen(ledger, first.closing_id)
+    with pytest.raises(closing.ClosingNotReopenable):
+        _reopen(ledger, first.closing_id)
+    with pytest.raises(closing.UnknownClosing):
+        _reopen(ledger, 999)
+    assert ledger.count("cash_closing_reopenings") == 1
+    with pytest.raises(sa.exc.DBAPIError), ledger.engine.begin() as conn:
+        conn.execute(sa.text("DELETE FROM cash_closing_reopenings"))  # append-only
+
+
+def test_two_admins_reopening_at_once_reopen_once(ledger, marie, engine):
+    ledger.exchange(marie, "40.00", tender="cash")
+    first = _close(ledger, {2000: 2}, float_kept="0")
+    admins = [ledger.user("admin"), ledger.user("admin")]
+    barrier = threading.Barrier(2)
+    outcomes = []
+
+    def run(admin):
+        barrier.wait()
+        try:
+            _reopen(ledger, first.closing_id, actor=admin)
+            outcomes.append("ok")
+        except closing.ClosingNotReopenable:
+            outcomes.append("refused")
+
+    threads = [threading.Thread(target=run, args=(a,)) for a in admins]
+    for t in threads:
+        t.start()
+    for t in threads:
+        t.join()
+    assert sorted(outcomes) == ["ok", "refused"]
+    assert ledger.count("cash_closing_reopenings") == 1
+    assert len(_entries(ledger, "reversal")) == 1  # the deposit, reversed once
+    assert ledger.system("desk_cash") == 4000
+    ledger.assert_consistent()
+
+
+def test_the_desks_home_says_the_day_is_closed_before_any_form(client, ledger, desk):
+    home = client.get("/comptoir/")
+    assert 'data-testid="desk-day-closed"' not in home.text
+    closing.close_day(ledger.uow(), desk, counts={}, today=DAY)
+    home = client.get("/comptoir/")
+    banner = re.search(r'data-testid="desk-day-closed">([^<]+)', home.text)
+    assert banner and "Journée du 11/03/2024 clôturée" in banner.group(1)
+    assert desk.username in banner.group(1)
+    renewal = client.get(f"/comptoir/adherents/{_register_before(ledger)}/cotisation")
+    assert "Journée clôturée" in renewal.text  # the form says it before it is filled
+
+
+def _register_before(ledger):
+    with ledger.engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT code FROM parties WHERE kind = 'soliste' ORDER BY id LIMIT 1")).scalar_one()
+
+
+def test_an_admin_reopens_the_day_through_the_page(app, client, ledger, desk, marie):
+    ledger.exchange(marie, "40.00", tender="cash")
+    done = _close(ledger, {2000: 2})
+    report = client.get(f"/comptoir/cloture/{done.closing_id}")
+    assert 'data-testid="reopen-link"' not in report.text  # not for the clerk
+    assert client.get(f"/comptoir/cloture/{done.closing_id}/reouverture").status_code == 403
+    admin = ledger.user("admin")
+    boss = app.test_client()
+    login(boss, admin.username, PASSWORD)
+    report = boss.get(f"/comptoir/cloture/{done.closing_id}")
+    assert 'data-testid="reopen-link"' in report.text
+    page = boss.get(f"/comptoir/cloture/{done.closing_id}/reouverture")
+    assert page.status_code == 200 and "40,00\u00a0€" in page.text
+    empty = boss.post(f"/comptoir/cloture/{done.closing_id}/reouverture",
+                      data={"csrf_token": csrf_token(page.text), "reason": ""})
+    assert empty.status_code == 422 and ledger.count("cash_closing_reopenings") == 0
+    fields = {"csrf_token": csrf_token(page.text), "reason": ADMIN_REASON}
+    reopened = boss.post(f"/comptoir/cloture/{done.closing_id}/reouverture", data=fields,
+                         follow_redirects=True)
+    assert "rouverte" in reopened.text and ADMIN_REASON.replace("'", "&#39;") in reopened.text
+    again = boss.post(f"/comptoir/cloture/{done.closing_id}/reouverture", data=fields,
+                      follow_redirects=True)
+    assert again.status_code == 200 and "peut être rouverte" in again.text  # once
+    assert ledger.count("cash_closing_reopenings") == 1
+    assert 'data-testid="desk-day-closed"' not in client.get("/comptoir/").text
+    listing = client.get("/comptoir/clotures")
+    assert "rouverte" in listing.text
+    # The audit trail has the reopening, under the admin's name.
+    with ledger.engine.connect() as conn:
+        found = conn.execute(sa.text(
+            "SELECT username, details FROM audit_records ORDER BY seq DESC LIMIT 1")).first()
+    assert found.username == admin.username and "cash_closing_reopenings" in found.details
+    ledger.assert_consistent()

@@ -28,6 +28,7 @@ def test_production_refuses_default_secret(monkeypatch, secret):
 
 def test_production_starts_with_a_real_secret(monkeypatch, tmp_path):
     monkeypatch.setenv("SECRET_KEY", "x" * 64)
+    monkeypatch.setenv("BOUSOL_PUBLIC_URL", "https://bousol.example.org")
     monkeypatch.delenv("BOUSOL_CLOCK", raising=False)
     app = create_app(ProductionConfig, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/p.db")
     assert app.config["SESSION_COOKIE_SECURE"] is True and not app.debug
@@ -50,6 +51,20 @@ def test_default_environment_is_production(monkeypatch):
 def test_production_refuses_a_set_clock(monkeypatch, tmp_path):
     """The settable clock is for tests and demos; production books follow the calendar."""
     monkeypatch.setenv("SECRET_KEY", "x" * 64)
+    monkeypatch.setenv("BOUSOL_PUBLIC_URL", "https://bousol.example.org")
     monkeypatch.setenv("BOUSOL_CLOCK", "2027-12-31")
     with pytest.raises(RuntimeError, match="BOUSOL_CLOCK"):
+        create_app(ProductionConfig, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/p.db")
+
+
+@pytest.mark.parametrize("public", [None, "", "http://bousol.example.org"])
+def test_production_needs_the_sites_https_address(monkeypatch, tmp_path, public):
+    """E-mailed reset links are built from it, never from a forgeable Host header."""
+    monkeypatch.setenv("SECRET_KEY", "x" * 64)
+    monkeypatch.delenv("BOUSOL_CLOCK", raising=False)
+    if public is None:
+        monkeypatch.delenv("BOUSOL_PUBLIC_URL", raising=False)
+    else:
+        monkeypatch.setenv("BOUSOL_PUBLIC_URL", public)
+    with pytest.raises(RuntimeError, match="BOUSOL_PUBLIC_URL"):
         create_app(ProductionConfig, SQLALCHEMY_DATABASE_URI=f"sqlite:///{tmp_path}/p.db")

@@ -818,14 +818,14 @@ def test_member_proposes_votes_and_changes_the_vote(client, ledger):
     assert "18:00 (heure de Paris)" in page.text
     assert "Vous n'avez pas voté." in plain(page)
     assert '<legend>Votre vote sur la décision n° ' in page.text
-    assert "1 décision(s) attendent votre vote" in client.get("/soliste/").text
+    assert "1 décision attend votre vote" in client.get("/soliste/").text
 
     voted = post(client, f"/collectif/motions/{motion_id}/vote", {"choice": "for"},
                  page=f"/collectif/motions/{motion_id}", follow_redirects=True)
     assert voted.status_code == 200
     assert "Votre vote est enregistré : Pour." in voted.text
     assert "Vous avez voté : Pour" in voted.text
-    assert "1 membre(s) sur 1 ont voté" in voted.text
+    assert "1 membre sur 1 a voté" in voted.text
     assert checked(voted) == ["for"]  # the form shows the member's current vote
     changed = post(client, f"/collectif/motions/{motion_id}/vote", {"choice": "against"},
                    page=f"/collectif/motions/{motion_id}", follow_redirects=True)

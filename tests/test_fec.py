@@ -251,6 +251,24 @@ def test_fields_are_sanitised():
         fec.amount(-1)
 
 
+def test_aid_vouchers_codes_never_appear(history):
+    """A voucher's code leads to its beneficiary: the accountant sees the kind only."""
+    text = export(history.ledger)
+    with history.ledger.engine.connect() as conn:
+        codes = conn.execute(sa.text("SELECT code FROM vouchers")).scalars().all()
+        memos = conn.execute(sa.text(
+            "SELECT memo FROM entries WHERE kind = 'voucher_redemption'")).scalars().all()
+    assert codes and memos and any(vouchers_display(c) in m for c in codes for m in memos)
+    for code in codes:
+        assert code not in text and vouchers_display(code) not in text
+    assert "Bon d'aide encaissé" in text
+
+
+def vouchers_display(code: str) -> str:
+    from bousol.ledger import voucher_codes
+    return voucher_codes.display(code)
+
+
 def test_soliste_names_never_appear(history):
     text = export(history.ledger)
     assert "Marie" not in text and "Lefebvre" not in text

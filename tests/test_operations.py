@@ -9,6 +9,7 @@ from bousol.ledger import operations
 from bousol.ledger.actors import Actor
 from bousol.ledger.errors import (
     AlreadyReversed,
+    BonusAdvanceExceeded,
     DeskCashInsufficient,
     FlowNotAllowed,
     Forbidden,
@@ -78,6 +79,27 @@ def test_exchange_without_a_subsidy_advances_the_bonus(ledger):
     assert ledger.system("bonus_fund") == -100 and ledger.system("eur_reserve") == 2100
     ledger.subsidy("1.00")  # the subsidy covers the advance
     assert ledger.system("bonus_fund") == 0
+    ledger.assert_consistent()
+
+
+def test_the_bonus_advance_has_a_ceiling(ledger):
+    """Past the setting exchange.bonus_advance_max_cents, an exchange is refused with a
+    clear error and moves nothing; a subsidy makes room again (docs/duties.md)."""
+    ledger.setting("exchange.bonus_advance_max_cents", "150")  # 1,50 € of bonus advanced
+    marie = ledger.soliste()
+    ledger.exchange(marie, "20.00")  # 1,00 € advanced
+    entries = ledger.count("entries")
+    with pytest.raises(BonusAdvanceExceeded) as refused:
+        ledger.exchange(marie, "20.00")  # 1,00 € more: 2,00 € > 1,50 €
+    assert refused.value.code == "bonus_advance_exceeded"
+    assert refused.value.http_status == 409
+    assert "0,50" in refused.value.message and "subvention" in refused.value.message
+    assert ledger.count("entries") == entries and ledger.system("bonus_fund") == -100
+    ledger.exchange(marie, "10.00")  # 0,50 € more: exactly the ceiling
+    assert ledger.system("bonus_fund") == -150
+    ledger.subsidy("1.00")
+    ledger.exchange(marie, "20.00")
+    assert ledger.system("bonus_fund") == -150
     ledger.assert_consistent()
 
 

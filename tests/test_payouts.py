@@ -14,8 +14,8 @@ import sepaxml
 import sqlalchemy as sa
 import xmlschema
 
-from bousol.ledger import iban, payouts
-from bousol.ledger.actors import Actor
+from bousol.ledger import iban, iban_changes, payouts
+from bousol.ledger.actors import SYSTEM, Actor
 from bousol.ledger.errors import (
     DomainError,
     Forbidden,
@@ -27,6 +27,7 @@ from bousol.ledger.errors import (
     PayoutBatchOpen,
     PayoutBatchTransition,
     PayoutNotConfigured,
+    SecondPersonRequired,
     UnknownParty,
     UnknownPayoutBatch,
 )
@@ -45,6 +46,19 @@ IBAN_DE = "DE89370400440532013000"
 IBAN_BE = "BE68539007547034"
 DEBTOR = payouts.Debtor("Crédit Municipal de Boulogne-sur-Mer", "FR14 2004 1010 0505 0001 3M0 2606",
                         "PSSTFRPPLIL")
+
+
+def set_iban(ledger, code: str, iban_value: str, bic: str | None = None):
+    """The two-person rule: the desk asks, an admin validates (docs/duties.md)."""
+    asked = iban_changes.request_change(ledger.uow(), BANK, code, iban_value, bic)
+    return iban_changes.confirm(ledger.uow(), ledger.user("admin"), asked.change_id)
+
+
+def pay_batch(ledger, batch_id: int, who=None):
+    """A second person releases the batch, then marks it paid."""
+    who = who or ledger.user("admin")
+    payouts.release(ledger.uow(), who, batch_id)
+    return payouts.mark_paid(ledger.uow(), who, batch_id)
 
 
 @pytest.fixture(scope="module")
@@ -150,14 +164,14 @@ def test_amounts_refuse_anything_but_cents(bad):
 
 def test_set_bank_details_of_a_prestataire(ledger):
     baker = ledger.prestataire(name="Boulangerie du Portel")
-    saved = payouts.set_bank_details(ledger.uow(), BANK, baker.party_code,
-                                     "fr76 3000 6000 0112 3456 7890 189", "agrifrpp")
-    assert (saved.iban, saved.bic) == (IBAN_FR, "AGRIFRPP")
+    saved = set_iban(ledger, baker.party_code,
+                     "fr76 3000 6000 0112 3456 7890 189", "agrifrpp")
+    assert (saved.iban, saved.bic, saved.status) == (IBAN_FR, "AGRIFRPP", "confirmed")
     with ledger.uow(read_only=True) as uow:
         stored = payouts.bank_details(uow.conn, baker.party_code)
     assert (stored.iban, stored.bic, stored.iban_display) == (
         IBAN_FR, "AGRIFRPP", "FR76 3000 6000 0112 3456 7890 189")
-    payouts.set_bank_details(ledger.uow(), BANK, baker.party_code, IBAN_DE)  # BIC dropped
+    set_iban(ledger, baker.party_code, IBAN_DE)  # BIC dropped
     with ledger.uow(read_only=True) as uow:
         assert payouts.bank_details(uow.conn, baker.party_code).bic is None
 
@@ -179,13 +193,13 @@ def test_set_bank_details_refusals(ledger, who, iban_value, bic, error):
     else:
         code = who
     with pytest.raises(error):
-        payouts.set_bank_details(ledger.uow(), BANK, code, iban_value, bic)
+        set_iban(ledger, code, iban_value, bic)
 
 
 def test_only_bank_and_admin_record_bank_details(ledger):
     baker = ledger.prestataire()
     with pytest.raises(Forbidden):
-        payouts.set_bank_details(ledger.uow(), baker, baker.party_code, IBAN_FR)
+        iban_changes.request_change(ledger.uow(), baker, baker.party_code, IBAN_FR)
 
 
 # ---------------------------------------------------------------- batches
@@ -203,8 +217,8 @@ def owed(ledger):
     for shop, amount in ((baker, "100.00"), (grocer, "50.00"), (florist, "30.00")):
         ledger.pay(marie, shop, amount)
         ledger.reconvert(shop, amount)
-    payouts.set_bank_details(ledger.uow(), BANK, baker.party_code, IBAN_FR, "AGRIFRPP")
-    payouts.set_bank_details(ledger.uow(), BANK, grocer.party_code, IBAN_BE)
+    set_iban(ledger, baker.party_code, IBAN_FR, "AGRIFRPP")
+    set_iban(ledger, grocer.party_code, IBAN_BE)
     return {"marie": marie, "baker": baker, "grocer": grocer, "florist": florist}
 
 
@@ -234,7 +248,7 @@ def test_pending_lists_every_prestataire_owed_with_missing_ibans(ledger, owed):
 
 def test_create_batch_pays_each_euro_balance_and_skips_missing_ibans(ledger, owed):
     made = payouts.create_batch(ledger.uow(), BANK)
-    assert (made.status, made.count, made.total_cents) == ("open", 2, 9_500 + 4_750)
+    assert (made.status, made.count, made.total_cents) == ("prepared", 2, 9_500 + 4_750)
     assert len(made.message_id) <= 35
     lines = {line.party_code: line for line in _batch(ledger, made.id).lines}
     assert set(lines) == {owed["baker"].party_code, owed["grocer"].party_code}
@@ -286,15 +300,63 @@ def test_only_bank_and_admin_handle_batches(ledger, owed, role):
     made = payouts.create_batch(ledger.uow(), BANK)
     for call in (lambda: payouts.create_batch(ledger.uow(), someone),
                  lambda: payouts.mark_paid(ledger.uow(), someone, made.id),
+                 lambda: payouts.release(ledger.uow(), someone, made.id),
                  lambda: payouts.cancel(ledger.uow(), someone, made.id)):
         with pytest.raises(Forbidden):
             call()
+
+
+# ---------------------------------------------------------------- two people (issue 13)
+
+
+def test_the_preparer_neither_releases_nor_downloads_nor_pays(ledger, owed):
+    clerk, treasurer = ledger.user("bank"), ledger.user("admin")
+    made = payouts.create_batch(ledger.uow(), clerk)
+    assert made.status == "prepared"
+    with pytest.raises(PayoutBatchTransition):  # not released yet: nobody pays it
+        payouts.mark_paid(ledger.uow(), treasurer, made.id)
+    with pytest.raises(PayoutBatchTransition):  # nor downloads its file
+        payouts.check_download(_batch(ledger, made.id).summary, treasurer)
+    with pytest.raises(SecondPersonRequired) as refused:
+        payouts.release(ledger.uow(), clerk, made.id)
+    assert refused.value.http_status == 403
+    with pytest.raises(SecondPersonRequired):  # the system (no user) is nobody's second
+        payouts.release(ledger.uow(), BANK, made.id)
+    released = payouts.release(ledger.uow(), treasurer, made.id)
+    assert (released.status, released.released_by) == ("released", treasurer.username)
+    with pytest.raises(SecondPersonRequired):
+        payouts.check_download(released, clerk)
+    payouts.check_download(released, treasurer)  # the second person downloads it
+    with pytest.raises(SecondPersonRequired):
+        payouts.mark_paid(ledger.uow(), clerk, made.id)
+    assert ledger.balance(owed["baker"], "EUR") == 9_500
+    paid = payouts.mark_paid(ledger.uow(), treasurer, made.id)
+    assert paid.total_cents == 14_250 and ledger.balance(owed["baker"], "EUR") == 0
+    ledger.assert_consistent()
+
+
+def test_the_database_refuses_a_release_by_the_preparer(ledger, owed):
+    clerk = ledger.user("bank")
+    made = payouts.create_batch(ledger.uow(), clerk)
+    with pytest.raises(sa.exc.IntegrityError), ledger.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE payout_batches SET released_at = created_at, "
+                             "released_by_user_id = created_by_user_id WHERE id = :id"),
+                     {"id": made.id})
+
+
+def test_the_preparer_may_cancel(ledger, owed):
+    clerk = ledger.user("bank")
+    made = payouts.create_batch(ledger.uow(), clerk)
+    payouts.cancel(ledger.uow(), clerk, made.id)  # nothing moves: no second person needed
+    assert _batch(ledger, made.id).summary.status == "cancelled"
 
 
 @pytest.mark.parametrize("batch_id", [999, 0, -1, True, "1"])
 def test_unknown_batches(ledger, batch_id):
     with pytest.raises(UnknownPayoutBatch):
         payouts.mark_paid(ledger.uow(), BANK, batch_id)
+    with pytest.raises(UnknownPayoutBatch):
+        payouts.release(ledger.uow(), BANK, batch_id)
     with pytest.raises(UnknownPayoutBatch):
         payouts.cancel(ledger.uow(), BANK, batch_id)
 
@@ -346,7 +408,7 @@ def test_pain001_long_names_and_a_debtor_without_bic(ledger, schema):
     ledger.exchange(marie, "20.00", tender="card")
     ledger.pay(marie, shop, "0.03")
     ledger.reconvert(shop, "0.03")  # fee 0,01 € rounded up: 0,02 € owed
-    payouts.set_bank_details(ledger.uow(), BANK, shop.party_code, IBAN_DE)
+    set_iban(ledger, shop.party_code, IBAN_DE)
     made = payouts.create_batch(ledger.uow(), BANK)
     document = _xml(ledger, made.id, debtor=payouts.Debtor("Banque SOL", IBAN_FR))
     schema.validate(document.decode("utf-8"))
@@ -388,7 +450,7 @@ def _entry_sums(ledger, entry_id):
 def test_mark_paid_moves_the_euros_out_once(ledger, owed):
     outside_before = ledger.system("eur_outside")
     made = payouts.create_batch(ledger.uow(), BANK)
-    paid = payouts.mark_paid(ledger.uow(), BANK, made.id)
+    paid = pay_batch(ledger, made.id)
     assert (paid.total_cents, paid.count) == (14_250, 2)
     assert ledger.balance(owed["baker"], "EUR") == 0
     assert ledger.balance(owed["grocer"], "EUR") == 0
@@ -429,7 +491,7 @@ def test_euros_in_an_open_batch_cannot_be_unowed(ledger, owed):
 
 def test_a_paid_transfer_is_not_reversed(ledger, owed):
     made = payouts.create_batch(ledger.uow(), BANK)
-    paid = payouts.mark_paid(ledger.uow(), BANK, made.id)
+    paid = pay_batch(ledger, made.id)
     with pytest.raises(NotReversible):
         ledger.reverse(paid.entry_id)
     assert _pending(ledger) and all(p.party_code == owed["florist"].party_code
@@ -449,17 +511,28 @@ def test_cancel_moves_nothing(ledger, owed):
     ledger.assert_consistent()
 
 
+_S = payouts.BatchStatus
+
+
 @pytest.mark.parametrize(("current", "target", "allowed"), [
-    ("open", payouts.BatchStatus.PAID, True),
-    ("open", payouts.BatchStatus.CANCELLED, True),
-    ("open", payouts.BatchStatus.OPEN, False),
-    ("paid", payouts.BatchStatus.PAID, False),
-    ("paid", payouts.BatchStatus.CANCELLED, False),
-    ("paid", payouts.BatchStatus.OPEN, False),
-    ("cancelled", payouts.BatchStatus.PAID, False),
-    ("cancelled", payouts.BatchStatus.CANCELLED, False),
-    ("cancelled", payouts.BatchStatus.OPEN, False),
-    ("bogus", payouts.BatchStatus.PAID, False),
+    ("prepared", _S.RELEASED, True),
+    ("prepared", _S.CANCELLED, True),
+    ("prepared", _S.PAID, False),  # nobody pays a batch no second person released
+    ("prepared", _S.PREPARED, False),
+    ("released", _S.PAID, True),
+    ("released", _S.CANCELLED, True),
+    ("released", _S.RELEASED, False),
+    ("released", _S.PREPARED, False),
+    ("paid", _S.PAID, False),
+    ("paid", _S.CANCELLED, False),
+    ("paid", _S.RELEASED, False),
+    ("paid", _S.PREPARED, False),
+    ("cancelled", _S.PAID, False),
+    ("cancelled", _S.CANCELLED, False),
+    ("cancelled", _S.RELEASED, False),
+    ("cancelled", _S.PREPARED, False),
+    ("open", _S.PAID, False),  # the stored value is never a state
+    ("bogus", _S.PAID, False),
 ])
 def test_state_machine_table(current, target, allowed):
     if allowed:
@@ -478,10 +551,12 @@ def test_state_machine_table(current, target, allowed):
 ])
 def test_closed_batches_do_not_change(ledger, owed, first, then, expected):
     made = payouts.create_batch(ledger.uow(), BANK)
-    getattr(payouts, first)(ledger.uow(), BANK, made.id)
+    other = ledger.user("admin")
+    payouts.release(ledger.uow(), other, made.id)
+    getattr(payouts, first)(ledger.uow(), other, made.id)
     entries = ledger.count("entries")
     with pytest.raises(DomainError) as refused:
-        getattr(payouts, then)(ledger.uow(), BANK, made.id)
+        getattr(payouts, then)(ledger.uow(), other, made.id)
     assert refused.value.code == expected
     assert ledger.count("entries") == entries
     ledger.assert_consistent()
@@ -492,11 +567,13 @@ def test_closed_batches_do_not_change(ledger, owed, first, then, expected):
 
 def test_paying_a_batch_concurrently_moves_the_money_once(ledger, owed):
     made = payouts.create_batch(ledger.uow(), BANK)
+    other = ledger.user("admin")
+    payouts.release(ledger.uow(), other, made.id)
     outside = ledger.system("eur_outside")
 
     def worker(i: int) -> str:
         try:
-            payouts.mark_paid(ledger.uow(), BANK, made.id)
+            payouts.mark_paid(ledger.uow(), other, made.id)
             return "paid"
         except PayoutBatchTransition:
             return "refused"
@@ -512,11 +589,13 @@ def test_paying_a_batch_concurrently_moves_the_money_once(ledger, owed):
 
 def test_paying_and_cancelling_at_once_do_one_of_them(ledger, owed):
     made = payouts.create_batch(ledger.uow(), BANK)
+    other = ledger.user("admin")
+    payouts.release(ledger.uow(), other, made.id)
 
     def worker(i: int) -> str:
         action = payouts.mark_paid if i % 2 else payouts.cancel
         try:
-            action(ledger.uow(), BANK, made.id)
+            action(ledger.uow(), other, made.id)
             return action.__name__
         except PayoutBatchTransition:
             return "refused"
@@ -527,6 +606,23 @@ def test_paying_and_cancelling_at_once_do_one_of_them(ledger, owed):
     assert status == ("paid" if outcomes["mark_paid"] else "cancelled")
     assert ledger.balance(owed["baker"], "EUR") == (0 if status == "paid" else 9_500)
     ledger.assert_consistent()
+
+
+def test_releasing_a_batch_concurrently_releases_it_once(ledger, owed):
+    clerk, others = ledger.user("bank"), [ledger.user("admin") for _ in range(2)]
+    made = payouts.create_batch(ledger.uow(), clerk)
+
+    def worker(i: int) -> str:
+        try:
+            payouts.release(ledger.uow(), others[i % 2], made.id)
+            return "released"
+        except PayoutBatchTransition:
+            return "refused"
+
+    assert Counter(hammer(worker)) == {"released": 1, "refused": THREADS - 1}
+    summary = _batch(ledger, made.id).summary
+    assert summary.status == "released"
+    assert summary.released_by in {o.username for o in others}
 
 
 def test_preparing_batches_concurrently_opens_one(ledger, owed):
@@ -568,17 +664,40 @@ def test_payouts_page_lists_what_is_owed_and_flags_missing_ibans(client, treasur
     assert "Préparer un lot" in listing.text
 
 
-def test_prepare_download_and_pay_a_batch_on_the_pages(client, ledger, treasurer, owed, schema):
+def test_prepare_download_and_pay_a_batch_on_the_pages(app, client, ledger, treasurer, owed,
+                                                       schema):
     made = _post(client, "/admin/virements/lots", "/admin/virements")
     assert made.status_code == 302 and "/admin/virements/lots/" in made.location
     batch_page = client.get(made.location)
     assert batch_page.status_code == 200
-    assert "Télécharger le fichier SEPA (pain.001)" in batch_page.text
     assert "142,50\u00a0€" in batch_page.text and "BE68 5390 0754 7034" in batch_page.text
     batch_id = int(made.location.rstrip("/").rsplit("/", 1)[1])
+    # The preparer is told a second person releases it; no file, no "paid" for it.
+    assert 'data-testid="second-person"' in batch_page.text
+    assert "Télécharger le fichier SEPA (pain.001)" not in batch_page.text
+    assert "Marquer comme payé" not in batch_page.text
+    refused = client.get(f"/admin/virements/lots/{batch_id}/pain001.xml")
+    assert refused.status_code == 302 and "libérer" in client.get(refused.location).text
+    own = _post(client, f"/admin/virements/lots/{batch_id}/liberer", made.location,
+                confirm_release="y")
+    assert "une autre personne doit le libérer" in client.get(own.location).text
 
     again = _post(client, "/admin/virements/lots", "/admin/virements")
     assert "déjà ouvert" in client.get(again.location).text
+
+    # The second person: a bank clerk, on its own browser.
+    clerk = ledger.user("bank")
+    client = app.test_client()
+    login(client, clerk.username, PASSWORD)
+    second = client.get(made.location).text
+    assert "Libérer le lot" in second and "Télécharger le fichier" not in second
+    unticked = _post(client, f"/admin/virements/lots/{batch_id}/liberer", made.location)
+    assert unticked.status_code == 422 and "Cochez la case" in unticked.text
+    released = _post(client, f"/admin/virements/lots/{batch_id}/liberer", made.location,
+                     confirm_release="y")
+    shown = client.get(released.location).text
+    assert "Lot libéré" in shown and "Télécharger le fichier SEPA (pain.001)" in shown
+    assert clerk.username in shown  # who released it
 
     download = client.get(f"/admin/virements/lots/{batch_id}/pain001.xml")
     assert download.status_code == 200 and download.mimetype == "application/xml"
@@ -606,7 +725,7 @@ def test_prepare_download_and_pay_a_batch_on_the_pages(client, ledger, treasurer
     assert gone.status_code == 302
     listing = client.get("/admin/virements").text
     assert "payé" in listing and "Aucun lot ouvert" in listing
-    assert "Virements SEPA de reconversion" in client.get("/admin/").text  # the journal
+    assert "Virements SEPA de reconversion" in client.get("/comptoir/").text  # the journal
     ledger.assert_consistent()
 
 
@@ -680,10 +799,164 @@ def test_iban_form_at_the_desk(client, ledger, clerk, owed):
     assert bad_bic.status_code == 422 and 'id="bic-error"' in bad_bic.text
 
     saved = _post(client, path, path, iban="fr76 3000 6000 0112 3456 7890 189", bic="")
-    assert saved.status_code == 302 and saved.location.endswith(f"/comptoir/reconversion/{code}")
+    assert saved.status_code == 302 and saved.location.endswith(path)
     back = client.get(saved.location).text
-    assert "FR76 3000 6000 0112 3456 7890 189" in back and "enregistré" in back
-    assert [p.payable for p in _pending(ledger) if p.party_code == code] == [True]
+    assert "FR76 3000 6000 0112 3456 7890 189" in back and "confirmé" in back
+    assert 'data-testid="iban-change-waiting"' in back
+    # Not in force yet: the euros owed are still not payable.
+    assert [p.payable for p in _pending(ledger) if p.party_code == code] == [False]
+
+
+def _florist_with_user(ledger, owed, email="fleurs@example.org"):
+    """The florist's party, with a user who logs in as it and an e-mail address."""
+    from bousol.ledger.parties import create_user
+    code = owed["florist"].party_code
+    with ledger.engine.begin() as conn:
+        conn.execute(sa.text("UPDATE parties SET email = :e WHERE code = :c"),
+                     {"e": email, "c": code})
+    made = create_user(ledger.uow(), SYSTEM, username=f"fleurs-{code}", password=PASSWORD,
+                       role="prestataire", party_code=code)
+    with ledger.engine.connect() as conn:
+        party_id = conn.execute(sa.text("SELECT id FROM parties WHERE code = :c"),
+                                {"c": code}).scalar_one()
+    return code, Actor(made.user_id, Role.PRESTATAIRE, party_id=party_id, party_code=code,
+                       username=made.username)
+
+
+def _mails(ledger, kind="iban_change"):
+    with ledger.engine.connect() as conn:
+        return conn.execute(sa.text(
+            "SELECT to_address, subject, body, status, recipient_key FROM mail_messages "
+            "WHERE kind = :k ORDER BY id"), {"k": kind}).all()
+
+
+def test_an_iban_typed_at_the_desk_waits_for_the_prestataire(app, client, ledger, clerk, owed):
+    code, made = _florist_with_user(ledger, owed)
+    # An address we wrote to before: the "old" one, told too.
+    with ledger.engine.begin() as conn:
+        conn.execute(sa.text(
+            "INSERT INTO mail_messages (kind, recipient_key, period, to_address, subject, "
+            "body, status, created_at) VALUES ('membership_reminder', :k, '2026-10', "
+            "'ancienne@example.org', 's', 'b', 'sent', CURRENT_TIMESTAMP)"),
+            {"k": f"party:{made.party_id}"})
+    path = f"/comptoir/prestataire/{code}/banque"
+    asked = _post(client, path, path, iban=IBAN_FR, bic="")
+    assert asked.status_code == 302
+    sent = _mails(ledger)
+    assert sorted(m.to_address for m in sent) == ["ancienne@example.org", "fleurs@example.org"]
+    assert all("FR76 3000 6000 0112 3456 7890 189" in m.body and m.status == "sent"
+               for m in sent)
+    assert _pending_iban(ledger, code) is None
+
+    shop = app.test_client()
+    login(shop, f"fleurs-{code}", PASSWORD)
+    mine = shop.get("/prestataire/banque")
+    assert mine.status_code == 200 and 'data-testid="iban-change-waiting"' in mine.text
+    assert "Confirmer ce nouvel IBAN" in mine.text and clerk.username in mine.text
+    change_id = int(re.search(r"/prestataire/banque/(\d+)/confirmer", mine.text).group(1))
+    # The clerk cannot confirm its own request.
+    with pytest.raises(DomainError):
+        iban_changes.confirm(ledger.uow(), clerk, change_id)
+    done = _post(shop, f"/prestataire/banque/{change_id}/confirmer", "/prestataire/banque")
+    assert done.status_code == 302
+    assert "Nouvel IBAN confirmé" in shop.get(done.location).text
+    assert _pending_iban(ledger, code) == IBAN_FR
+    # Who asked and who confirmed are on the row (and so in the audit trail).
+    with ledger.engine.connect() as conn:
+        row = conn.execute(sa.text(
+            "SELECT status, requested_by_user_id, confirmed_by_user_id FROM iban_changes "
+            "WHERE id = :i"), {"i": change_id}).one()
+        trail = conn.execute(sa.text(
+            "SELECT details FROM audit_records ORDER BY seq DESC LIMIT 1")).scalar_one()
+    assert tuple(row) == ("confirmed", clerk.user_id, made.user_id)
+    assert "confirmed_by_user_id" in trail and str(made.user_id) in trail
+    again = _post(shop, f"/prestataire/banque/{change_id}/confirmer", "/prestataire/banque")
+    assert "plus en attente" in shop.get(again.location).text
+
+
+def _pending_iban(ledger, code):
+    with ledger.uow(read_only=True) as uow:
+        return payouts.bank_details(uow.conn, code).iban
+
+
+def test_the_prestataire_refuses_an_iban_and_others_cannot_touch_it(app, client, ledger,
+                                                                    clerk, owed):
+    code, _shop_user = _florist_with_user(ledger, owed)
+    asked = iban_changes.request_change(ledger.uow(), clerk, code, IBAN_DE)
+    stranger = app.test_client()
+    other = ledger.prestataire()
+    login(stranger, other.username, PASSWORD)
+    poke = _post(stranger, f"/prestataire/banque/{asked.change_id}/confirmer",
+                 "/prestataire/banque")
+    assert poke.status_code == 404  # another prestataire's change does not exist for it
+    shop = app.test_client()
+    login(shop, f"fleurs-{code}", PASSWORD)
+    refused = _post(shop, f"/prestataire/banque/{asked.change_id}/refuser",
+                    "/prestataire/banque")
+    assert "refusé" in shop.get(refused.location).text
+    assert _pending_iban(ledger, code) is None
+
+
+def test_an_admin_validates_an_iban_it_did_not_type(app, client, ledger, clerk, owed):
+    code = owed["florist"].party_code
+    admin = ledger.user("admin")
+    own = iban_changes.request_change(ledger.uow(), admin, code, IBAN_BE)
+    with pytest.raises(SecondPersonRequired):
+        iban_changes.confirm(ledger.uow(), admin, own.change_id)
+    asked = iban_changes.request_change(ledger.uow(), clerk, code, IBAN_FR)  # replaces it
+    with ledger.uow(read_only=True) as uow:
+        assert iban_changes.get(uow.conn, own.change_id).status == "cancelled"
+    treasurer = app.test_client()
+    login(treasurer, admin.username, PASSWORD)
+    listing = treasurer.get("/admin/virements").text
+    assert 'data-testid="iban-change-waiting"' in listing and "Valider" in listing
+    done = _post(treasurer, f"/admin/virements/iban/{asked.change_id}/valider",
+                 "/admin/virements")
+    assert "validé" in treasurer.get(done.location).text
+    assert _pending_iban(ledger, code) == IBAN_FR
+    # The clerk (bank) may not validate: admins only.
+    assert _post(client, f"/admin/virements/iban/{asked.change_id}/valider",
+                 "/comptoir/").status_code == 403
+
+
+@pytest.mark.parametrize(("current", "target", "allowed"), [
+    ("requested", iban_changes.ChangeStatus.CONFIRMED, True),
+    ("requested", iban_changes.ChangeStatus.CANCELLED, True),
+    ("requested", iban_changes.ChangeStatus.REQUESTED, False),
+    ("confirmed", iban_changes.ChangeStatus.CONFIRMED, False),
+    ("confirmed", iban_changes.ChangeStatus.CANCELLED, False),
+    ("confirmed", iban_changes.ChangeStatus.REQUESTED, False),
+    ("cancelled", iban_changes.ChangeStatus.CONFIRMED, False),
+    ("cancelled", iban_changes.ChangeStatus.CANCELLED, False),
+    ("cancelled", iban_changes.ChangeStatus.REQUESTED, False),
+    ("bogus", iban_changes.ChangeStatus.CONFIRMED, False),
+])
+def test_iban_change_state_machine_table(current, target, allowed):
+    if allowed:
+        iban_changes.check_transition(current, target)
+    else:
+        with pytest.raises(DomainError) as refused:
+            iban_changes.check_transition(current, target)
+        assert refused.value.code == "iban_change_transition"
+
+
+def test_confirming_an_iban_concurrently_confirms_once(ledger, owed):
+    code = owed["florist"].party_code
+    asked = iban_changes.request_change(ledger.uow(), BANK, code, IBAN_FR)
+    admins = [ledger.user("admin") for _ in range(2)]
+
+    def worker(i: int) -> str:
+        action = iban_changes.confirm if i % 2 else iban_changes.cancel
+        try:
+            action(ledger.uow(), admins[i % 2], asked.change_id)
+            return action.__name__
+        except DomainError as error:
+            assert error.code == "iban_change_transition"
+            return "refused"
+
+    outcomes = Counter(hammer(worker))
+    assert outcomes["refused"] == THREADS - 1
+    assert _pending_iban(ledger, code) == (IBAN_FR if outcomes["confirm"] else None)
 
 
 def test_iban_page_only_for_prestataires(client, clerk, owed):
@@ -707,7 +980,7 @@ def test_payout_pages_are_accessible(live, page):  # noqa: F811 - the fixtures i
     for shop in (baker, florist):
         ledger.pay(marie, shop, "20.00")
         ledger.reconvert(shop, "20.00")
-    payouts.set_bank_details(ledger.uow(), BANK, baker.party_code, IBAN_FR)
+    set_iban(ledger, baker.party_code, IBAN_FR)
     admin = ledger.user("admin", password="mot-de-passe-1")
     page.goto(f"{base}/connexion")
     page.get_by_label("Identifiant").fill(admin.username)
@@ -720,14 +993,31 @@ def test_payout_pages_are_accessible(live, page):  # noqa: F811 - the fixtures i
     assert_accessible(page)
     page.get_by_role("button", name="Préparer un lot").click()
     page.wait_for_url("**/admin/virements/lots/*")
+    assert page.get_by_test_id("second-person").count() == 1  # the preparer pays nothing
+    assert page.get_by_role("button", name="Marquer comme payé").count() == 0
     assert_accessible(page)
+    # A batch the desk prepared: the admin is the second person.
+    batch_url = page.url
+    batch_id = int(batch_url.rsplit("/", 1)[1])
+    payouts.cancel(ledger.uow(), BANK, batch_id)
+    clerk = ledger.user("bank")
+    made = payouts.create_batch(ledger.uow(), clerk)
+    page.goto(f"{base}/admin/virements/lots/{made.id}")
+    page.get_by_role("button", name="Libérer le lot").click()  # box not ticked
+    assert page.get_by_label("J'ai vérifié les bénéficiaires, les IBAN et les montants de ce lot"
+                             ).get_attribute("aria-invalid") == "true"
+    assert_accessible(page)
+    page.get_by_label("J'ai vérifié les bénéficiaires, les IBAN et les montants de ce lot").check()
+    page.get_by_role("button", name="Libérer le lot").click()
+    page.wait_for_url(f"**/admin/virements/lots/{made.id}")
+    assert page.get_by_role("link", name="Télécharger le fichier SEPA (pain.001)").count() == 1
     page.get_by_role("button", name="Marquer comme payé").click()  # box not ticked
     assert page.get_by_label("Je confirme que la banque a exécuté les virements de ce lot"
                              ).get_attribute("aria-invalid") == "true"
     assert_accessible(page)
     page.goto(f"{base}/comptoir/prestataire/{florist.party_code}/banque")
     page.get_by_label("IBAN").fill("FR76 3000 6000 0112 3456 7890 188")
-    page.get_by_role("button", name="Enregistrer").click()
+    page.get_by_role("button", name="Demander ce changement").click()
     field = page.get_by_label("IBAN", exact=True)
     assert field.get_attribute("aria-invalid") == "true"
     assert "clé de contrôle" in page.locator(

@@ -45,6 +45,10 @@ def make_machine(ledger):
             self.b2b = False
             ledger.phase("b2b", False)
             ledger.setting("reconversion.fee_bp", "500")
+            # The model posts every exchange at once: none waits for a second person
+            # (that rule has its own tests, tests/test_exchange_approvals.py).
+            ledger.setting("exchange.approval_above_cents", "100000000")
+            ledger.setting("exchange.approval_daily_above_cents", "100000000")
             self.effects: dict[int, list[tuple[str, int]]] = {}
             self.reversed: set[int] = set()  # entries reversed
             self.reversal_ids: set[int] = set()  # the reversing entries themselves

@@ -65,3 +65,40 @@ def test_reserve_page_is_for_the_bank_and_the_association(client, ledger, three_
     login(client, marie.username, "password-123")
     assert client.get("/comptoir/reserve").status_code == 403
     assert client.get("/admin/reserve").status_code == 403
+
+
+def _figure(html: str, testid: str) -> int:
+    """A figure's amount on a page (``1 234,50 B``), in cents."""
+    import re
+
+    found = re.search(rf'data-testid="{testid}">(-?[0-9\u202f]+),([0-9]{{2}})\u00a0B<', html)
+    assert found, testid
+    return int(found.group(1).replace("\u202f", "")) * 100 + int(found.group(2))
+
+
+@pytest.mark.parametrize(("role", "path"), [("bank", "/comptoir/"), ("admin", "/admin/"),
+                                            ("bank", "/comptoir/reserve"),
+                                            ("admin", "/admin/reserve")])
+def test_the_parts_of_the_money_supply_add_up(client, ledger, role, path):
+    """Electronic Bou'Sols, notes and aid vouchers not yet spent: the three parts the
+    home and reserve pages show make the money supply (the vouchers were missing)."""
+    from bousol.ledger import clock, vouchers
+
+    ledger.subsidy("1000.00")
+    ledger.exchange(ledger.soliste(), "20.00")                    # 21 B electronic
+    ledger.phase("ccas", True)
+    agent = ledger.user("ccas")
+    today = clock.paris_today()
+    programme = vouchers.create_programme(
+        ledger.uow(), agent, name="Aide", budget="500", starts_on=today,
+        ends_on=today + dt.timedelta(days=120), filieres=["alimentation"],
+        default_validity_days=60, multi_use=True)
+    ledger.exchange(agent, "100.00", programme_id=programme.id)  # 105 B to the CCAS
+    vouchers.grant(ledger.uow(), agent, beneficiary_ref="B-0001", amount="30.00",
+                   programme_id=programme.id)                    # 30 B of them on a voucher
+    login(client, ledger.user(role).username, "password-123")
+    page = client.get(path)
+    assert page.status_code == 200
+    parts = [_figure(page.text, t) for t in ("electronic", "notes", "vouchers")]
+    assert parts == [9_600, 0, 3_000]
+    assert sum(parts) == _figure(page.text, "circulation") == 12_600

@@ -8,14 +8,16 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
+from bousol.ledger import csv_text, vouchers
 from bousol.ledger import voucher_codes as codes
-from bousol.ledger import vouchers
 from bousol.ledger.clock import paris_today
 from bousol.ledger.errors import (
     AmountExceedsRemaining,
+    EarmarkedVoucherOpen,
     FiliereNotAllowed,
     FlowNotAllowed,
     Forbidden,
+    IdempotencyConflict,
     InsufficientFunds,
     InvalidCode,
     InvalidDate,
@@ -458,3 +460,98 @@ def test_figures_net_out_a_reversed_funding_and_show_single_use_rests(aid):
     assert figures.granted_cents == (figures.redeemed_cents + figures.single_use_returned_cents
                                      + figures.expired_cents + figures.cancelled_cents
                                      + figures.outstanding_cents)
+
+
+# ---------------------------------------------------------------- issue 13
+
+
+def test_erasure_unlinks_the_vouchers_from_the_soliste(aid):
+    ledger, ccas, programme, grocer, _books = aid
+    marie = ledger.soliste()
+    voucher = grant(ledger, ccas, programme, amount="15", ref="DOS-7",
+                    soliste_code=marie.party_code, idempotency_key="grant-7")
+    vouchers.pay_with_earmarked(ledger.uow(), marie, voucher_id=voucher.id,
+                                payee_code=grocer.party_code, amount="5",
+                                idempotency_key="spend-7")
+    # Open on her account: unlinked, it would be a bearer voucher. Refused, nothing done.
+    with pytest.raises(EarmarkedVoucherOpen) as refused:
+        vouchers.erase_beneficiary(ledger.uow(), ccas, "DOS-7")
+    assert refused.value.http_status == 409
+    with ledger.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT erased_at FROM beneficiaries")).scalar() is None
+    vouchers.cancel(ledger.uow(), ccas, code=voucher.code)
+    vouchers.erase_beneficiary(ledger.uow(), ccas, "DOS-7")
+    with ledger.engine.connect() as conn:
+        assert conn.execute(sa.text("SELECT soliste_party_id FROM vouchers")).scalar() is None
+        keys = dict(conn.execute(sa.text(
+            "SELECT key, scope FROM idempotency_keys")).all())
+        hashes = conn.execute(sa.text(
+            "SELECT request_hash FROM idempotency_keys WHERE key = 'grant-7'")).scalars()
+        assert "spend-7" not in keys and f"user:{marie.user_id}" not in keys.values()
+        assert list(hashes) == ["0" * 64]
+    # Amounts, dates and the prestataire stay; a replay grants nothing more.
+    with pytest.raises(IdempotencyConflict):
+        grant(ledger, ccas, programme, amount="15", ref="DOS-7",
+              soliste_code=marie.party_code, idempotency_key="grant-7")
+    assert ledger.count("vouchers") == 1 and ledger.balance(grocer) == 500
+    ledger.assert_consistent()
+
+
+def test_programme_and_batch_are_idempotent_with_a_key(aid):
+    ledger, ccas, _programme, _grocer, _books = aid
+    made = [vouchers.create_programme(
+        ledger.uow(), ccas, name="Rentrée", budget="100", starts_on=TODAY,
+        ends_on=TODAY + dt.timedelta(days=10), idempotency_key="prog-1") for _ in range(2)]
+    assert made[0] == made[1] and ledger.count("aid_programmes") == 2  # the fixture's + 1
+    lots = [vouchers.grant_batch(ledger.uow(), ccas, text="B-1;5\nB-2;6\n",
+                                 programme_id=_programme.id, idempotency_key="lot-1")
+            for _ in range(2)]
+    assert lots[0] == lots[1] and ledger.count("voucher_batches") == 1
+    assert ledger.count("vouchers") == 2
+    with pytest.raises(IdempotencyConflict):
+        vouchers.grant_batch(ledger.uow(), ccas, text="B-1;5\n", programme_id=_programme.id,
+                             idempotency_key="lot-1")
+
+
+def test_concurrent_batches_with_one_key_make_one_lot(aid):
+    ledger, ccas, programme, _grocer, _books = aid
+
+    def worker(_i: int) -> int:
+        return vouchers.grant_batch(ledger.uow(), ccas, text="B-1;5\nB-2;6\n",
+                                    programme_id=programme.id,
+                                    idempotency_key="lot-race").batch_id
+
+    assert len(set(hammer(worker, threads=6))) == 1
+    assert ledger.count("voucher_batches") == 1 and ledger.count("vouchers") == 2
+    ledger.assert_consistent()
+
+
+@pytest.mark.parametrize(("data", "encoding", "expected"), [
+    ("é;œ;€".encode("cp1252"), "auto", ("é;œ;€", "cp1252")),
+    ("é;œ;€".encode("cp1252"), "cp1252", ("é;œ;€", "cp1252")),
+    ("é;œ;€".encode(), "auto", ("é;œ;€", "utf-8")),
+    ("é;œ;€".encode("utf-8-sig"), "auto", ("é;œ;€", "utf-8")),
+    ("é;œ;€".encode("utf-8-sig"), "cp1252", ("é;œ;€", "utf-8")),  # the BOM wins
+    (b"plain;ascii", "nonsense", ("plain;ascii", "utf-8")),
+])
+def test_csv_text_decodes_utf8_and_windows_1252(data, encoding, expected):
+    assert csv_text.decode(data, encoding) == expected
+
+
+@pytest.mark.parametrize(("data", "encoding", "reason"), [
+    ("é".encode("cp1252"), "utf-8", csv_text.NOT_UTF8),
+    (b"\x81", "auto", csv_text.NEITHER),  # no character in Windows-1252, no UTF-8
+    (b"\x81", "cp1252", csv_text.NOT_CP1252),
+    ("a;b".encode("utf-16"), "auto", csv_text.NOT_TEXT),
+    ("a;b".encode("utf-16-le"), "auto", csv_text.NOT_TEXT),
+    (b"\x00\x01\x02", "cp1252", csv_text.NOT_TEXT),
+])
+def test_csv_text_refusals_say_why(data, encoding, reason):
+    with pytest.raises(csv_text.CsvEncodingError) as refused:
+        csv_text.decode(data, encoding)
+    assert refused.value.reason == reason and refused.value.code == "invalid_input"
+
+
+def test_preview_batch_reads_windows_1252_bytes():
+    preview = vouchers.preview_batch("B-1;5;Cœur Hélène €\n".encode("cp1252"))
+    assert preview.ok and preview.lines[0].name == "Cœur Hélène €"

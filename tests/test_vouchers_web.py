@@ -4,12 +4,16 @@ a programme."""
 from __future__ import annotations
 
 import datetime as dt
+import json
 import re
+from types import SimpleNamespace
 
 import pytest
+import sqlalchemy as sa
 
 from bousol.ledger import vouchers
 from bousol.ledger.clock import paris_today
+from bousol.web import admin_audit
 from tests.helpers import csrf_token, login
 
 PASSWORD = "password-123"
@@ -132,3 +136,94 @@ def test_a_soliste_sees_and_spends_earmarked_bousols(aid, app):
     assert "il reste 9,00" in paid.text.replace("\u202f", " ").replace("\xa0", " ")
     assert ledger.balance(grocer) == 600 and ledger.balance(marie) == 2100
     ledger.assert_consistent()
+
+
+# ---------------------------------------------------------------- issue 13: privacy of aid
+
+
+def _spend_earmarked(ledger, app, ccas, programme, grocer):
+    """Marie spends 6 B of an earmarked voucher through her phone; a paper voucher is
+    taken at the grocer's till."""
+    marie = ledger.soliste(name="Marie Lefebvre")
+    earmarked = vouchers.grant(ledger.uow(), ccas, beneficiary_ref="DOS-9", amount="15",
+                               programme_id=programme.id, soliste_code=marie.party_code)
+    phone = app.test_client()
+    login(phone, marie.username, PASSWORD)
+    page = phone.get("/payer/bons")
+    paid = phone.post("/payer/bons", data={
+        "csrf_token": csrf_token(page.text), "voucher": str(earmarked.id),
+        "payee": grocer.party_code, "amount": "6,00", "secret": PASSWORD})
+    assert paid.status_code == 302
+    paper = vouchers.grant(ledger.uow(), ccas, beneficiary_ref="DOS-10", amount="10",
+                           programme_id=programme.id)
+    vouchers.redeem(ledger.uow(), grocer, code=paper.code, amount="4")
+    return marie, earmarked, paper
+
+
+def test_journals_show_no_beneficiary_nor_code_of_an_aid_redemption(aid, app):
+    ledger, ccas, programme, grocer, _till = aid
+    marie, earmarked, paper = _spend_earmarked(ledger, app, ccas, programme, grocer)
+    for role, path in (("admin", "/admin/"), ("bank", "/comptoir/")):
+        person = ledger.user(role)
+        web = app.test_client()
+        login(web, person.username, PASSWORD)
+        page = web.get(path)
+        assert page.status_code == 200, (role, page.text[:300])
+        text = page.text.replace("&#39;", "'")
+        journal = text[text.index('id="journal"'):]
+        assert journal.count("Bon d'aide — bénéficiaire CCAS, chez Épicerie solidaire") == 2
+        assert 'data-testid="aid-actor">bénéficiaire CCAS' in journal
+        for secret in (marie.username, "Marie Lefebvre", earmarked.code, paper.code,
+                       earmarked.code[:4], paper.code[:4]):
+            assert secret not in journal, (role, secret)
+    # The entry itself names no actor for the earmarked spending.
+    with ledger.engine.connect() as conn:
+        actors = conn.execute(sa.text(
+            "SELECT actor_user_id FROM entries WHERE kind = 'voucher_redemption' "
+            "ORDER BY id")).scalars().all()
+    assert actors == [None, grocer.user_id]
+
+
+def test_audit_trail_shows_bénéficiaire_ccas_for_aid_spending(aid, app):
+    ledger, ccas, programme, grocer, _till = aid
+    marie, _earmarked, _paper = _spend_earmarked(ledger, app, ccas, programme, grocer)
+    with ledger.engine.connect() as conn:
+        stored = conn.execute(sa.text(
+            "SELECT username, user_id, address FROM audit_records "
+            "WHERE action = 'POST /payer/bons'")).all()
+    assert stored and all(r.username == "bénéficiaire CCAS" and r.user_id is None
+                          and r.address == "—" for r in stored)
+    admin = ledger.user("admin")
+    web = app.test_client()
+    login(web, admin.username, PASSWORD)
+    page = web.get("/admin/audit")
+    assert page.status_code == 200 and "bénéficiaire CCAS" in page.text
+    assert "/payer/bons" in page.text
+    mine = web.get(f"/admin/audit?qui={marie.username}")
+    assert mine.status_code == 200 and "/payer/bons" not in mine.text
+    # Nor a free-text search for her name (the record's details name her log-in row).
+    typed = web.get(f"/admin/audit?q={marie.username}")
+    assert typed.status_code == 200 and "/payer/bons" not in typed.text
+
+
+def test_audit_trail_hides_an_older_record_of_a_soliste_spending_aid(aid, app):
+    """Records written before the pseudonymous context named the soliste: the page
+    shows them as "bénéficiaire CCAS" from nowhere, without its user id or key scope."""
+    ledger, _ccas, _programme, _grocer, _till = aid
+    marie = ledger.soliste(name="Marie Lefebvre")
+    details = json.dumps({"changes": [
+        {"op": "insert", "table": "idempotency_keys", "rows": 1, "columns": ["scope"],
+         "values": {"scope": [f"user:{marie.user_id}"]}},
+        {"op": "insert", "table": "voucher_redemptions", "rows": 1,
+         "columns": ["voucher_id"], "values": {"voucher_id": [3]}}]})
+    old = SimpleNamespace(seq=1, at=dt.datetime(2026, 11, 1, tzinfo=dt.UTC),
+                          user_id=marie.user_id, username=marie.username,
+                          address="192.0.2.7", action="POST /api/v1/earmarked",
+                          details=details, hash="0" * 64)
+    with app.app_context(), ledger.engine.connect() as conn:
+        (shown,) = admin_audit._hide_aid_beneficiaries(conn, [old])
+        (kept,) = admin_audit._hide_aid_beneficiaries(
+            conn, [SimpleNamespace(**{**vars(old), "details": "{}"})])
+    assert shown.username == "bénéficiaire CCAS" and shown.address == "—"
+    assert shown.user_id is None and f"user:{marie.user_id}" not in shown.details
+    assert kept.username == marie.username  # her other acts keep her name

@@ -14,6 +14,10 @@ def people(ledger):
     ledger.subsidy("100.00")
     marie = ledger.soliste(name="Marie Lefebvre")
     baker = ledger.prestataire(name="Boulangerie du Vieux Boulogne")
+    # 1 200 € at once (a thousands separator on the pages) would wait for a second
+    # person under the default thresholds (docs/duties.md): raised for this fixture.
+    ledger.setting("exchange.approval_above_cents", "200000")
+    ledger.setting("exchange.approval_daily_above_cents", "200000")
     ledger.exchange(marie, "1200.00", tender="card")
     ledger.pay(marie, baker, "12.50", memo="Pain")
     return {
@@ -110,9 +114,11 @@ def test_logout_is_post_only(client, people):
     assert client.get("/deconnexion").status_code == 405
 
 
-@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "javascript:x"])
+@pytest.mark.parametrize("target", ["https://evil.example/", "//evil.example/x", "javascript:x",
+                                    "/\\evil.example/x", "/\t/evil.example/x",
+                                    "/\n/evil.example"])
 def test_login_never_redirects_off_site(client, people, target):
-    page = client.get(f"/connexion?next={target}")
+    page = client.get("/connexion", query_string={"next": target})
     response = client.post("/connexion", data={
         "csrf_token": csrf_token(page.text), "username": people["soliste"].username,
         "password": PASSWORD, "next": target})

@@ -10,6 +10,11 @@
 - It expires ``ttl`` after it was issued (``DEFAULT_TTL``, 30 days; the web layer reads
   the ``API_TOKEN_TTL_DAYS`` config) and can be revoked by its owner or by an admin.
 - A token of a user who was deactivated stops working at once.
+- It carries **scopes** chosen when it is issued (:data:`SCOPES`), among those its
+  owner's role may use (:data:`ROLE_SCOPES`); without a choice it gets the role's full
+  set, which is what every token issued before scopes existed got (migration 0010).
+  A call outside the token's scopes is refused by the web layer (403
+  ``insufficient_scope``). Its lifetime is chosen too, within the maximum ``ttl``.
 """
 
 from __future__ import annotations
@@ -27,6 +32,7 @@ from bousol.ledger.actors import Actor
 from bousol.ledger.clock import as_utc
 from bousol.ledger.errors import DomainError, InvalidInput, NotFound, TooManyAttempts
 from bousol.ledger.models import ApiToken, Party, Role, User, utcnow
+from bousol.ledger.text import N_
 from bousol.ledger.uow import UnitOfWork
 
 tokens_t, users_t, parties_t = ApiToken.__table__, User.__table__, Party.__table__
@@ -40,7 +46,68 @@ MAX_ISSUED_PER_USER = 100
 MAX_ISSUED_PER_ADDRESS = 1000
 # ``last_used_at`` is written at most this often (not one write per call).
 TOUCH_EVERY = dt.timedelta(minutes=5)
+# What a token may be used for. One scope per kind of power, so that a till, a
+# dashboard or a script gets only what it needs: a leaked read-only token moves no money.
+SCOPES: dict[str, str] = {
+    "read": N_("Consulter (soldes, écritures, bons, demandes)"),
+    "pay": N_("Payer (paiements, demandes de paiement reçues)"),
+    "till": N_("Encaisser (demandes de paiement, bons d'aide)"),
+    "desk": N_("Comptoir (change, reconversion)"),
+    "vouchers": N_("Attribuer des bons d'aide"),
+    "tokens": N_("Révoquer ses autres jetons"),
+}
+# The scopes a role may hold: the calls that role can make at all (the web layer still
+# checks the role of every call). A token issued without a choice gets all of them.
+ROLE_SCOPES: dict[Role, tuple[str, ...]] = {
+    Role.SOLISTE: ("read", "pay", "tokens"),
+    Role.PRESTATAIRE: ("read", "pay", "till", "tokens"),
+    Role.BANK: ("read", "desk", "tokens"),
+    Role.CCAS: ("read", "vouchers", "tokens"),
+    Role.ADMIN: ("read", "tokens"),
+}
+MIN_TTL = dt.timedelta(days=1)
 _TOKEN_CHARS = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
+
+
+class InvalidScope(DomainError):
+    code = "invalid_scope"
+    http_status = 422
+    default_message = "Droits du jeton invalides pour ce rôle."
+
+
+def scopes_text(scopes) -> str:
+    """The stored form: the names in :data:`SCOPES` order, one space apart (the
+    database's CHECK ``scopes_known`` accepts exactly that)."""
+    chosen = set(scopes)
+    return " ".join(name for name in SCOPES if name in chosen)
+
+
+def choose_scopes(role: Role | str, requested: object) -> tuple[str, ...]:
+    """The scopes of a new token: ``requested`` (a list of names, each allowed to the
+    role, at least one) or, when ``None``, the role's full set."""
+    allowed = ROLE_SCOPES[Role(role)]
+    if requested is None:
+        return allowed
+    if not isinstance(requested, list | tuple) or not requested \
+            or not all(isinstance(name, str) for name in requested) \
+            or len(set(requested)) != len(requested):
+        raise InvalidScope("Droits du jeton : une liste non vide de noms distincts.")
+    refused = [name for name in requested if name not in allowed]
+    if refused:
+        raise InvalidScope("Droits non permis à ce rôle : " + ", ".join(sorted(refused))
+                           + " (permis : " + ", ".join(allowed) + ").")
+    return tuple(name for name in SCOPES if name in requested)
+
+
+def choose_ttl(days: object, maximum: dt.timedelta) -> dt.timedelta:
+    """The lifetime of a new token: ``days`` (1 to the maximum) or, when ``None``, the
+    maximum (what every token got before the lifetime could be chosen)."""
+    if days is None:
+        return maximum
+    if isinstance(days, bool) or not isinstance(days, int) \
+            or not MIN_TTL <= dt.timedelta(days=days) <= maximum:
+        raise InvalidInput(f"Durée du jeton : de 1 à {maximum.days} jour(s).")
+    return dt.timedelta(days=days)
 
 
 class InvalidCredentials(DomainError):
@@ -59,6 +126,7 @@ class IssuedToken:
     token: str  # the only time it is seen
     expires_at: dt.datetime
     user_id: int
+    scopes: tuple[str, ...] = ()
 
 
 def _issued_wait(uow: UnitOfWork, user_id: int, address: str, now: dt.datetime) -> int:
@@ -86,8 +154,12 @@ def too_many(wait: int) -> TooManyAttempts:
 
 
 def issue(new_uow: Callable[..., UnitOfWork], *, username: object, password: object,
-          address: str, label: object = None, ttl: dt.timedelta = DEFAULT_TTL) -> IssuedToken:
+          address: str, label: object = None, ttl: dt.timedelta = DEFAULT_TTL,
+          scopes: object = None, days: object = None) -> IssuedToken:
     """A new token for the user with this username and password.
+
+    ``scopes``: a list of names of :data:`SCOPES` (``None``: the role's full set;
+    :class:`InvalidScope`); ``days``: its lifetime, at most ``ttl`` (``None``: ``ttl``).
 
     ``new_uow(read_only=…)`` makes the units of work (the password is checked outside
     any transaction). Refusals: :class:`TooManyAttempts` (``retry_after``),
@@ -98,13 +170,14 @@ def issue(new_uow: Callable[..., UnitOfWork], *, username: object, password: obj
     address = (address or "unknown")[:64]
     if label is not None and (not isinstance(label, str) or len(label) > LABEL_MAX):
         raise InvalidInput(f"Libellé du jeton : {LABEL_MAX} caractères au plus.")
-    wait = logins.seconds_to_wait(new_uow(read_only=True), username, address)
-    if wait:
-        raise too_many(wait)
-    user = parties.authenticate(new_uow(read_only=True), username, password)
-    logins.record_attempt(new_uow(), username, address, user is not None)
+    # Reserved before the hash is checked (docs/security.md): no race lets more through.
+    user = logins.guarded(
+        new_uow, username, address,
+        lambda: parties.authenticate(new_uow(read_only=True), username, password))
     if user is None:
         raise InvalidCredentials()
+    chosen = choose_scopes(user.role, scopes)
+    ttl = choose_ttl(days, ttl)
     now = utcnow()
     wait = _issued_wait(new_uow(read_only=True), user.id, address, now)
     if wait:
@@ -116,9 +189,10 @@ def issue(new_uow: Callable[..., UnitOfWork], *, username: object, password: obj
         token_id = uow.conn.execute(insert(tokens_t).values(
             user_id=user.id, token_hash=hash_token(token), label=label or None,
             created_at=now, expires_at=expires_at, created_from=address,
+            scopes=scopes_text(chosen),
         ).returning(tokens_t.c.id)).scalar_one()
         uow.commit()
-    return IssuedToken(token_id, token, expires_at, user.id)
+    return IssuedToken(token_id, token, expires_at, user.id, chosen)
 
 
 @dataclass(frozen=True)
@@ -134,6 +208,10 @@ class TokenUser:
     party_kind: str | None
     party_name: str | None
     last_used_at: dt.datetime | None
+    scopes: frozenset[str] = frozenset()
+
+    def allows(self, scope: str) -> bool:
+        return scope in self.scopes
 
     @property
     def actor(self) -> Actor:
@@ -150,7 +228,8 @@ def user_for_token(conn: Connection, token: object, now: dt.datetime | None = No
     now = now or utcnow()
     row = conn.execute(
         select(tokens_t.c.id, tokens_t.c.expires_at, tokens_t.c.revoked_at,
-               tokens_t.c.last_used_at, users_t.c.id.label("user_id"), users_t.c.username,
+               tokens_t.c.last_used_at, tokens_t.c.scopes,
+               users_t.c.id.label("user_id"), users_t.c.username,
                users_t.c.role, users_t.c.active, users_t.c.party_id,
                parties_t.c.code, parties_t.c.kind, parties_t.c.name)
         .join(users_t, users_t.c.id == tokens_t.c.user_id)
@@ -162,7 +241,8 @@ def user_for_token(conn: Connection, token: object, now: dt.datetime | None = No
         return None
     return TokenUser(row.id, row.user_id, row.username, row.role, row.party_id, row.code,
                      row.kind, row.name,
-                     as_utc(row.last_used_at) if row.last_used_at else None)
+                     as_utc(row.last_used_at) if row.last_used_at else None,
+                     frozenset(row.scopes.split()))
 
 
 def touch(uow: UnitOfWork, found: TokenUser, now: dt.datetime | None = None) -> None:
@@ -184,6 +264,7 @@ class TokenView:
     expires_at: dt.datetime
     last_used_at: dt.datetime | None
     created_from: str
+    scopes: tuple[str, ...] = ()
 
 
 def active_tokens(conn: Connection, user_id: int, now: dt.datetime | None = None
@@ -197,7 +278,8 @@ def active_tokens(conn: Connection, user_id: int, now: dt.datetime | None = None
         .order_by(tokens_t.c.id.desc())
     ).all()
     return [TokenView(r.id, r.label, as_utc(r.created_at), as_utc(r.expires_at),
-                      as_utc(r.last_used_at) if r.last_used_at else None, r.created_from)
+                      as_utc(r.last_used_at) if r.last_used_at else None, r.created_from,
+                      tuple(r.scopes.split()))
             for r in rows]
 
 
@@ -226,7 +308,7 @@ def revoke(uow: UnitOfWork, actor: Actor, token_id: object) -> TokenView:
                      .values(revoked_at=utcnow(), revoked_by_user_id=actor.user_id))
         view = TokenView(row.id, row.label, as_utc(row.created_at), as_utc(row.expires_at),
                          as_utc(row.last_used_at) if row.last_used_at else None,
-                         row.created_from)
+                         row.created_from, tuple(row.scopes.split()))
         uow.commit()
     return view
 

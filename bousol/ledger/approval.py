@@ -277,11 +277,11 @@ def _check_field(name: str, value: object) -> object:
 
 def _missing_message(name: str) -> str:
     if name == "charter_accepted":
-        return "Pour envoyer la demande, l'entreprise doit accepter la charte du Bou'Sol."
-    if name == "name":
-        return "Le nom de l'entreprise ou de la structure est obligatoire."
+        return N_("Pour envoyer la demande, l'entreprise doit accepter la charte du Bou'Sol.")
+    if name == "name":  # N_: the web layer shows them translated (English mode)
+        return N_("Le nom de l'entreprise ou de la structure est obligatoire.")
     if name == "filiere":
-        return "La filière est obligatoire."
+        return N_("La filière est obligatoire.")
     return f"{FIELD_LABELS[name]} : obligatoire pour envoyer la demande."
 
 

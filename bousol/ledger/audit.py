@@ -63,6 +63,9 @@ _KEPT = frozenset({
     "filiere", "purpose", "system_code", "outcome", "scope", "period", "transport",
     "desk_id", "batch_id", "number", "category", "prestataire_party_id", "until",
     "membership_until", "closes_at", "valid_until",
+    # Separation of duties (docs/duties.md): who asked and who confirmed, released, decided.
+    "requested_by_user_id", "confirmed_by_user_id", "cancelled_by_user_id",
+    "released_by_user_id", "decided_by_user_id", "created_by_user_id", "closed_by_user_id",
 })
 # Kept columns whose values are nevertheless secret in one table: an aid voucher's code
 # is a bearer instrument (whoever types it spends it). A vote's choice is not kept at

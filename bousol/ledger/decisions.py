@@ -141,6 +141,13 @@ SETTING_LABELS = {
         "Durée d'une demande de paiement sur facture, en jours"),
     "refunds.max_days": N_("Délai pour rembourser un paiement, en jours"),
     "ccas.bonus": N_("Bonification de 5 % sur les Bou'Sols achetés par le CCAS (on / off)"),
+    "exchange.bonus_advance_max_cents": N_(
+        "Avance maximale du fonds de bonification, en centimes (100000 = 1 000,00 €)"),
+    "exchange.approval_above_cents": N_(
+        "Échange soumis à une deuxième personne au-delà de, en centimes (50000 = 500,00 €)"),
+    "exchange.approval_daily_above_cents": N_(
+        "Échanges d'un adhérent par jour soumis à une deuxième personne au-delà de, "
+        "en centimes (100000 = 1 000,00 €)"),
 }
 
 QUORUM_KEY = "decisions.quorum_pct"

@@ -88,7 +88,23 @@ def load(uow_factory: Callable[[], UnitOfWork]) -> list[tuple[str, str, str | No
     _ccas_aid(uow_factory, actors, code)
     _members_and_partners(uow_factory, actors, code)
     _collective(uow_factory, actors)
+    _separated_duties(uow_factory, actors, code)
     return made
+
+
+def _separated_duties(uow_factory: Callable[[], UnitOfWork], actors: dict, code: dict) -> None:
+    """Two people for money leaving (docs/duties.md): the bike shop's IBAN typed at the
+    desk and validated by the treasurer, a batch the desk prepared that waits for the
+    treasurer's release; the bakery's new IBAN waits for its own confirmation."""
+    from bousol.ledger import iban_changes, payouts
+
+    bank, treasurer = actors["guichet"], actors["tresoriere"]
+    asked = iban_changes.request_change(uow_factory(), bank, code["velo"],
+                                        "FR76 3000 6000 0112 3456 7890 189")
+    iban_changes.confirm(uow_factory(), treasurer, asked.change_id)
+    payouts.create_batch(uow_factory(), bank)
+    iban_changes.request_change(uow_factory(), bank, code["boulangerie"],
+                                "BE68 5390 0754 7034")
 
 
 def _notes(uow_factory: Callable[[], UnitOfWork], bank: Actor, code: dict) -> None:

@@ -402,6 +402,11 @@ def entry_label(kind: str, memo: str | None, reverses_id: int | None,
         label = f"Contre-passation de l'écriture E{reverses_id} ({original})"
         if memo == f"Contre-passation de l'écriture {reverses_id}":
             memo = None  # the default memo says nothing more
+    if kind.startswith("voucher_") or (reversed_kind or "").startswith("voucher_"):
+        # An aid voucher's memo carries its code, which leads to the beneficiary: the
+        # association's accountant, outside the CCAS, gets the kind and the merchant's
+        # account only (docs/vouchers.md, privacy). The CCAS's own pages keep the code.
+        memo = None
     memo = clean(memo)
     if memo == label:
         memo = ""  # a memo that repeats the kind ("Bon d'aide attribué")

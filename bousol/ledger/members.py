@@ -14,18 +14,25 @@ from __future__ import annotations
 
 import datetime as dt
 import re
+import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, select, update
+from sqlalchemy import Connection, or_, select, update
 
 from bousol import money
-from bousol.ledger import closing, settings
+from bousol.ledger import closing, first_login, idempotency, settings
 from bousol.ledger.actors import Actor
 from bousol.ledger.clock import paris_today  # membership years: the local calendar
-from bousol.ledger.errors import FeeChanged, InvalidInput, MembershipChanged, UnknownParty
+from bousol.ledger.errors import (
+    DomainError,
+    FeeChanged,
+    InvalidInput,
+    MembershipChanged,
+    UnknownParty,
+)
 from bousol.ledger.models import College, Party, PartyKind, Role, SystemAccount, utcnow
 from bousol.ledger.operations import Tender, _memo, parse_tender
-from bousol.ledger.parties import create_party
+from bousol.ledger.parties import create_member_login, create_party
 from bousol.ledger.posting import Leg, lock_accounts, post
 from bousol.ledger.uow import UnitOfWork
 
@@ -156,6 +163,103 @@ def _tender(value: str) -> Tender:
     return tender
 
 
+class PossibleDuplicate(DomainError):
+    """A soliste with the same name and the same phone or birth date exists: the desk
+    shows them and the clerk goes on (``allow_duplicate``) or opens that member."""
+
+    code = "possible_duplicate"
+    http_status = 409
+    default_message = ("Un adhérent du même nom, avec le même téléphone ou la même date "
+                       "de naissance, existe déjà.")
+
+
+def _name_key(name: str) -> str:
+    """Names compared without case, accents, punctuation nor word order."""
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    return " ".join(sorted(re.findall(r"[a-z0-9]+", plain)))
+
+
+@dataclass(frozen=True)
+class Similar:
+    code: str
+    name: str
+    phone: str | None
+    birth_date: dt.date | None
+    membership_until: dt.date | None
+
+
+def similar_solistes(conn: Connection, name: str, phone: str | None,
+                     birth_date: dt.date | None) -> list[Similar]:
+    """Solistes with the same name (``_name_key``) and the same phone or birth date."""
+    alike = []
+    if phone:
+        alike.append(parties_t.c.phone == phone)
+    if birth_date:
+        alike.append(parties_t.c.birth_date == birth_date)
+    if not alike:
+        return []
+    rows = conn.execute(
+        select(parties_t.c.code, parties_t.c.name, parties_t.c.phone,
+               parties_t.c.birth_date, parties_t.c.membership_until)
+        .where(parties_t.c.kind == PartyKind.SOLISTE, or_(*alike))
+        .order_by(parties_t.c.id).limit(200)
+    ).all()
+    key = _name_key(name)
+    return [Similar(*row) for row in rows if _name_key(row.name) == key]
+
+
+def parse_birth_date(value: object, today: dt.date) -> dt.date | None:
+    """Optional; ``JJ/MM/AAAA`` or ISO; from 1 January 1900 to today."""
+    if value is None or (isinstance(value, str) and not value.strip()):
+        return None
+    if isinstance(value, dt.date):
+        day = value
+    else:
+        text = str(value).strip()
+        try:
+            if re.fullmatch(r"[0-9]{1,2}/[0-9]{1,2}/[0-9]{4}", text):
+                d, m, y = (int(part) for part in text.split("/"))
+                day = dt.date(y, m, d)
+            else:
+                day = dt.date.fromisoformat(text)
+        except ValueError:
+            raise InvalidInput("Date de naissance invalide (JJ/MM/AAAA).",
+                               field="birth_date") from None
+    if not dt.date(1900, 1, 1) <= day <= today:
+        raise InvalidInput("Date de naissance invalide (JJ/MM/AAAA).", field="birth_date")
+    return day
+
+
+@dataclass(frozen=True)
+class _Registered:
+    """What the idempotency record keeps (JSON): never the first-password code."""
+
+    party_code: str
+    fee_cents: int
+    entry_id: int
+    membership_until: str
+    user_id: int
+    username: str
+    code_expires_on: str
+
+
+@dataclass(frozen=True)
+class Registration:
+    party_code: str
+    fee_cents: int
+    entry_id: int
+    membership_until: dt.date
+    username: str
+    # The one-time code to choose a first password, in clear: only to the request that
+    # registered; None when a second post with the same key replays the first one.
+    first_code: str | None
+    code_expires_on: dt.date
+
+    @property
+    def replayed(self) -> bool:
+        return self.first_code is None
+
+
 def register_soliste(
     uow: UnitOfWork,
     actor: Actor,
@@ -167,12 +271,20 @@ def register_soliste(
     email: str | None = None,
     address: str | None = None,
     commune: str | None = None,
+    birth_date: object = None,
     today: dt.date | None = None,
-) -> Membership:
-    """A new soliste, with their first year's membership fee, in one unit of work."""
+    idempotency_key: str | None = None,
+    allow_duplicate: bool = False,
+) -> Registration:
+    """A new soliste, their log-in and their first year's membership fee, in one unit
+    of work, once per ``idempotency_key`` (a second post replays the first).
+
+    Refused with ``possible_duplicate`` when a soliste of the same name has the same
+    phone or birth date, unless ``allow_duplicate`` (the clerk saw them and goes on)."""
     actor.require(Role.BANK, Role.ADMIN)
     if charter_accepted is not True:
         raise InvalidInput("L'adhésion suppose que la personne accepte la charte du Bou'Sol.")
+    name = _optional(name, 200, "Nom") or ""
     phone = normalise_phone(phone)
     email = _optional(email, 200, "Courriel")
     if email is not None and not _EMAIL_RE.fullmatch(email):
@@ -181,16 +293,41 @@ def register_soliste(
     commune = _optional(commune, 100, "Commune")
     tender_value = _tender(tender)
     today = today or paris_today()
-    with uow:
-        party = create_party(uow, kind=PartyKind.SOLISTE, name=_optional(name, 200, "Nom") or "")
-        uow.conn.execute(
+    born = parse_birth_date(birth_date, today)
+    issued: dict[int, str] = {}  # user id → the code in clear, for this request only
+    request = {"op": "register_soliste", "name": name, "phone": phone, "email": email,
+               "address": address, "commune": commune, "tender": tender_value.value,
+               "birth_date": born.isoformat() if born else None,
+               "allow_duplicate": bool(allow_duplicate)}
+
+    def work(uow: UnitOfWork) -> _Registered:
+        conn = uow.conn
+        if not allow_duplicate:
+            found = similar_solistes(conn, name, phone, born)
+            if found:
+                raise PossibleDuplicate(codes=[s.code for s in found])
+        party = create_party(uow, kind=PartyKind.SOLISTE, name=name)
+        conn.execute(
             update(parties_t).where(parties_t.c.id == party.id).values(
                 phone=phone, email=email, address=address, commune=commune,
-                charter_accepted_at=utcnow())
+                birth_date=born, charter_accepted_at=utcnow())
         )
+        user = create_member_login(uow, party)
+        now = utcnow()
+        issued[user.user_id] = first_login.issue(conn, user_id=user.user_id,
+                                                 actor_user_id=actor.user_id, now=now)
         membership = _take_fee(uow, actor, party.code, tender_value, None, today)
-        uow.commit()
-        return membership
+        return _Registered(party.code, membership.fee_cents, membership.entry_id,
+                           membership.membership_until.isoformat(), user.user_id,
+                           user.username, (now + first_login.CODE_TTL).date().isoformat())
+
+    done = idempotency.run(uow, actor, idempotency_key, request, _Registered, work)
+    # The code only if this request's own work is the one that committed (a lost race
+    # on the key ran work too, then rolled it back and replays the winner).
+    return Registration(done.party_code, done.fee_cents, done.entry_id,
+                        dt.date.fromisoformat(done.membership_until), done.username,
+                        issued.get(done.user_id),
+                        dt.date.fromisoformat(done.code_expires_on))
 
 
 def renew_membership(uow: UnitOfWork, actor: Actor, *, party_code: str, tender: str,

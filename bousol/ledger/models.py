@@ -146,6 +146,7 @@ class Party(Base):
             name="status",
         ),
         UniqueConstraint("kind", "number"),
+        CheckConstraint("birth_date IS NULL OR birth_date >= '1900-01-01'", name="birth_date"),
         Index("uq_parties_siret_prestataire", "siret", unique=True,
               sqlite_where=text("kind = 'prestataire' AND siret IS NOT NULL"),
               postgresql_where=text("kind = 'prestataire' AND siret IS NOT NULL")),
@@ -164,6 +165,9 @@ class Party(Base):
     commune: Mapped[str | None] = mapped_column(String(100))
     charter_accepted_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     membership_until: Mapped[dt.date | None] = mapped_column(Date)
+    # Optional (migration 0013): with the name and phone, how the desk recognises a
+    # member already registered. CHECK birth_date >= 1900-01-01 (ck_parties_birth_date).
+    birth_date: Mapped[dt.date | None] = mapped_column(Date, index=True)
     # Where reconverted euros are paid (prestataires; checksum checked on entry).
     iban: Mapped[str | None] = mapped_column(String(34))
     bic: Mapped[str | None] = mapped_column(String(11))
@@ -298,12 +302,18 @@ class User(Base):
 
 
 class LoginAttempt(Base):
-    """One login attempt: repeated failures slow down (bousol/ledger/logins.py)."""
+    """One password or PIN check: repeated failures slow down (bousol/ledger/logins.py).
+
+    A row is written (failed) *before* the check, then marked succeeded: a check that
+    dies halfway counts as a failure (migration 0011). ``kind``: a log-in, a PIN typed
+    to pay, the password typed again by a logged-in user, or a username /agrement said
+    was unavailable (``signup``); each counts apart."""
 
     __tablename__ = "login_attempts"
     __table_args__ = (
         Index("ix_login_attempts_username_at", "username", "at"),
         Index("ix_login_attempts_address_at", "address", "at"),
+        CheckConstraint("kind IN ('login', 'pin', 'confirm', 'signup')", name="kind"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -311,6 +321,27 @@ class LoginAttempt(Base):
     address: Mapped[str] = mapped_column(String(64))
     succeeded: Mapped[bool] = mapped_column(Boolean)
     at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    kind: Mapped[str] = mapped_column(String(16), default="login", server_default="login")
+
+
+class PasswordReset(Base):
+    """A forgotten-password link (bousol/ledger/logins.py, migration 0011): only the
+    SHA-256 of its token is kept; it expires and is used once."""
+
+    __tablename__ = "password_resets"
+    __table_args__ = (
+        CheckConstraint("expires_at > created_at", name="expires_after_creation"),
+        Index(None, "user_id", "used_at"),
+        Index(None, "requested_from", "created_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    token_hash: Mapped[str] = mapped_column(String(64), unique=True)  # sha256 hex
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    requested_from: Mapped[str] = mapped_column(String(64))  # the client's address
 
 
 class SettingChange(Base):
@@ -479,6 +510,9 @@ class PayoutBatch(Base):
     closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     closed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
+    # Released by a second user (migration 0012): open and released = file for the bank.
+    released_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    released_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
     payouts: Mapped[list[Payout]] = relationship(back_populates="batch", order_by="Payout.id")
 
@@ -503,6 +537,80 @@ class Payout(Base):
     batch: Mapped[PayoutBatch] = relationship(back_populates="payouts")
 
 
+class IbanChange(Base):
+    """An IBAN the desk entered for a prestataire: it takes effect once the prestataire
+    confirms it or an admin validates it, never the user who asked (migration 0012).
+
+    requested → confirmed | cancelled; one requested change per prestataire.
+    """
+
+    __tablename__ = "iban_changes"
+    __table_args__ = (
+        CheckConstraint("status IN ('requested', 'confirmed', 'cancelled')", name="status"),
+        CheckConstraint("(status = 'confirmed') = (confirmed_by_user_id IS NOT NULL)",
+                        name="confirmed_by"),
+        CheckConstraint("(status = 'requested') = (closed_at IS NULL)", name="closed"),
+        CheckConstraint("confirmed_by_user_id IS NULL OR requested_by_user_id IS NULL "
+                        "OR confirmed_by_user_id <> requested_by_user_id", name="two_people"),
+        Index("uq_iban_changes_one_requested", "party_id", unique=True,
+              sqlite_where=text("status = 'requested'"),
+              postgresql_where=text("status = 'requested'")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), index=True)
+    iban: Mapped[str] = mapped_column(String(34))
+    bic: Mapped[str | None] = mapped_column(String(11))
+    status: Mapped[str] = mapped_column(String(16), default="requested")
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    confirmed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    cancelled_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class ExchangeApproval(Base):
+    """An exchange above the thresholds (per operation, per member and Paris day) that
+    waits for a second person: nothing moves until it is approved, and then the exchange
+    is posted as any other (migration 0014, docs/duties.md).
+
+    pending → approved | refused | cancelled; the approver is never the one who asked.
+    ``amount_cents`` is the euros asked for.
+    """
+
+    __tablename__ = "exchange_approvals"
+    __table_args__ = (
+        CheckConstraint("status IN ('pending', 'approved', 'refused', 'cancelled')",
+                        name="status"),
+        CheckConstraint("amount_cents > 0", name="amount_positive"),
+        CheckConstraint("tender IN ('cash', 'cheque', 'card', 'transfer')", name="tender"),
+        CheckConstraint("rule IN ('operation', 'day')", name="rule"),
+        CheckConstraint("(status = 'approved') = (entry_id IS NOT NULL)", name="approved_entry"),
+        CheckConstraint("(status = 'pending') = (decided_at IS NULL)", name="decided"),
+        CheckConstraint("status <> 'refused' OR reason IS NOT NULL", name="refusal_reason"),
+        CheckConstraint("decided_by_user_id IS NULL OR requested_by_user_id IS NULL "
+                        "OR decided_by_user_id <> requested_by_user_id", name="two_people"),
+        Index(None, "status", "id"),
+        Index(None, "party_id", "requested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"))
+    amount_cents: Mapped[int] = mapped_column(BigInteger)
+    tender: Mapped[str] = mapped_column(String(16))
+    programme_id: Mapped[int | None] = mapped_column(ForeignKey("aid_programmes.id"))
+    memo: Mapped[str | None] = mapped_column(String(500))
+    rule: Mapped[str] = mapped_column(String(16))  # the threshold it is above
+    status: Mapped[str] = mapped_column(String(16), default="pending")
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    decided_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    decided_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    cancelled_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str | None] = mapped_column(String(500))  # why it was refused
+    entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"), unique=True)
+
+
 class CashClosing(Base):
     """The end-of-day count of the desk's drawer (append-only: a closed day is closed)."""
 
@@ -513,10 +621,14 @@ class CashClosing(Base):
             name="discrepancy_explained",
         ),
         CheckConstraint("float_cents >= 0", name="float_not_negative"),
+        CheckConstraint("sequence >= 1", name="sequence_positive"),
+        # A day reopened by an admin is closed again under the next sequence (0013).
+        UniqueConstraint("business_date", "sequence"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
-    business_date: Mapped[dt.date] = mapped_column(Date, unique=True)
+    business_date: Mapped[dt.date] = mapped_column(Date)
+    sequence: Mapped[int] = mapped_column(Integer, default=1, server_default="1")
     closed_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     closed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     # Entries up to this id are in this closing; the next one starts after it.
@@ -535,6 +647,47 @@ class CashClosing(Base):
     comment: Mapped[str | None] = mapped_column(Text)
     discrepancy_entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
     deposit_entry_id: Mapped[int | None] = mapped_column(ForeignKey("entries.id"))
+
+
+class CashClosingReopening(Base):
+    """An admin reopened a closed day, with a reason (append-only; once per closing):
+    the closing's discrepancy and deposit entries are reversed in the same unit of work
+    (bousol/ledger/closing.py, docs/ledger.md)."""
+
+    __tablename__ = "cash_closing_reopenings"
+    __table_args__ = (CheckConstraint("length(reason) >= 3", name="reason_given"),)
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    closing_id: Mapped[int] = mapped_column(ForeignKey("cash_closings.id"), unique=True)
+    reopened_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    reopened_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    reason: Mapped[str] = mapped_column(Text)
+
+
+class FirstPasswordCode(Base):
+    """The one-time code on a new soliste's registration sheet, to choose their first
+    password (bousol/ledger/first_login.py): only its SHA-256; expiring, single use,
+    dead after a few wrong tries; at most one live code per user."""
+
+    __tablename__ = "first_password_codes"
+    __table_args__ = (
+        CheckConstraint("expires_at > created_at", name="expires_after_creation"),
+        CheckConstraint("failed_attempts >= 0", name="attempts_not_negative"),
+        CheckConstraint("used_at IS NULL OR revoked_at IS NULL", name="used_or_revoked"),
+        Index("uq_first_password_codes_one_live", "user_id", unique=True,
+              sqlite_where=text("used_at IS NULL AND revoked_at IS NULL"),
+              postgresql_where=text("used_at IS NULL AND revoked_at IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    code_hash: Mapped[str] = mapped_column(String(64), unique=True)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    expires_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    used_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    failed_attempts: Mapped[int] = mapped_column(Integer, default=0, server_default="0")
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
 
 
 # ------------------------------------------------------------------ prestataires (issue 4)
@@ -764,13 +917,23 @@ class VoucherRedemption(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
+# Each scope at most once, known names only (bousol/ledger/api_tokens.py SCOPES), one
+# space apart: removing every " name " from " scopes " must leave a single space.
+API_TOKEN_SCOPE_NAMES = ("read", "pay", "till", "desk", "vouchers", "tokens")
+API_TOKEN_SCOPES_CHECK = "".join(
+    ["REPLACE(" * len(API_TOKEN_SCOPE_NAMES), "' ' || scopes || ' '",
+     *(f", ' {name} ', ' ')" for name in API_TOKEN_SCOPE_NAMES), " = ' '"])
+
+
 class ApiToken(Base):
     """A bearer token of the JSON API (bousol/ledger/api_tokens.py): only its SHA-256 is
     kept; it expires, and its owner or an admin can revoke it."""
 
     __tablename__ = "api_tokens"
     __table_args__ = (Index(None, "user_id", "revoked_at", "expires_at"),
-                      Index(None, "created_from", "created_at"))
+                      Index(None, "created_from", "created_at"),
+                      CheckConstraint(API_TOKEN_SCOPES_CHECK, name="scopes_known"),
+                      CheckConstraint("expires_at > created_at", name="expires_after_created"))
 
     id: Mapped[int] = mapped_column(primary_key=True)
     user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
@@ -782,6 +945,8 @@ class ApiToken(Base):
     revoked_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     revoked_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
     created_from: Mapped[str] = mapped_column(String(64))  # the client's address
+    # What it may be used for (migration 0010): names of api_tokens.SCOPES, space-separated.
+    scopes: Mapped[str] = mapped_column(String(100))
 
 
 # --------------------------------------------- the association (issue 7, migration 0009)

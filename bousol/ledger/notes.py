@@ -32,7 +32,7 @@ from sqlalchemy import Connection, case, func, insert, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bousol import money
-from bousol.ledger import closing, idempotency, settings
+from bousol.ledger import closing, exchange_approvals, idempotency, settings
 from bousol.ledger.actors import Actor
 from bousol.ledger.clock import paris_today
 from bousol.ledger.errors import (
@@ -43,6 +43,7 @@ from bousol.ledger.errors import (
     NoDesk,
     NoteExpired,
     NoteNotAvailable,
+    NotesAboveApprovalLimit,
     NotesMismatch,
     NotesOutOfStock,
     NoteStillValid,
@@ -71,6 +72,7 @@ from bousol.ledger.operations import (
     Tender,
     _memo,
     _party_code,
+    check_bonus_advance,
     parse_tender,
     reconversion_fee_bp,
 )
@@ -567,6 +569,20 @@ def exchange_notes(
                                 "ccas.bonus) : 20 € donnent 20 B, recomptez les billets.")
         desk_row = desk_for(conn, actor, desk)
         rows = _pick_from_desk(conn, desk_row.id, wanted, typed, today)
+        # Above the approval thresholds an exchange waits for a second person; notes
+        # are not held for it (docs/duties.md): refused, the desk exchanges
+        # electronically instead. Under the system accounts' locks, like the others.
+        rule = exchange_approvals.rule_for(conn, party.id, euro_cents)
+        if rule is not None:
+            limits = exchange_approvals.thresholds(conn)
+            raise NotesAboveApprovalLimit(
+                (f"Ce change dépasse {money.format_fr(limits.per_operation_cents, '€')} "
+                 f"par opération" if rule == "operation" else
+                 f"Avec ce change, l'adhérent dépasse "
+                 f"{money.format_fr(limits.per_day_cents, '€')} changés aujourd'hui")
+                + " : il demande l'approbation d'une deuxième personne et ne peut pas se "
+                  "faire en billets. Faites un change électronique, qui attendra cette "
+                  "approbation.", rule=rule)
         legs = [
             Leg(locked.system(SystemAccount.EUR_OUTSIDE), -euro_cents),
             Leg(locked.system(into), euro_cents),
@@ -574,6 +590,8 @@ def exchange_notes(
             Leg(locked.system(SystemAccount.NOTES_CIRCULATION), bousol_cents),
         ]
         if bonus_cents:
+            check_bonus_advance(conn, locked.system(SystemAccount.BONUS_FUND).balance,
+                                bonus_cents)
             legs += [Leg(locked.system(SystemAccount.BONUS_FUND), -bonus_cents),
                      Leg(locked.system(SystemAccount.EUR_RESERVE), bonus_cents)]
         entry_id = post(

@@ -19,6 +19,7 @@ from bousol.ledger import closing, idempotency, rules, settings
 from bousol.ledger.actors import Actor
 from bousol.ledger.errors import (
     AlreadyReversed,
+    BonusAdvanceExceeded,
     FlowNotAllowed,
     Forbidden,
     InvalidAmount,
@@ -94,14 +95,27 @@ def _party_code(code: object) -> str:
 # ---------------------------------------------------------------- exchange
 
 
+class ExchangeStatus(enum.StrEnum):
+    """What became of an exchange: posted, or waiting for a second person."""
+
+    POSTED = "posted"
+    PENDING_APPROVAL = "pending_approval"
+
+
 @dataclass(frozen=True)
 class ExchangeResult:
-    entry_id: int
+    entry_id: int | None  # None while it waits for approval
     party_code: str
     euro_cents: int
     bousol_cents: int
     bonus_cents: int
-    balance_cents: int  # the party's Bou'Sol balance after the exchange
+    balance_cents: int  # the party's Bou'Sol balance after the exchange (or now, if pending)
+    status: str = ExchangeStatus.POSTED.value
+    approval_id: int | None = None  # the pending request (exchange_approvals)
+
+    @property
+    def pending(self) -> bool:
+        return self.status == ExchangeStatus.PENDING_APPROVAL
 
 
 def exchange(
@@ -125,6 +139,10 @@ def exchange(
     The CCAS funding an aid programme (``programme_id``) gets the Bou'Sols in the
     programme's account. Whether the bonus applies to the CCAS is the setting
     ``ccas.bonus`` (on by default); without it, 20 € buy 20 B.
+
+    Above the approval thresholds (per operation, per member and day), nothing moves:
+    the result is ``pending_approval`` with the request's id, which a second person
+    approves (:mod:`bousol.ledger.exchange_approvals`). A replayed key answers the same.
     """
     actor.require(Role.BANK, Role.ADMIN)
     euro_cents = money.parse_amount(euros)
@@ -141,52 +159,97 @@ def exchange(
         request["programme"] = programme_id
 
     def work(uow: UnitOfWork) -> ExchangeResult:
-        into = _TENDER_ACCOUNT[tender]
-        programme = _programme_account(uow.conn, programme_id, party_code)
-        target_id = programme.account_id if programme else None
-        locked = lock_accounts(
-            uow.conn,
-            system=(SystemAccount.EUR_OUTSIDE, into, SystemAccount.EUR_RESERVE,
-                    SystemAccount.BONUS_FUND, SystemAccount.ISSUANCE),
-            party_codes=(party_code,),
-            account_ids=(target_id,) if target_id else (),
-        )
-        if tender is not Tender.TRANSFER:  # the drawer or the terminal: counted at closing
-            closing.ensure_desk_open(uow.conn)  # after the lock: sees a closing just made
-        party = locked.party(party_code)
-        if party.party_kind not in (PartyKind.SOLISTE, PartyKind.CCAS):
-            raise FlowNotAllowed(
-                "Le change d'euros en Bou'Sols est réservé aux solistes et au CCAS ; "
-                "un prestataire reçoit ses Bou'Sols de ses clients."
-            )
-        target = next(r for r in locked.rows if r.id == target_id) if target_id else party
-        if programme is not None:
-            _check_budget(uow.conn, programme, euro_cents)
-        bousol_cents, bonus_cents = money.bousols_for_euros(euro_cents)
-        rate = f"{money.RATE_EUR}:{money.RATE_BSOL}"
-        if party.party_kind == PartyKind.CCAS and settings.current(
-                uow.conn, ["ccas.bonus"])["ccas.bonus"] == "off":
-            bousol_cents, bonus_cents, rate = euro_cents, 0, "1:1"
-        legs = [
-            Leg(locked.system(SystemAccount.EUR_OUTSIDE), -euro_cents),
-            Leg(locked.system(into), euro_cents),
-            Leg(locked.system(SystemAccount.ISSUANCE), -bousol_cents),
-            Leg(target, bousol_cents),
-        ]
-        if bonus_cents:
-            legs += [
-                Leg(locked.system(SystemAccount.BONUS_FUND), -bonus_cents),
-                Leg(locked.system(SystemAccount.EUR_RESERVE), bonus_cents),
-            ]
-        details = {"tender": tender.value, "rate": rate}
-        if programme_id is not None:
-            details["programme"] = programme_id
-        entry_id = post(uow.conn, kind="exchange", legs=legs, actor_user_id=actor.user_id,
-                        memo=memo, details=details)
-        return ExchangeResult(entry_id, party_code, euro_cents, bousol_cents, bonus_cents,
-                              target.balance + bousol_cents)
+        return exchange_within(uow, actor, party_code=party_code, euro_cents=euro_cents,
+                               tender=tender, memo=memo, programme_id=programme_id)
 
     return idempotency.run(uow, actor, idempotency_key, request, ExchangeResult, work)
+
+
+def exchange_within(
+    uow: UnitOfWork, actor: Actor, *, party_code: str, euro_cents: int, tender: Tender,
+    memo: str | None, programme_id: int | None, approval=None,
+) -> ExchangeResult:
+    """The exchange itself, inside a unit of work the caller holds open. ``approval``:
+    the locked row of the request being approved (the thresholds are then behind it;
+    the entry is the asking clerk's, its details name the request and the approver)."""
+    from bousol.ledger import exchange_approvals  # it calls back into this module
+
+    into = _TENDER_ACCOUNT[tender]
+    programme = _programme_account(uow.conn, programme_id, party_code)
+    target_id = programme.account_id if programme else None
+    locked = lock_accounts(
+        uow.conn,
+        system=(SystemAccount.EUR_OUTSIDE, into, SystemAccount.EUR_RESERVE,
+                SystemAccount.BONUS_FUND, SystemAccount.ISSUANCE),
+        party_codes=(party_code,),
+        account_ids=(target_id,) if target_id else (),
+    )
+    if tender is not Tender.TRANSFER:  # the drawer or the terminal: counted at closing
+        closing.ensure_desk_open(uow.conn)  # after the lock: sees a closing just made
+    party = locked.party(party_code)
+    if party.party_kind not in (PartyKind.SOLISTE, PartyKind.CCAS):
+        raise FlowNotAllowed(
+            "Le change d'euros en Bou'Sols est réservé aux solistes et au CCAS ; "
+            "un prestataire reçoit ses Bou'Sols de ses clients."
+        )
+    target = next(r for r in locked.rows if r.id == target_id) if target_id else party
+    if programme is not None:
+        _check_budget(uow.conn, programme, euro_cents)
+    bousol_cents, bonus_cents = money.bousols_for_euros(euro_cents)
+    rate = f"{money.RATE_EUR}:{money.RATE_BSOL}"
+    if party.party_kind == PartyKind.CCAS and settings.current(
+            uow.conn, ["ccas.bonus"])["ccas.bonus"] == "off":
+        bousol_cents, bonus_cents, rate = euro_cents, 0, "1:1"
+    # Under the system accounts' locks (every exchange takes them): the day's total
+    # cannot change between this check and the request or the entry.
+    rule = None if approval is not None else exchange_approvals.rule_for(
+        uow.conn, party.party_id, euro_cents)
+    if rule is not None:
+        approval_id = exchange_approvals.record(
+            uow.conn, actor, party_id=party.party_id, euro_cents=euro_cents,
+            tender=tender.value, programme_id=programme_id, memo=memo, rule=rule)
+        return ExchangeResult(None, party_code, euro_cents, bousol_cents, bonus_cents,
+                              target.balance, ExchangeStatus.PENDING_APPROVAL.value,
+                              approval_id)
+    legs = [
+        Leg(locked.system(SystemAccount.EUR_OUTSIDE), -euro_cents),
+        Leg(locked.system(into), euro_cents),
+        Leg(locked.system(SystemAccount.ISSUANCE), -bousol_cents),
+        Leg(target, bousol_cents),
+    ]
+    if bonus_cents:
+        check_bonus_advance(uow.conn, locked.system(SystemAccount.BONUS_FUND).balance,
+                            bonus_cents)
+        legs += [
+            Leg(locked.system(SystemAccount.BONUS_FUND), -bonus_cents),
+            Leg(locked.system(SystemAccount.EUR_RESERVE), bonus_cents),
+        ]
+    details = {"tender": tender.value, "rate": rate}
+    if programme_id is not None:
+        details["programme"] = programme_id
+    author = actor.user_id
+    if approval is not None:
+        details.update(approval=approval.id, approved_by=actor.user_id)
+        author = approval.requested_by_user_id
+    entry_id = post(uow.conn, kind="exchange", legs=legs, actor_user_id=author,
+                    memo=memo, details=details)
+    return ExchangeResult(entry_id, party_code, euro_cents, bousol_cents, bonus_cents,
+                          target.balance + bousol_cents)
+
+
+def check_bonus_advance(conn, fund_balance: int, bonus_cents: int) -> None:
+    """The association advances the bonus while no subsidy covers it, up to the
+    setting ``exchange.bonus_advance_max_cents``: past it, ``bonus_advance_exceeded``
+    (checked under the bonus fund's lock, so two exchanges at once cannot both pass)."""
+    ceiling = int(settings.current(conn, ["exchange.bonus_advance_max_cents"])
+                  ["exchange.bonus_advance_max_cents"])
+    if fund_balance - bonus_cents < -ceiling:
+        left = max(fund_balance + ceiling, 0)
+        raise BonusAdvanceExceeded(
+            f"Le fonds de bonification a atteint son avance maximale "
+            f"({money.format_fr(ceiling, '€')}) : il peut encore avancer "
+            f"{money.format_fr(left, '€')} de bonification. Enregistrez une subvention "
+            f"avant ce change.", ceiling_cents=ceiling, available_cents=left)
 
 
 def _programme_account(conn, programme_id: int | None, party_code: str):

@@ -2,28 +2,37 @@
 
 from __future__ import annotations
 
+import datetime as dt
 import functools
 import re
+from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import insert, select, update
+from sqlalchemy import Connection, insert, select, update
 from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
+from bousol.ledger import logins
 from bousol.ledger.actors import Actor
-from bousol.ledger.errors import DuplicateUser, InvalidInput
+from bousol.ledger.errors import DuplicateUser, InvalidInput, WrongSecret
 from bousol.ledger.models import (
     PARTY_PREFIX,
     ROLE_PARTY_KIND,
     Account,
+    ApiToken,
     Counter,
     Currency,
     Filiere,
+    FirstPasswordCode,
     Party,
     PartyKind,
+    PasswordReset,
     Role,
     User,
+    new_session_token,
+    utcnow,
 )
+from bousol.ledger.text import N_
 from bousol.ledger.uow import UnitOfWork
 
 parties_t, accounts_t = Party.__table__, Account.__table__
@@ -32,6 +41,7 @@ users_t, counters_t = User.__table__, Counter.__table__
 USERNAME_MAX = 80
 _USERNAME_RE = re.compile(rf"[a-z0-9._@-]{{1,{USERNAME_MAX}}}")
 PASSWORD_MIN = 8
+PASSWORD_MAX = 200
 # scrypt, werkzeug's default; the test suite swaps in a cheap method to stay fast.
 PASSWORD_METHOD = "scrypt"  # noqa: S105 - a hashing method, not a password
 
@@ -43,7 +53,7 @@ def check_credentials(username: str | None, password: str | None) -> str:
     username = (username or "").strip().lower()
     problems = {}
     if not _USERNAME_RE.fullmatch(username):
-        problems["username"] = (
+        problems["username"] = N_(  # N_: shown translated by the web layer
             "Identifiant invalide : lettres, chiffres, . _ @ - (80 caractères au plus).")
     if not password or len(password) < PASSWORD_MIN:
         problems["password"] = f"Mot de passe trop court ({PASSWORD_MIN} caractères au moins)."
@@ -193,3 +203,126 @@ def actor_for(user: User) -> Actor:
         party_code=user.party.code if user.party else None,
         username=user.username,
     )
+
+
+# What people type for a party code: "P 000002", "p-000002", "P000002", "P – 000002".
+# Spaces (also no-break ones) and dashes of any kind are ignored, as the forms' help says;
+# a letter and six digits make the code. Anything else is returned trimmed and upper-cased,
+# for the caller's usual "unknown party" answer.
+_CODE_NOISE = re.compile(r"[\s\u00a0\u202f\-\u2010-\u2015\u2212]+")
+_TYPED_CODE = re.compile(r"([A-Z])([0-9]{6})")
+
+
+def normalise_party_code(value: object) -> str:
+    if not isinstance(value, str):
+        return ""
+    text = value.strip().upper()
+    match = _TYPED_CODE.fullmatch(_CODE_NOISE.sub("", text))
+    return f"{match.group(1)}-{match.group(2)}" if match else text
+
+
+def check_new_password(password: object) -> str:
+    """A new password passes the rules (8 to 200 characters), or :class:`InvalidInput`."""
+    if not isinstance(password, str) or len(password) < PASSWORD_MIN:
+        raise InvalidInput(f"Mot de passe trop court ({PASSWORD_MIN} caractères au moins).",
+                           field="new_password")
+    if len(password) > PASSWORD_MAX:
+        raise InvalidInput(f"Mot de passe trop long ({PASSWORD_MAX} caractères au plus).",
+                           field="new_password")
+    return password
+
+
+def store_password(conn: Connection, user_id: int, password_hash: str,
+                   now: dt.datetime) -> str:
+    """Write a new password hash and end everything the old password opened: every
+    session (the session token rotates; the new one is returned for the caller's own
+    session), every API token, every forgotten-password link not used yet."""
+    token = new_session_token()
+    conn.execute(update(users_t).where(users_t.c.id == user_id).values(
+        password_hash=password_hash, session_token=token))
+    tokens_t, resets_t = ApiToken.__table__, PasswordReset.__table__
+    conn.execute(update(tokens_t).where(tokens_t.c.user_id == user_id,
+                                        tokens_t.c.revoked_at.is_(None))
+                 .values(revoked_at=now, revoked_by_user_id=user_id))
+    conn.execute(update(resets_t).where(resets_t.c.user_id == user_id,
+                                        resets_t.c.used_at.is_(None)).values(used_at=now))
+    # A first-password code printed at the desk dies too: once the member has chosen a
+    # password (by a reset link, say), nobody holding the sheet — nor a clerk asking
+    # for a new code — may set another one.
+    codes_t = FirstPasswordCode.__table__
+    conn.execute(update(codes_t).where(codes_t.c.user_id == user_id,
+                                       codes_t.c.used_at.is_(None),
+                                       codes_t.c.revoked_at.is_(None)).values(used_at=now))
+    return token
+
+
+def change_password(new_uow: Callable[[], UnitOfWork], actor: Actor, *, current: object,
+                    new: object, address: str) -> str:
+    """A logged-in user changes their password, after typing the current one (throttled
+    as a ``confirm`` attempt: 5 wrong per 15 minutes, never counted against the log-in).
+    Returns the new session token: every other session has ended."""
+    if actor.user_id is None:
+        raise InvalidInput("Seul un utilisateur connecté change son mot de passe.")
+    new = check_new_password(new)
+    uow = new_uow()
+    with uow:
+        row = uow.conn.execute(select(users_t.c.username, users_t.c.password_hash).where(
+            users_t.c.id == actor.user_id, users_t.c.active.is_(True))).first()
+    if row is None:
+        raise WrongSecret("Mot de passe actuel incorrect : rien n'a changé.")
+    current = current if isinstance(current, str) and len(current) <= PASSWORD_MAX else ""
+    ok = logins.guarded(new_uow, row.username, address,
+                        lambda: bool(current) and check_password_hash(row.password_hash,
+                                                                      current),
+                        kind="confirm")
+    if not ok:
+        raise WrongSecret("Mot de passe actuel incorrect : rien n'a changé.")
+    password_hash = generate_password_hash(new, method=PASSWORD_METHOD)
+    uow = new_uow()
+    with uow:
+        token = store_password(uow.conn, actor.user_id, password_hash, utcnow())
+        uow.commit()
+    return token
+
+
+# ------------------------------------------------------------------ a member's own log-in
+
+
+def _username_base(name: str) -> str:
+    """``Élodie Caron-Lefèvre`` → ``elodie.caron-lefevre``: the name without accents, in
+    the characters a username allows; ``membre`` when nothing is left."""
+    import unicodedata
+
+    plain = unicodedata.normalize("NFKD", name).encode("ascii", "ignore").decode().lower()
+    base = re.sub(r"[^a-z0-9-]+", ".", plain).strip(".-")
+    return re.sub(r"\.{2,}", ".", base)[:60].strip(".-") or "membre"
+
+
+def create_member_login(uow: UnitOfWork, party: Party) -> CreatedUser:
+    """The log-in of a soliste registered at the desk, in the caller's unit of work.
+
+    The username comes from the name (``elodie.caron``; taken: ``elodie.caron.<party
+    number>``; still taken: the party code). No one knows its password: it is the hash
+    of a random secret nobody keeps, until the soliste chooses theirs with the one-time
+    code of bousol/ledger/first_login.py. Each try is inserted in a savepoint, so a
+    username taken meanwhile by a concurrent registration tries the next one."""
+    import secrets
+
+    base = _username_base(party.name)
+    candidates = (base, f"{base}.{party.number}", party.code.lower())
+    unusable = generate_password_hash(secrets.token_urlsafe(32), method=PASSWORD_METHOD)
+    conn = uow.conn
+    for username in candidates:
+        if conn.execute(select(users_t.c.id).where(users_t.c.username == username)).first():
+            continue
+        try:
+            with conn.begin_nested():
+                user_id = conn.execute(insert(users_t).values(
+                    username=username, password_hash=unusable, role=Role.SOLISTE.value,
+                    party_id=party.id, active=True, created_at=utcnow(),
+                    session_token=new_session_token(),
+                ).returning(users_t.c.id)).scalar_one()
+        except IntegrityError:
+            continue
+        return CreatedUser(user_id, username, Role.SOLISTE.value, party.code)
+    raise DuplicateUser()

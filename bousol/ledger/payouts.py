@@ -1,13 +1,18 @@
 """Paying reconverted euros out by SEPA credit transfer (pain.001.001.03). No Flask here.
 
-A reconversion leaves the euros owed to a prestataire on its euro account. The
-treasurer (roles bank and admin) prepares a **batch**: one line per prestataire with
-euros owed and an IBAN, for its whole euro balance; downloads the pain.001 file and
-hands it to the bank; then marks the batch **paid** (one entry of kind ``payout``:
-each prestataire's euro account −amount, ``eur_outside`` +total) or **cancels** it
-when the bank rejected the file (nothing moves). ``open → paid | cancelled`` is the
-whole state machine (:data:`TRANSITIONS`); at most one batch is open at a time.
-Rules and why: docs/ledger.md, "Virements de reconversion (SEPA)".
+A reconversion leaves the euros owed to a prestataire on its euro account. One person
+(roles bank and admin) **prepares** a batch: one line per prestataire with euros owed
+and an IBAN in force, for its whole euro balance. **Another** user **releases** it
+(checks the lines and lets the file go): only then, and never by the one who
+prepared it, is the pain.001 file downloaded for the bank and the batch marked
+**paid** (one entry of kind ``payout``: each prestataire's euro account −amount,
+``eur_outside`` +total). A prepared or released batch can be **cancelled** (the bank
+rejected the file, or it was never sent: nothing moves).
+``prepared → released → paid``, ``prepared | released → cancelled`` is the whole
+state machine (:data:`TRANSITIONS`); at most one batch is unsettled at a time. The
+stored status is ``open`` until paid or cancelled, with ``released_at`` telling the
+two open states apart (migration 0012). Rules and why: docs/ledger.md, "Virements de
+reconversion (SEPA)", and docs/duties.md.
 """
 
 from __future__ import annotations
@@ -28,12 +33,11 @@ from bousol.ledger.actors import Actor
 from bousol.ledger.clock import PARIS, as_utc, paris_today
 from bousol.ledger.errors import (
     InvalidInput,
-    NotAPrestataire,
     NothingToPay,
     PayoutBatchOpen,
     PayoutBatchTransition,
     PayoutNotConfigured,
-    UnknownParty,
+    SecondPersonRequired,
     UnknownPayoutBatch,
 )
 from bousol.ledger.models import (
@@ -47,7 +51,6 @@ from bousol.ledger.models import (
     User,
     utcnow,
 )
-from bousol.ledger.operations import _party_code
 from bousol.ledger.posting import Leg, lock_accounts, post
 from bousol.ledger.uow import UnitOfWork
 
@@ -61,19 +64,34 @@ REMITTANCE_MAX = 140
 
 
 class BatchStatus(enum.StrEnum):
-    OPEN = "open"
+    PREPARED = "prepared"
+    RELEASED = "released"
     PAID = "paid"
     CANCELLED = "cancelled"
 
 
+STORED_OPEN = "open"  # the stored status of a prepared or released batch
+
 # The whole state machine: (from, to). Anything else is ``payout_batch_transition``.
 TRANSITIONS: frozenset[tuple[BatchStatus, BatchStatus]] = frozenset({
-    (BatchStatus.OPEN, BatchStatus.PAID),
-    (BatchStatus.OPEN, BatchStatus.CANCELLED),
+    (BatchStatus.PREPARED, BatchStatus.RELEASED),
+    (BatchStatus.RELEASED, BatchStatus.PAID),
+    (BatchStatus.PREPARED, BatchStatus.CANCELLED),
+    (BatchStatus.RELEASED, BatchStatus.CANCELLED),
 })
 
-_STATUS_WORDS = {BatchStatus.OPEN: "ouvert", BatchStatus.PAID: "payé",
+_STATUS_WORDS = {BatchStatus.PREPARED: "préparé", BatchStatus.RELEASED: "libéré",
+                 BatchStatus.PAID: "payé", BatchStatus.CANCELLED: "annulé"}
+_TARGET_WORDS = {BatchStatus.RELEASED: "libéré", BatchStatus.PAID: "marqué comme payé",
                  BatchStatus.CANCELLED: "annulé"}
+
+
+def status_of(stored: str, released_at: dt.datetime | None) -> str:
+    """The batch's state from its stored status and its release."""
+    if stored == STORED_OPEN:
+        return (BatchStatus.RELEASED if released_at is not None
+                else BatchStatus.PREPARED).value
+    return stored
 
 
 def check_transition(current: str, target: BatchStatus) -> None:
@@ -84,11 +102,21 @@ def check_transition(current: str, target: BatchStatus) -> None:
         state = None
     if state is None or (state, target) not in TRANSITIONS:
         word = _STATUS_WORDS.get(state, str(current)) if state else str(current)
-        raise PayoutBatchTransition(
-            f"Ce lot de virements est déjà {word} : il ne peut plus être "
-            + ("marqué comme payé." if target == BatchStatus.PAID else "annulé."),
-            status=str(current), target=target.value,
-        )
+        if state == BatchStatus.PREPARED and target == BatchStatus.PAID:
+            message = ("Ce lot de virements n'est que préparé : une autre personne doit "
+                       "le libérer avant qu'il soit envoyé à la banque et marqué payé.")
+        else:
+            message = (f"Ce lot de virements est déjà {word} : il ne peut plus être "
+                       f"{_TARGET_WORDS.get(target, target.value)}.")
+        raise PayoutBatchTransition(message, status=str(current), target=target.value)
+
+
+def _second_person(actor: Actor, prepared_by_user_id: int | None, what: str) -> None:
+    """The two-person rule: whoever prepared a batch neither releases it, nor downloads
+    its file, nor marks it paid (a CHECK backs the release and the payment)."""
+    if actor.user_id is None or actor.user_id == prepared_by_user_id:
+        raise SecondPersonRequired(
+            f"Vous avez préparé ce lot : une autre personne doit {what}.")
 
 
 # ---------------------------------------------------------------- SEPA text
@@ -141,31 +169,6 @@ def bank_details(conn: Connection, party_code: str) -> BankDetails | None:
     return None if row is None else BankDetails(row.code, row.name, row.iban, row.bic)
 
 
-def set_bank_details(uow: UnitOfWork, actor: Actor, party_code: str, iban: str | None,
-                     bic: str | None = None) -> BankDetails:
-    """Record where a prestataire's reconverted euros are paid (checked IBAN, optional BIC).
-
-    A batch already prepared keeps the IBAN it copied; the next batch uses this one.
-    """
-    actor.require(Role.BANK, Role.ADMIN)
-    code = _party_code(party_code)
-    iban_value = ibans.validate_iban(iban)
-    bic_value = ibans.validate_bic(bic)
-    with uow:
-        row = uow.conn.execute(
-            select(parties_t.c.id, parties_t.c.kind, parties_t.c.name)
-            .where(parties_t.c.code == code)
-        ).first()
-        if row is None:
-            raise UnknownParty(f"Aucun adhérent ne porte le code {code}.")
-        if row.kind != PartyKind.PRESTATAIRE:
-            raise NotAPrestataire()
-        uow.conn.execute(update(parties_t).where(parties_t.c.id == row.id)
-                         .values(iban=iban_value, bic=bic_value))
-        uow.commit()
-    return BankDetails(code, row.name, iban_value, bic_value)
-
-
 # ---------------------------------------------------------------- what is owed
 
 
@@ -212,8 +215,9 @@ def pending(conn: Connection) -> list[PendingPayout]:
 
 
 def open_batch_id(conn: Connection) -> int | None:
+    """The batch prepared or released and not yet paid or cancelled, if any."""
     return conn.execute(
-        select(batches_t.c.id).where(batches_t.c.status == BatchStatus.OPEN.value)
+        select(batches_t.c.id).where(batches_t.c.status == STORED_OPEN)
     ).scalar_one_or_none()
 
 
@@ -232,6 +236,13 @@ class BatchSummary:
     closed_at: dt.datetime | None
     closed_by: str | None
     entry_id: int | None
+    released_at: dt.datetime | None = None
+    released_by: str | None = None
+    created_by_user_id: int | None = None
+
+    @property
+    def unsettled(self) -> bool:
+        return self.status in (BatchStatus.PREPARED, BatchStatus.RELEASED)
 
 
 @dataclass(frozen=True)
@@ -253,19 +264,24 @@ class Batch:
 
 def _summaries(conn: Connection, *conditions) -> list[BatchSummary]:
     creator, closer = users_t.alias("creator"), users_t.alias("closer")
+    releaser = users_t.alias("releaser")
     rows = conn.execute(
         select(batches_t, creator.c.username.label("created_by"),
-               closer.c.username.label("closed_by"))
+               closer.c.username.label("closed_by"),
+               releaser.c.username.label("released_by"))
         .select_from(
             batches_t.outerjoin(creator, creator.c.id == batches_t.c.created_by_user_id)
-            .outerjoin(closer, closer.c.id == batches_t.c.closed_by_user_id))
+            .outerjoin(closer, closer.c.id == batches_t.c.closed_by_user_id)
+            .outerjoin(releaser, releaser.c.id == batches_t.c.released_by_user_id))
         .where(*conditions)
         .order_by(batches_t.c.id.desc())
         .limit(100)
     ).all()
     return [
-        BatchSummary(r.id, r.status, r.message_id, int(r.total_cents), r.count,
-                     r.created_at, r.created_by, r.closed_at, r.closed_by, r.entry_id)
+        BatchSummary(r.id, status_of(r.status, r.released_at), r.message_id,
+                     int(r.total_cents), r.count, r.created_at, r.created_by, r.closed_at,
+                     r.closed_by, r.entry_id, r.released_at, r.released_by,
+                     r.created_by_user_id)
         for r in rows
     ]
 
@@ -314,9 +330,10 @@ def end_to_end_id_for(batch_id: int, party_code: str) -> str:
 
 
 def create_batch(uow: UnitOfWork, actor: Actor) -> BatchSummary:
-    """One open batch of every prestataire owed euros that has an IBAN, for its whole
-    euro balance, read under the accounts' locks (a reconversion running meanwhile
-    waits, so the amounts are those of one moment)."""
+    """One prepared batch of every prestataire owed euros that has an IBAN in force (a
+    change still waiting for its confirmation does not count), for its whole euro
+    balance, read under the accounts' locks (a reconversion running meanwhile waits,
+    so the amounts are those of one moment)."""
     actor.require(Role.BANK, Role.ADMIN)
     with uow:
         conn = uow.conn
@@ -341,7 +358,7 @@ def create_batch(uow: UnitOfWork, actor: Actor) -> BatchSummary:
         try:
             batch_id = conn.execute(
                 insert(batches_t).values(
-                    status=BatchStatus.OPEN.value, message_id=uuid.uuid4().hex,
+                    status=STORED_OPEN, message_id=uuid.uuid4().hex,
                     total_cents=total, count=len(lines), created_at=now,
                     created_by_user_id=actor.user_id,
                 ).returning(batches_t.c.id)
@@ -357,8 +374,9 @@ def create_batch(uow: UnitOfWork, actor: Actor) -> BatchSummary:
              "end_to_end_id": end_to_end_id_for(batch_id, row.code)}
             for row, balance in lines
         ])
-        summary = BatchSummary(batch_id, BatchStatus.OPEN.value, message_id, total,
-                               len(lines), now, actor.username, None, None, None)
+        summary = BatchSummary(batch_id, BatchStatus.PREPARED.value, message_id, total,
+                               len(lines), now, actor.username, None, None, None,
+                               None, None, actor.user_id)
         uow.commit()
     return summary
 
@@ -379,7 +397,7 @@ def _close(conn: Connection, actor: Actor, batch_id: int, target: BatchStatus,
     done = conn.execute(
         update(batches_t)
         .where(and_(batches_t.c.id == batch_id,
-                    batches_t.c.status == BatchStatus.OPEN.value))
+                    batches_t.c.status == STORED_OPEN))
         .values(status=target.value, closed_at=now, closed_by_user_id=actor.user_id,
                 entry_id=entry_id)
     ).rowcount
@@ -396,9 +414,47 @@ class PaidBatch:
     count: int
 
 
+def release(uow: UnitOfWork, actor: Actor, batch_id: int) -> BatchSummary:
+    """A second user checked the prepared batch and lets it go: its file can now be
+    downloaded for the bank (by anyone but its preparer). Under the batch's lock, so
+    two releases at once release it once (the second: ``payout_batch_transition``)."""
+    actor.require(Role.BANK, Role.ADMIN)
+    batch_id = _check_batch_id(batch_id)
+    with uow:
+        conn = uow.conn
+        row = _lock_batch(conn, batch_id)
+        check_transition(status_of(row.status, row.released_at), BatchStatus.RELEASED)
+        _second_person(actor, row.created_by_user_id, "le libérer")
+        done = conn.execute(
+            update(batches_t)
+            .where(batches_t.c.id == batch_id, batches_t.c.status == STORED_OPEN,
+                   batches_t.c.released_at.is_(None))
+            .values(released_at=utcnow(), released_by_user_id=actor.user_id)).rowcount
+        if done != 1:
+            raise PayoutBatchTransition()
+        uow.commit()
+    with uow:
+        return _summaries(uow.conn, batches_t.c.id == batch_id)[0]
+
+
+def check_download(summary: BatchSummary, actor: Actor) -> None:
+    """The file for the bank: only of a released batch, never by its preparer."""
+    actor.require(Role.BANK, Role.ADMIN)
+    if summary.status == BatchStatus.PREPARED:
+        raise PayoutBatchTransition(
+            "Ce lot n'est que préparé : une autre personne doit le libérer avant que son "
+            "fichier parte à la banque.", status=summary.status)
+    if summary.status != BatchStatus.RELEASED:
+        raise PayoutBatchTransition(
+            "Le fichier d'un lot payé ou annulé ne se télécharge plus : il ne doit pas "
+            "être envoyé une seconde fois à la banque.", status=summary.status)
+    _second_person(actor, summary.created_by_user_id, "télécharger son fichier")
+
+
 def mark_paid(uow: UnitOfWork, actor: Actor, batch_id: int) -> PaidBatch:
     """The bank executed the file: one ``payout`` entry, each prestataire's euro account
     −amount and ``eur_outside`` +total; the batch is paid (who, when, which entry).
+    Only a released batch, and never by the user who prepared it.
 
     The batch row is locked first and its status checked under that lock, so paying
     twice, even at the same instant, moves the money once (the second is refused with
@@ -411,7 +467,8 @@ def mark_paid(uow: UnitOfWork, actor: Actor, batch_id: int) -> PaidBatch:
     with uow:
         conn = uow.conn
         row = _lock_batch(conn, batch_id)
-        check_transition(row.status, BatchStatus.PAID)
+        check_transition(status_of(row.status, row.released_at), BatchStatus.PAID)
+        _second_person(actor, row.created_by_user_id, "le marquer comme payé")
         lines = conn.execute(
             select(payouts_t.c.amount_cents, parties_t.c.code)
             .select_from(payouts_t.join(parties_t, parties_t.c.id == payouts_t.c.party_id))
@@ -444,7 +501,7 @@ def cancel(uow: UnitOfWork, actor: Actor, batch_id: int) -> None:
     batch_id = _check_batch_id(batch_id)
     with uow:
         row = _lock_batch(uow.conn, batch_id)
-        check_transition(row.status, BatchStatus.CANCELLED)
+        check_transition(status_of(row.status, row.released_at), BatchStatus.CANCELLED)
         _close(uow.conn, actor, batch_id, BatchStatus.CANCELLED)
         uow.commit()
 

@@ -18,7 +18,9 @@ from bousol.ledger.models import (
     Posting,
     SystemAccount,
     User,
+    VoucherRedemption,
 )
+from bousol.ledger.parties import normalise_party_code
 from bousol.ledger.text import N_
 
 accounts_t, entries_t, postings_t = Account.__table__, Entry.__table__, Posting.__table__
@@ -176,6 +178,16 @@ class JournalLine:
     bsol_moved: int  # the Bou'Sols the entry moves (sum of its positive BSOL postings)
     eur_in: int  # euros that entered the system (+) or left it (−) with this entry
     reverses_id: int | None
+    # An aid voucher's entry (issue 13): the memo (the voucher's code) and the actor (a
+    # soliste spending an earmarked voucher) are not shown outside the CCAS; the page
+    # says "bénéficiaire CCAS" and, for a redemption, the prestataire that took it.
+    aid: bool = False
+    aid_merchant: str | None = None
+
+
+# Entries whose memo names an aid voucher and whose actor may be its beneficiary.
+AID_KINDS = frozenset({"voucher_grant", "voucher_redemption", "voucher_expiry",
+                       "voucher_cancellation"})
 
 
 def journal(conn: Connection, *, limit: int = 30) -> list[JournalLine]:
@@ -201,8 +213,25 @@ def journal(conn: Connection, *, limit: int = 30) -> list[JournalLine]:
                   users_t.c.username, entries_t.c.reverses_id)
         .order_by(entries_t.c.id.desc())
     ).all()
-    return [JournalLine(r.id, r.kind, r.created_at, r.memo, r.username, int(r.bsol) // 2,
-                        int(r.eur_in), r.reverses_id) for r in rows]
+    redemptions_t = VoucherRedemption.__table__
+    aid_ids = [r.id for r in rows if r.kind == "voucher_redemption"]
+    merchants = dict(conn.execute(
+        select(redemptions_t.c.entry_id, parties_t.c.name)
+        .join(parties_t, parties_t.c.id == redemptions_t.c.prestataire_party_id)
+        .where(redemptions_t.c.entry_id.in_(aid_ids))).all()) if aid_ids else {}
+    lines = []
+    for r in rows:
+        if r.kind in AID_KINDS:
+            # Neither the code (a bearer instrument, and a link to its beneficiary's
+            # file) nor who spent it: the CCAS's own pages show those.
+            staff = r.username if r.kind in ("voucher_grant", "voucher_cancellation") else None
+            lines.append(JournalLine(r.id, r.kind, r.created_at, None, staff,
+                                     int(r.bsol) // 2, int(r.eur_in), r.reverses_id,
+                                     aid=True, aid_merchant=merchants.get(r.id)))
+        else:
+            lines.append(JournalLine(r.id, r.kind, r.created_at, r.memo, r.username,
+                                     int(r.bsol) // 2, int(r.eur_in), r.reverses_id))
+    return lines
 
 
 def search_parties(conn: Connection, text: str, *, kinds: tuple[str, ...],
@@ -214,6 +243,9 @@ def search_parties(conn: Connection, text: str, *, kinds: tuple[str, ...],
     pattern = "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
     matches = (func.lower(parties_t.c.code).like(pattern, escape="\\")
                | func.lower(parties_t.c.name).like(pattern, escape="\\"))
+    code = normalise_party_code(text)
+    if code != (text or "").strip().upper():  # "p 000002" typed for P-000002
+        matches = matches | (parties_t.c.code == code)
     digits = re.sub(r"[^0-9]", "", needle)
     if len(digits) >= 4:  # a phone number, typed with or without spaces
         matches = matches | parties_t.c.phone.like(f"%{digits}%")

@@ -152,7 +152,7 @@ def refund(
         if amount_cents > received.amount - refunded:
             raise RefundExceedsPayment(
                 "Le remboursement dépasse ce qui reste à rembourser sur ce paiement : "
-                f"{money.format_plain(received.amount - refunded)} au plus.")
+                f"{money.format_fr(received.amount - refunded, 'B')} au plus.")
         merchant, customer = by_id[received.account_id], by_id[paid.account_id]
         entry_id = post(
             conn, kind="refund",

@@ -54,6 +54,16 @@ _KIND_LABELS = {
 }
 
 
+def _of(label: str) -> str:
+    """French « de » before a label: « d'un soliste », « du CCAS », « de la banque SOL »,
+    « de l'association » (elision and contraction, never « de un »)."""
+    if label.startswith("le "):
+        return "du " + label[3:]
+    if label[:1].lower() in "aeiouyhéèêàâîôû":
+        return "d'" + label
+    return "de " + label
+
+
 def phases_opening(payer: PartyKind, payee: PartyKind) -> frozenset[Phase]:
     return frozenset(r.phase for r in FLOW_RULES if r.payer == payer and r.payee == payee)
 
@@ -67,12 +77,12 @@ def check_flow(payer: PartyKind, payee: PartyKind, active: frozenset[Phase]) -> 
     opening = phases_opening(payer, payee)
     if opening & (active | ALWAYS_ON):
         return
-    who = f"{_KIND_LABELS[payer]} vers {_KIND_LABELS[payee]}"
+    who = f"{_of(_KIND_LABELS[payer])} vers {_KIND_LABELS[payee]}"
     if not opening:
-        raise FlowNotAllowed(f"Un paiement de {who} n'est prévu dans aucune phase du Bou'Sol.")
+        raise FlowNotAllowed(f"Un paiement {who} n'est prévu dans aucune phase du Bou'Sol.")
     names = " ou ".join(PHASE_LABELS[p] for p in sorted(opening))
     raise FlowNotAllowed(
-        f"Un paiement de {who} n'est possible qu'une fois la phase {names} ouverte "
+        f"Un paiement {who} n'est possible qu'une fois la phase {names} ouverte "
         "par l'association ; elle ne l'est pas encore."
     )
 

@@ -25,6 +25,14 @@ DEFAULTS: dict[str, str] = {
     "payment_requests.invoice_ttl_days": "30",  # a B2B invoice request, after this
     "refunds.max_days": "30",  # a payment can be refunded this many days after it
     "ccas.bonus": "on",  # does the 5 % bonus apply when the CCAS funds its aid
+    # Separation of duties (docs/duties.md): the bonus fund advances at most this much
+    # (its balance never below minus it); past it, exchanges are refused.
+    "exchange.bonus_advance_max_cents": "100000",  # 1 000,00 € of bonus advanced
+    # An exchange above either waits for a second person's approval (docs/duties.md):
+    # the euros of one operation, and a member's euros exchanged on one Paris day
+    # (that one included, pending requests counted).
+    "exchange.approval_above_cents": "50000",  # 500,00 € per operation
+    "exchange.approval_daily_above_cents": "100000",  # 1 000,00 € per member and day
 }
 
 _changes = SettingChange.__table__
@@ -88,6 +96,20 @@ VALIDATORS = {
 
 
 VALIDATORS["decisions.quorum_pct"] = _bounded(0, 100, "pour cent")
+
+
+def _cents(low: int, high: int):
+    def check(value: str) -> str:
+        if not re.fullmatch(r"[0-9]{1,10}", value) or not low <= int(value) <= high:
+            raise InvalidInput(f"Valeur attendue : un montant en centimes, de {low} à {high}.")
+        return str(int(value))
+
+    return check
+
+
+VALIDATORS["exchange.bonus_advance_max_cents"] = _cents(0, 100_000_000)
+VALIDATORS["exchange.approval_above_cents"] = _cents(0, 100_000_000)
+VALIDATORS["exchange.approval_daily_above_cents"] = _cents(0, 100_000_000)
 
 
 def current(conn: Connection, keys: list[str] | tuple[str, ...]) -> dict[str, str]:

@@ -34,13 +34,14 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, insert, select, update
 
 from bousol import money
-from bousol.ledger import idempotency, operations, parties
+from bousol.ledger import audit, csv_text, idempotency, operations, parties
 from bousol.ledger import voucher_codes as codes
 from bousol.ledger.actors import Actor
 from bousol.ledger.clock import paris_today
 from bousol.ledger.errors import (
     AmountExceedsRemaining,
     DomainError,
+    EarmarkedVoucherOpen,
     FiliereNotAllowed,
     FlowNotAllowed,
     Forbidden,
@@ -60,6 +61,7 @@ from bousol.ledger.models import (
     Currency,
     Entry,
     Filiere,
+    IdempotencyKey,
     Party,
     PartyKind,
     Posting,
@@ -78,6 +80,10 @@ programmes_t, beneficiaries_t = AidProgramme.__table__, Beneficiary.__table__
 vouchers_t, batches_t = Voucher.__table__, VoucherBatch.__table__
 redemptions_t, parties_t = VoucherRedemption.__table__, Party.__table__
 accounts_t, entries_t, postings_t = Account.__table__, Entry.__table__, Posting.__table__
+keys_t = IdempotencyKey.__table__
+# Who an aid beneficiary's own acts are recorded as, outside the CCAS (issue 13): the
+# journal and the audit trail show this, never the soliste.
+AID_BENEFICIARY = "bénéficiaire CCAS"
 
 OPEN, REDEEMED, EXPIRED, CANCELLED = "open", "redeemed", "expired", "cancelled"
 # The voucher's states: open → redeemed | expired | cancelled; a partial redemption keeps
@@ -189,9 +195,10 @@ class ProgrammeView:
 def create_programme(
     uow: UnitOfWork, actor: Actor, *, name: object, budget: object, starts_on: object,
     ends_on: object, filieres: object = None, default_validity_days: object = 90,
-    multi_use: bool = True,
+    multi_use: bool = True, idempotency_key: str | None = None,
 ) -> ProgrammeView:
-    """A new aid programme of the acting CCAS, with its own Bou'Sol account."""
+    """A new aid programme of the acting CCAS, with its own Bou'Sol account. With an
+    idempotency key, a repeat returns the first programme (nothing created twice)."""
     name = _text(name, 200, "Nom du programme")
     budget_cents = money.parse_amount(budget)
     starts, ends = parse_date(starts_on, "Début"), parse_date(ends_on, "Fin")
@@ -206,7 +213,12 @@ def create_programme(
         days = 0
     if not 1 <= days <= VALIDITY_MAX_DAYS:
         raise InvalidInput(f"Validité des bons : de 1 à {VALIDITY_MAX_DAYS} jours.")
-    with uow:
+    request = {"op": "programme", "name": name, "budget": budget_cents,
+               "starts_on": starts.isoformat(), "ends_on": ends.isoformat(),
+               "filieres": _filieres_text(allowed), "days": days,
+               "multi_use": bool(multi_use)}
+
+    def work(uow: UnitOfWork) -> Created:
         conn = uow.conn
         ccas = _ccas(conn, actor)
         number = parties.next_number(uow, "programme")
@@ -220,9 +232,18 @@ def create_programme(
             starts_on=starts, ends_on=ends, filieres=_filieres_text(allowed),
             default_validity_days=days, multi_use=bool(multi_use), account_id=account_id,
             created_at=utcnow(), created_by_user_id=actor.user_id))
-        uow.commit()
-    return ProgrammeView(number, name, budget_cents, starts, ends, allowed, days,
-                         bool(multi_use), account_id)
+        return Created(number)
+
+    created = idempotency.run(uow, actor, idempotency_key, request, Created, work)
+    with uow:
+        return programme(uow.conn, created.id)
+
+
+@dataclass(frozen=True)
+class Created:
+    """What an idempotent creation stored for its replays: the new row's id."""
+
+    id: int
 
 
 def _programme_row(conn: Connection, programme_id: object, ccas_id: int | None = None):
@@ -402,7 +423,13 @@ def export_beneficiary(conn: Connection, actor: Actor, ref: object) -> Beneficia
 def erase_beneficiary(uow: UnitOfWork, actor: Actor, ref: object) -> str:
     """Erase the name and the reference (the right to erasure). The vouchers and their
     entries stay for the accounts, tied to an anonymous ``<effacé n>`` that no one can
-    type (``parse_ref`` refuses < and >); returns it."""
+    type (``parse_ref`` refuses < and >); returns it.
+
+    Its vouchers lose their link to a soliste's account, and the idempotency keys of
+    their grants and earmarked spending stop pointing at a person (the spending's key
+    was the soliste's; the grant's request hash covered the reference and the name).
+    Refused while an earmarked voucher is open: unlinked, it would become a bearer
+    voucher (``earmarked_voucher_open``; the CCAS cancels it first)."""
     ref = parse_ref(ref)
     with uow:
         conn = uow.conn
@@ -412,6 +439,31 @@ def erase_beneficiary(uow: UnitOfWork, actor: Actor, ref: object) -> str:
         ).first()
         if row is None:
             raise NotFound("Bénéficiaire inconnu.")
+        own = select(vouchers_t.c.id, vouchers_t.c.grant_entry_id,
+                     vouchers_t.c.soliste_party_id, vouchers_t.c.status).where(
+            vouchers_t.c.beneficiary_id == row.id)
+        held = conn.execute(own.with_for_update()).all()
+        if any(v.soliste_party_id is not None and v.status == OPEN for v in held):
+            raise EarmarkedVoucherOpen()
+        earmarked = [v.id for v in held if v.soliste_party_id is not None]
+        spent = conn.execute(select(redemptions_t.c.entry_id).where(
+            redemptions_t.c.voucher_id.in_(earmarked))).scalars().all() if earmarked else []
+        if spent:
+            # The soliste's own keys: moved out of its scope (a replay by it finds
+            # nothing and meets a closed voucher).
+            for key_id in conn.execute(select(keys_t.c.id).where(
+                    keys_t.c.entry_id.in_(spent))).scalars().all():
+                conn.execute(update(keys_t).where(keys_t.c.id == key_id).values(
+                    scope="erased", key=f"erased:{key_id}"))
+        grants = [v.grant_entry_id for v in held]
+        if grants:
+            # The CCAS's keys stay (a replay is a conflict, never a second voucher), but
+            # their hash of the reference and name goes.
+            conn.execute(update(keys_t).where(keys_t.c.entry_id.in_(grants))
+                         .values(request_hash="0" * 64))
+        if earmarked:
+            conn.execute(update(vouchers_t).where(vouchers_t.c.id.in_(earmarked))
+                         .values(soliste_party_id=None))
         anonymous = f"<effacé {row.id}>"  # < and > cannot be typed in a reference
         conn.execute(update(beneficiaries_t).where(beneficiaries_t.c.id == row.id)
                      .values(ref=anonymous, name=None, erased_at=utcnow()))
@@ -626,12 +678,8 @@ class BatchPreview:
 def preview_batch(text: object) -> BatchPreview:
     """Read a CSV file of ``reference;amount[;name]`` (comma or semicolon, optional
     header): every line with its error, before anything is written."""
-    if isinstance(text, bytes):
-        try:
-            text = text.decode("utf-8-sig")
-        except UnicodeDecodeError:
-            raise InvalidInput(
-                "Le fichier n'est pas en UTF-8 : enregistrez-le en « CSV UTF-8 ».") from None
+    if isinstance(text, bytes):  # UTF-8 (BOM or not) or Windows-1252, detected
+        text, _encoding = csv_text.decode(text)
     if not isinstance(text, str) or not text.strip():
         raise InvalidInput("Le fichier est vide.")
     text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
@@ -695,8 +743,10 @@ class BatchResult:
 
 
 def grant_batch(uow: UnitOfWork, actor: Actor, *, text: object, programme_id: object = None,
-                valid_until: object = None) -> BatchResult:
-    """Grant every line of the file, all or nothing (a bad line: nothing is written)."""
+                valid_until: object = None, idempotency_key: str | None = None
+                ) -> BatchResult:
+    """Grant every line of the file, all or nothing (a bad line: nothing is written).
+    With an idempotency key, a repeat returns the first lot (no second lot)."""
     preview = preview_batch(text)
     if not preview.ok:
         bad = preview.errors[0]
@@ -704,14 +754,19 @@ def grant_batch(uow: UnitOfWork, actor: Actor, *, text: object, programme_id: ob
                            f"(ligne {bad.number} : {bad.error}).", lines=len(preview.errors))
     lines = [GrantLine(parse_ref(line.ref), line.amount_cents, line.name)
              for line in preview.lines]
-    with uow:
+    request = {"op": "voucher_batch", "programme": str(programme_id or ""),
+               "valid_until": str(valid_until or ""),
+               "lines": [[line.ref, line.amount_cents, line.name] for line in lines]}
+
+    def work(uow: UnitOfWork) -> BatchResult:
         ids = _grant_all(uow, actor, lines, programme_id=programme_id,
                          valid_until=valid_until, filieres=None, soliste_code=None,
                          batch=True)
         batch_id = uow.conn.execute(select(vouchers_t.c.batch_id)
                                     .where(vouchers_t.c.id == ids[0])).scalar_one()
-        uow.commit()
-    return BatchResult(batch_id, ids, preview.total_cents)
+        return BatchResult(batch_id, ids, preview.total_cents)
+
+    return idempotency.run(uow, actor, idempotency_key, request, BatchResult, work)
 
 
 # ---------------------------------------------------------------- reading vouchers
@@ -835,7 +890,7 @@ def _check_open(row) -> None:
 
 
 def _redeem(uow: UnitOfWork, actor: Actor, row, *, prestataire_code: str,
-            amount_cents: int) -> RedemptionResult:
+            amount_cents: int, record_actor: bool = True) -> RedemptionResult:
     conn = uow.conn
     _check_open(row)
     if amount_cents > row.remaining_cents:
@@ -866,7 +921,8 @@ def _redeem(uow: UnitOfWork, actor: Actor, row, *, prestataire_code: str,
         source = next(r for r in locked.rows if r.id == row.source_account_id)
         legs.append(Leg(source, single_use_rest))
     display = codes.display(row.code)
-    entry_id = post(conn, kind="voucher_redemption", legs=legs, actor_user_id=actor.user_id,
+    entry_id = post(conn, kind="voucher_redemption", legs=legs,
+                    actor_user_id=actor.user_id if record_actor else None,
                     memo=f"Bon d'aide {display}",
                     details={"voucher": display, "returned": single_use_rest})
     conn.execute(insert(redemptions_t).values(
@@ -930,10 +986,25 @@ def pay_with_earmarked(uow: UnitOfWork, actor: Actor, *, voucher_id: object,
                            .where(parties_t.c.code == actor.party_code)).scalar()
         if row is None or row.soliste_party_id is None or row.soliste_party_id != own:
             raise NotFound("Bon d'aide introuvable.")
+        # The entry names no actor: the voucher says whose it is while the CCAS keeps
+        # the link, and after an erasure nothing should (issue 13).
         return _redeem(uow, actor, row, prestataire_code=payee_code,
-                       amount_cents=amount_cents)
+                       amount_cents=amount_cents, record_actor=False)
 
-    return idempotency.run(uow, actor, idempotency_key, request, RedemptionResult, work)
+    token = hide_beneficiary_in_audit()
+    try:
+        return idempotency.run(uow, actor, idempotency_key, request, RedemptionResult,
+                               work)
+    finally:
+        audit.reset_context(token)
+
+
+def hide_beneficiary_in_audit():
+    """Record what follows in the audit trail as "bénéficiaire CCAS", from nowhere: a
+    soliste spending its aid (the trail is append-only and outlives an erasure, so it
+    must never learn who). Returns the token for ``audit.reset_context``."""
+    context = audit.current_context()
+    return audit.set_context(audit.Context(None, AID_BENEFICIARY, "—", context.action))
 
 
 # ---------------------------------------------------------------- cancelling, expiring

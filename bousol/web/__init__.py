@@ -41,6 +41,16 @@ def seen_cents(text: str | None) -> int | None:
     return int(text)
 
 
+def public_url(path: str) -> str:
+    """An absolute link for an e-mail or a printed sheet: the configured site address
+    (production requires it), never a request's forgeable Host header; development and
+    tests fall back on the request's host."""
+    from flask import current_app, request
+
+    base = current_app.config.get("PUBLIC_URL") or request.url_root.rstrip("/")
+    return base + path
+
+
 def current_actor() -> Actor:
     return actor_for(current_user)
 

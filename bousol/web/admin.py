@@ -7,16 +7,18 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField
 from wtforms.validators import DataRequired
 
-from bousol.ledger import iban, payouts
+from bousol.ledger import iban, iban_changes, payouts
 from bousol.ledger.errors import DomainError
 from bousol.web import current_actor, role_required, unit_of_work, views
-from bousol.web.formatting import fr_money
+from bousol.web.formatting import fr_money, ngettext
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 # IBANs in groups of four, in every template (the desk's too).
 bp.add_app_template_filter(iban.display, "iban")
 
-BATCH_STATUS_LABELS = {"open": _l("ouvert"), "paid": _l("payé"), "cancelled": _l("annulé")}
+BATCH_STATUS_LABELS = {"prepared": _l("préparé, à libérer par une autre personne"),
+                       "released": _l("libéré"), "paid": _l("payé"),
+                       "cancelled": _l("annulé")}
 
 
 @bp.route("/")
@@ -42,6 +44,14 @@ class PaidForm(FlaskForm):
         validators=[DataRequired(_l("Cochez la case pour confirmer."))])
 
 
+class ReleaseForm(FlaskForm):
+    """Releasing a batch: a second person checked its lines against the euros owed."""
+
+    confirm_release = BooleanField(
+        _l("J'ai vérifié les bénéficiaires, les IBAN et les montants de ce lot"),
+        validators=[DataRequired(_l("Cochez la case pour confirmer."))])
+
+
 class CancelForm(FlaskForm):
     confirm_cancel = BooleanField(
         _l("Je confirme que la banque a rejeté ce fichier (ou qu'il n'a pas été envoyé)"),
@@ -61,12 +71,34 @@ def payouts_home():
     with unit_of_work(read_only=True) as uow:
         owed = payouts.pending(uow.conn)
         past = payouts.batches(uow.conn)
-    open_batch = next((b for b in past if b.status == payouts.BatchStatus.OPEN), None)
+        changes = iban_changes.waiting(uow.conn)
+    open_batch = next((b for b in past if b.unsettled), None)
     return render_template(
         "admin/payouts.html", title=_("Virements de reconversion"), owed=owed, batches=past,
         open_batch=open_batch, status_labels=BATCH_STATUS_LABELS, form=FlaskForm(),
-        payable_cents=sum(p.eur_cents for p in owed if p.payable),
+        payable_cents=sum(p.eur_cents for p in owed if p.payable), iban_changes=changes,
     )
+
+
+@bp.route("/virements/iban/<int:change_id>/<any(valider, rejeter):action>", methods=["POST"])
+@role_required("admin")
+def iban_change_decide(change_id: int, action: str):
+    """An admin validates (or rejects) an IBAN the desk typed, never one it typed."""
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        if action == "valider":
+            done = iban_changes.confirm(unit_of_work(), current_actor(), change_id)
+            flash(_("IBAN de %(name)s validé : %(iban)s.", name=done.party_name,
+                    iban=done.iban_display), "info")
+        else:
+            done = iban_changes.cancel(unit_of_work(), current_actor(), change_id)
+            flash(_("Changement d'IBAN de %(name)s rejeté.", name=done.party_name), "info")
+    except DomainError as error:
+        if error.http_status == 404:
+            abort(404)
+        flash(error.message, "error")
+    return redirect(url_for("admin.payouts_home"))
 
 
 @bp.route("/virements/lots", methods=["POST"])
@@ -80,13 +112,14 @@ def payouts_create():
     except DomainError as error:
         flash(error.message, "error")
         return redirect(url_for("admin.payouts_home"))
-    flash(_("Lot %(id)s préparé : %(count)s virement(s), %(total)s.", id=made.message_id,
-            count=made.count, total=fr_money(made.total_cents, "EUR")), "info")
+    flash(ngettext("Lot %(id)s préparé : %(num)d virement, %(total)s.",
+                   "Lot %(id)s préparé : %(num)d virements, %(total)s.", made.count,
+                   id=made.message_id, total=fr_money(made.total_cents, "EUR")), "info")
     return redirect(url_for("admin.payout_batch", batch_id=made.id))
 
 
 def _batch_page(batch_id: int, paid_form: PaidForm, cancel_form: CancelForm,
-                status: int = 200):
+                status: int = 200, release_form: ReleaseForm | None = None):
     with unit_of_work(read_only=True) as uow:
         try:
             found = payouts.batch(uow.conn, batch_id)
@@ -97,6 +130,9 @@ def _batch_page(batch_id: int, paid_form: PaidForm, cancel_form: CancelForm,
                                            id=found.summary.message_id),
         batch=found.summary, lines=found.lines, status_labels=BATCH_STATUS_LABELS,
         paid_form=paid_form, cancel_form=cancel_form,
+        release_form=release_form or ReleaseForm(formdata=None),
+        preparer=(found.summary.created_by_user_id is not None
+                  and found.summary.created_by_user_id == current_actor().user_id),
     ), status
 
 
@@ -114,11 +150,8 @@ def payout_file(batch_id: int):
             found = payouts.batch(uow.conn, batch_id)
         except DomainError:
             abort(404)
-        if found.summary.status != payouts.BatchStatus.OPEN:
-            flash(_("Le fichier d'un lot payé ou annulé ne se télécharge plus : il ne doit "
-                    "pas être envoyé une seconde fois à la banque."), "error")
-            return redirect(url_for("admin.payout_batch", batch_id=batch_id))
         try:
+            payouts.check_download(found.summary, current_actor())
             document = payouts.pain001_xml(uow.conn, batch_id, _debtor())
         except DomainError as error:
             flash(error.message, "error")
@@ -126,6 +159,26 @@ def payout_file(batch_id: int):
     filename = f"{found.summary.message_id}.xml"
     return Response(document, mimetype="application/xml", headers={
         "Content-Disposition": f'attachment; filename="{filename}"'})
+
+
+@bp.route("/virements/lots/<int:batch_id>/liberer", methods=["POST"])
+@role_required("admin", "bank")
+def payout_release(batch_id: int):
+    form = ReleaseForm()
+    if not form.validate_on_submit():
+        if "csrf_token" in form.errors:
+            abort(400)
+        return _batch_page(batch_id, PaidForm(formdata=None), CancelForm(formdata=None), 422,
+                           release_form=form)
+    try:
+        payouts.release(unit_of_work(), current_actor(), batch_id)
+    except DomainError as error:
+        if error.http_status == 404:
+            abort(404)
+        flash(error.message, "error")
+    else:
+        flash(_("Lot libéré : son fichier peut être remis à la banque."), "info")
+    return redirect(url_for("admin.payout_batch", batch_id=batch_id))
 
 
 @bp.route("/virements/lots/<int:batch_id>/<any(payer, annuler):action>", methods=["POST"])

@@ -16,6 +16,7 @@ from bousol.ledger.errors import DomainError, NotAPrestataire
 from bousol.ledger.models import Role
 from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.admin import bp
+from bousol.web.formatting import elides
 
 # The URL's word for each decision the association takes.
 ACTIONS = {
@@ -58,7 +59,9 @@ def _detail(code: str, refuse_form: RefuseForm, suspend_form: SuspendForm,
         history = approval.decisions(uow.conn, found.party_id)
     allowed = approval.allowed_actions(found.status, Role.ADMIN)
     return render_template(
-        "admin/prestataire.html", title=_("Demande d'agrément de %(name)s", name=found.name),
+        "admin/prestataire.html",
+        title=(_("Demande d'agrément d'%(name)s", name=found.name) if elides(found.name)
+               else _("Demande d'agrément de %(name)s", name=found.name)),
         application=found, history=history, allowed=allowed,
         status_labels=approval.STATUS_LABELS, action_labels=approval.ACTION_LABELS,
         legal_forms=approval.LEGAL_FORMS, siret_display=siret.display,

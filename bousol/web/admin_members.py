@@ -23,7 +23,7 @@ from bousol.ledger.members import college_fee_cents, college_of
 from bousol.ledger.models import COLLEGE_LABELS, PARTNER_CATEGORY_LABELS, College
 from bousol.web import current_actor, form_status, role_required, seen_cents, unit_of_work
 from bousol.web.admin import bp
-from bousol.web.formatting import fr_date, fr_money
+from bousol.web.formatting import fr_date, fr_money, ngettext
 
 KIND_LABELS = {"soliste": _l("Soliste"), "prestataire": _l("Prestataire"),
                "ccas": _l("CCAS"), "bank": _l("Banque SOL")}
@@ -145,10 +145,14 @@ def members_remind():
     except DomainError as error:
         flash(error.message, "error")
         return redirect(url_for("admin.members_lapsing"), 303)
-    flash(_("Rappels : %(sent)s envoyé(s), %(failed)s en échec, %(already)s déjà envoyé(s) "
-            "ce mois-ci, %(without)s adhérent(s) sans adresse e-mail.",
-            sent=len(run.sent), failed=len(run.failed), already=len(run.already),
-            without=len(run.without_email)), "error" if run.failed else "info")
+    flash(_("Rappels : %(sent)s, %(failed)s en échec, %(already)s, %(without)s.",
+            sent=ngettext("%(num)d envoyé", "%(num)d envoyés", len(run.sent)),
+            failed=len(run.failed),
+            already=ngettext("%(num)d déjà envoyé ce mois-ci",
+                             "%(num)d déjà envoyés ce mois-ci", len(run.already)),
+            without=ngettext("%(num)d adhérent sans adresse e-mail",
+                             "%(num)d adhérents sans adresse e-mail", len(run.without_email))),
+          "error" if run.failed else "info")
     return redirect(url_for("admin.members_lapsing"), 303)
 
 

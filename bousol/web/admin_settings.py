@@ -11,7 +11,7 @@ from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
 from wtforms import HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
-from wtforms.validators import Length
+from wtforms.validators import DataRequired, Length
 
 from bousol.ledger import decisions
 from bousol.ledger.errors import DomainError
@@ -31,7 +31,9 @@ def settings_page():
 
 
 class SeatForm(FlaskForm):
-    username = StringField(_l("Identifiant de la personne"), validators=[Length(max=80)])
+    # Checked here too (not only by the ledger): the form's message follows the language.
+    username = StringField(_l("Identifiant de la personne"), validators=[
+        DataRequired(message=_l("Identifiant : obligatoire.")), Length(max=80)])
     college = SelectField(_l("Collège"), validate_choice=False, choices=[
         SelectChoice("", _l("Selon son compte (soliste, prestataire, acteur local)")),
         *(SelectChoice(c.value, _l(label)) for c, label in COLLEGE_LABELS.items())])

@@ -40,4 +40,5 @@ def user_tokens(username: str):
     return render_template(
         "admin/user_tokens.html", tokens=active, form=form, owner=username,
         title=_("Jetons d'accès à l'API de %(username)s", username=username),
-        revoke_url=url_for("admin.user_tokens", username=username)), status
+        revoke_url=url_for("admin.user_tokens", username=username),
+        scope_labels=api_tokens.SCOPES), status

@@ -1,22 +1,33 @@
-"""Log in, log out, choose the language."""
+"""Log in, log out, a forgotten password, idle sessions, choose the language."""
 
 from __future__ import annotations
 
 import hmac
 from urllib.parse import urlsplit
 
-from flask import Blueprint, flash, redirect, render_template, request, session, url_for
+from flask import (
+    Blueprint,
+    current_app,
+    flash,
+    g,
+    redirect,
+    render_template,
+    request,
+    session,
+    url_for,
+)
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user, login_required, login_user, logout_user
 from flask_wtf import FlaskForm
-from wtforms import HiddenField, PasswordField, StringField
-from wtforms.validators import DataRequired, Length
+from wtforms import EmailField, HiddenField, PasswordField, StringField
+from wtforms.validators import DataRequired, EqualTo, Length
 
 from bousol.extensions import db, login_manager
-from bousol.ledger import logins
+from bousol.ledger import clock, logins, mail, password_resets
+from bousol.ledger.errors import DomainError, TooManyAttempts
 from bousol.ledger.models import User
-from bousol.ledger.parties import authenticate
-from bousol.web import unit_of_work
+from bousol.ledger.parties import PASSWORD_MAX, authenticate
+from bousol.web import public_url, unit_of_work
 
 bp = Blueprint("auth", __name__)
 
@@ -60,6 +71,10 @@ def _safe_next(target: str | None) -> str | None:
     parts = urlsplit(target)
     if parts.scheme or parts.netloc or not target.startswith("/") or target.startswith("//"):
         return None
+    # Browsers read "/\evil.example" as "//evil.example", and drop tabs and newlines
+    # before deciding: neither has any place in one of our paths.
+    if "\\" in target or any(ord(c) < 32 or ord(c) == 127 for c in target):
+        return None
     return target
 
 
@@ -81,6 +96,65 @@ def favicon():
     return redirect(url_for("static", filename="favicon.svg"), code=301)
 
 
+STAFF_ROLES = ("bank", "admin", "ccas")
+SEEN_AT = "seen_at"  # the session's last request, epoch seconds of the ledger's clock
+
+
+def _idle_limit(role: str) -> int:
+    key = "STAFF_SESSION_IDLE_MINUTES" if role in STAFF_ROLES else "SESSION_IDLE_MINUTES"
+    return int(current_app.config[key]) * 60
+
+
+@bp.before_app_request
+def end_idle_sessions():
+    """A session unused for the idle time of its role ends (docs/security.md): the
+    request goes on as an anonymous one, so a page that needs a log-in asks for it."""
+    if request.endpoint == "static" or not current_user.is_authenticated:
+        return
+    now = int(clock.now().timestamp())
+    seen = session.get(SEEN_AT)
+    if isinstance(seen, int) and now - seen > _idle_limit(current_user.role):
+        logout_user()
+        _fresh_session()
+        flash(_l("Votre session a pris fin après une période d'inactivité : "
+                 "reconnectez-vous."), "info")
+        return
+    if not isinstance(seen, int) or now - seen >= 30:  # rewrite the cookie twice a minute at most
+        session[SEEN_AT] = now
+
+
+def _fresh_session() -> None:
+    """Nothing of the previous session carries over but the language: a new CSRF token
+    (Flask-WTF makes one when the next form needs it)."""
+    lang = session.get("lang")
+    session.clear()
+    g.pop("csrf_token", None)
+    if lang:
+        session["lang"] = lang
+
+
+def start_session(user: User) -> None:
+    """Log ``user`` in on a fresh session (also after a password reset)."""
+    _fresh_session()
+    login_user(user)
+    session.permanent = False
+    session[SEEN_AT] = int(clock.now().timestamp())
+
+
+def client_address() -> str:
+    # With BOUSOL_PROXIES set, ProxyFix has put the client's own address here.
+    return (request.remote_addr or "unknown")[:64]
+
+
+def _too_many(form: LoginForm, error: TooManyAttempts):
+    form.password.errors.append(
+        _l("Trop de tentatives : réessayez dans %(minutes)d minute(s). "
+           "Mot de passe oublié ? Un lien par courriel vous connecte tout de suite.",
+           minutes=error.details["minutes"]))
+    return render_template("auth/login.html", form=form), 429, {
+        "Retry-After": str(error.details["retry_after"])}
+
+
 @bp.route("/connexion", methods=["GET", "POST"])
 def login():
     if current_user.is_authenticated:
@@ -88,26 +162,89 @@ def login():
     form = LoginForm(next=request.args.get("next", ""))
     status = 200
     if form.validate_on_submit():
-        address = request.remote_addr or "unknown"
-        wait = logins.seconds_to_wait(unit_of_work(read_only=True), form.username.data, address)
-        if wait:
-            minutes = max(1, -(-wait // 60))
-            form.password.errors.append(
-                _l("Trop de tentatives : réessayez dans %(minutes)d minute(s).", minutes=minutes))
-            return render_template("auth/login.html", form=form), 429, {
-                "Retry-After": str(wait)}
-        user = authenticate(unit_of_work(read_only=True), form.username.data,
-                            form.password.data)
-        logins.record_attempt(unit_of_work(), form.username.data, address, user is not None)
+        username, password = form.username.data, form.password.data
+        try:
+            # The attempt is reserved before the hash is checked (bousol/ledger/logins.py).
+            user = logins.guarded(
+                unit_of_work, username, client_address(),
+                lambda: authenticate(unit_of_work(read_only=True), username, password))
+        except TooManyAttempts as error:
+            return _too_many(form, error)
         if user is None:
             form.password.errors.append(_l("Identifiant ou mot de passe incorrect."))
         else:
-            login_user(user)
-            session.permanent = False
+            start_session(user)
             return redirect(_safe_next(form.next.data) or url_for(HOME_BY_ROLE[user.role]))
     if form.errors:
         status = 422
     return render_template("auth/login.html", form=form), status
+
+
+class ForgottenForm(FlaskForm):
+    email = EmailField(_l("L'adresse e-mail de votre compte"),
+                       validators=[DataRequired(), Length(max=200)])
+
+
+class NewPasswordForm(FlaskForm):
+    new_password = PasswordField(_l("Nouveau mot de passe (8 caractères au moins)"),
+                                 validators=[DataRequired(), Length(max=PASSWORD_MAX)])
+    new_password_again = PasswordField(
+        _l("Nouveau mot de passe, une seconde fois"),
+        validators=[DataRequired(), EqualTo("new_password",
+                                            message=_l("Les deux mots de passe diffèrent."))])
+
+
+def _reset_link(token: str) -> str:
+    return public_url(url_for("auth.reset_password", token=token))
+
+
+@bp.route("/mot-de-passe-oublie", methods=["GET", "POST"])
+def forgotten_password():
+    """The same answer whether the address is known or not (docs/security.md)."""
+    form = ForgottenForm()
+    if form.validate_on_submit():
+        password_resets.request_link(
+            unit_of_work, email=form.email.data, address=client_address(),
+            mailer=mail.from_config(current_app.config), link_for=_reset_link)
+        flash(_l("Si cette adresse est celle d'un compte de soliste ou de prestataire, "
+                 "un courriel vient d'y partir avec un lien valable 30 minutes. "
+                 "Pensez à regarder dans les indésirables."), "info")
+        return redirect(url_for("auth.forgotten_password"))
+    status = 422 if form.errors else 200
+    return render_template("auth/forgotten.html", form=form,
+                           title=_l("Mot de passe oublié")), status
+
+
+@bp.route("/mot-de-passe/<token>", methods=["GET", "POST"])
+def reset_password(token: str):
+    form = NewPasswordForm()
+    status = 200
+    if form.validate_on_submit():
+        try:
+            reset = password_resets.use_link(unit_of_work, token=token,
+                                             password=form.new_password.data,
+                                             address=client_address())
+        except password_resets.InvalidResetLink as error:
+            return render_template("auth/reset.html", form=None, error=error.message,
+                                   title=_l("Nouveau mot de passe")), 410
+        except DomainError as error:
+            form.new_password.errors.append(error.message)
+        else:
+            db.session.expire_all()
+            user = db.session.get(User, reset.user_id)
+            start_session(user)
+            flash(_l("Nouveau mot de passe enregistré : vous êtes connecté, et toutes vos "
+                     "autres sessions sont terminées."), "info")
+            return redirect(url_for(HOME_BY_ROLE[user.role]))
+    elif request.method == "GET" and not password_resets.is_valid(
+            unit_of_work(read_only=True), token):
+        return render_template("auth/reset.html", form=None,
+                               error=password_resets.InvalidResetLink.default_message,
+                               title=_l("Nouveau mot de passe")), 410
+    if form.errors:
+        status = 422
+    return render_template("auth/reset.html", form=form, error=None,
+                           title=_l("Nouveau mot de passe")), status
 
 
 @bp.route("/deconnexion", methods=["POST"])

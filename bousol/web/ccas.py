@@ -11,6 +11,7 @@ from __future__ import annotations
 import datetime as dt
 import json
 import string
+import uuid
 
 from flask import Blueprint, Response, abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
@@ -19,15 +20,17 @@ from flask_login import current_user
 from flask_wtf import FlaskForm
 from flask_wtf.file import FileField
 from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField, StringField
+from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from bousol import money
-from bousol.ledger import ccas_queries, vouchers
+from bousol.ledger import ccas_queries, csv_text, vouchers
 from bousol.ledger.clock import as_utc, paris_today
 from bousol.ledger.errors import DomainError
 from bousol.ledger.models import Filiere, utcnow
+from bousol.ledger.parties import normalise_party_code
 from bousol.web import current_actor, form_status, role_required, unit_of_work
-from bousol.web.formatting import filiere_label
+from bousol.web.formatting import filiere_label, ngettext
 
 bp = Blueprint("ccas", __name__, url_prefix="/ccas")
 
@@ -59,6 +62,7 @@ class ProgrammeForm(FlaskForm):
     default_validity_days = StringField(_l("Validité des bons, en jours"), default="90",
                                         validators=[DataRequired(REQUIRED), Length(max=4)])
     multi_use = BooleanField(_l("Un bon peut être dépensé en plusieurs fois"), default=True)
+    request_key = HiddenField()  # made with the page: a second post replays the first
 
 
 class GrantForm(FlaskForm):
@@ -76,10 +80,17 @@ class GrantForm(FlaskForm):
                                    choices=[], validate_choice=False)
     soliste_code = StringField(_l("Code soliste (facultatif : bon crédité sur son compte)"),
                                validators=[Length(max=16)])
+    request_key = HiddenField()
 
 
 class BatchUploadForm(FlaskForm):
     csv_file = FileField(_l("Fichier CSV (référence ; montant ; nom facultatif)"))
+    encoding = SelectField(_l("Encodage du fichier"), choices=[
+        SelectChoice(csv_text.AUTO, _l("Détection automatique (UTF-8 ou Windows-1252)")),
+        SelectChoice(csv_text.UTF8, _l("UTF-8 (« CSV UTF-8 »)")),
+        SelectChoice(csv_text.CP1252,
+                     _l("Windows-1252 (« CSV (séparateur : point-virgule) » d'Excel)")),
+    ], default=csv_text.AUTO)
     programme = SelectField(_l("Financé par"), choices=[], validate_choice=False)
     valid_until = StringField(_l("Valable jusqu'au (facultatif, jj/mm/aaaa)"),
                               validators=[Length(max=10)])
@@ -89,6 +100,7 @@ class BatchConfirmForm(FlaskForm):
     csv_text = HiddenField()
     programme = HiddenField()
     valid_until = HiddenField()
+    request_key = HiddenField()  # made with the preview: a second confirm replays the lot
 
 
 class CancelForm(FlaskForm):
@@ -154,6 +166,28 @@ def _own_programme(programme_id: int):
     return found
 
 
+def _new_key(form) -> None:
+    """A fresh request key, made with the page (or after a refusal, which is remembered
+    under its key: the corrected form must not replay it)."""
+    form.request_key.data = uuid.uuid4().hex
+
+
+def _idempotency_key(form, prefix: str) -> str | None:
+    """The posted form's key, for the ledger; the pages send 32 hex digits. A post with
+    none (a script) is not deduplicated; a forged one is a bad request."""
+    key = (form.request_key.data or "").strip()
+    if not key:
+        return None
+    if len(key) != 32 or any(c not in string.hexdigits for c in key):
+        abort(400)
+    return f"{prefix}:{key}"
+
+
+RESENT = _l("Ce formulaire a déjà été envoyé avec d'autres valeurs (retour en arrière "
+            "puis nouvel envoi ?) : rien de plus n'a été fait. Vérifiez ce qui a été "
+            "enregistré, puis envoyez ce formulaire-ci si besoin.")
+
+
 def _render(template: str, status: int = 200, **context):
     return render_template(template, status_labels=STATUS_LABELS, **context), status
 
@@ -191,6 +225,8 @@ def programmes():
 def new_programme():
     form = ProgrammeForm()
     form.filieres.choices = _filiere_choices()
+    if not form.request_key.data:
+        _new_key(form)
     status = 200
     if form.validate_on_submit():
         bad = _check(form.budget, money.parse_amount)
@@ -204,13 +240,18 @@ def new_programme():
                     budget=form.budget.data, starts_on=form.starts_on.data,
                     ends_on=form.ends_on.data, filieres=form.filieres.data or None,
                     default_validity_days=form.default_validity_days.data.strip(),
-                    multi_use=form.multi_use.data)
+                    multi_use=form.multi_use.data,
+                    idempotency_key=_idempotency_key(form, "ccas-programme"))
                 flash(_("Programme créé. Faites-le financer au comptoir de la banque SOL "
                         "avant d'attribuer des bons."), "info")
                 return redirect(url_for("ccas.programme", programme_id=created.id))
             except DomainError as error:
-                _programme_error(form, error).errors.append(error.message)
+                if error.code == "idempotency_conflict":
+                    form.name.errors.append(str(RESENT))
+                else:
+                    _programme_error(form, error).errors.append(error.message)
                 status = form_status(error)
+                _new_key(form)
     if form.errors and status == 200:
         status = 422
     return _render("ccas/programme_form.html", status, form=form,
@@ -260,6 +301,8 @@ def grant():
     form.filieres.choices = _filiere_choices()
     if request.method == "GET" and request.args.get("programme", "").isdigit():
         form.programme.data = request.args["programme"]
+    if not form.request_key.data:
+        _new_key(form)
     status, form_error = 200, None
     if form.validate_on_submit():
         bad = _check(form.beneficiary_ref, vouchers.parse_ref)
@@ -275,16 +318,20 @@ def grant():
                     valid_until=(form.valid_until.data or "").strip() or None,
                     filieres=form.filieres.data or None,
                     beneficiary_name=(form.beneficiary_name.data or "").strip() or None,
-                    soliste_code=(form.soliste_code.data or "").strip() or None)
+                    soliste_code=normalise_party_code(form.soliste_code.data) or None,
+                    idempotency_key=_idempotency_key(form, "ccas-grant"))
                 flash(_("Bon d'aide attribué."), "info")
                 return redirect(url_for("ccas.voucher", code=view.code))
             except DomainError as error:
                 field = _grant_error_field(form, error)
-                if field is None:
+                if error.code == "idempotency_conflict":
+                    form_error = str(RESENT)
+                elif field is None:
                     form_error = error.message
                 else:
                     field.errors.append(error.message)
                 status = form_status(error)
+                _new_key(form)
     if (form.errors or form_error) and status == 200:
         status = 422
     return _render("ccas/grant.html", status, form=form, form_error=form_error,
@@ -316,16 +363,26 @@ def _upload_text(form: BatchUploadForm) -> str | None:
                                       size=CSV_MAX_BYTES // 1024))
         return None
     try:
-        text = data.decode("utf-8-sig")
-    except UnicodeDecodeError:
-        form.csv_file.errors.append(_("Le fichier n'est pas en UTF-8 : enregistrez-le en "
-                                      "« CSV UTF-8 » depuis votre tableur."))
-        return None
-    if "\x00" in text:  # UTF-16 reads as UTF-8 with NULs; a binary file too
-        form.csv_file.errors.append(_("Ce n'est pas un fichier texte CSV en UTF-8 : "
-                                      "enregistrez-le en « CSV UTF-8 »."))
+        text, _used = csv_text.decode(data, form.encoding.data or csv_text.AUTO)
+    except csv_text.CsvEncodingError as error:
+        form.csv_file.errors.append(str(ENCODING_ERRORS[error.reason]))
         return None
     return text
+
+
+# csv_text's refusals, in the page's language.
+ENCODING_ERRORS = {
+    csv_text.NOT_UTF8: _l("Le fichier n'est pas en UTF-8 : choisissez « Windows-1252 » ou "
+                          "« Détection automatique »."),
+    csv_text.NOT_CP1252: _l("Le fichier n'est pas en Windows-1252 : choisissez « UTF-8 » ou "
+                            "« Détection automatique »."),
+    csv_text.NEITHER: _l("Le fichier n'est ni en UTF-8 ni en Windows-1252 : enregistrez-le "
+                         "en « CSV UTF-8 » ou en « CSV (séparateur : point-virgule) » depuis "
+                         "votre tableur."),
+    csv_text.NOT_TEXT: _l("Ce n'est pas un fichier texte CSV : enregistrez-le en « CSV "
+                          "UTF-8 » ou en « CSV (séparateur : point-virgule) » depuis votre "
+                          "tableur."),
+}
 
 
 def _preview_context(text: str, programme_id: int | None):
@@ -367,7 +424,8 @@ def batch_upload():
             else:
                 confirm = BatchConfirmForm(formdata=None, csv_text=text,
                                            programme=form.programme.data or "",
-                                           valid_until=(form.valid_until.data or "").strip())
+                                           valid_until=(form.valid_until.data or "").strip(),
+                                           request_key=uuid.uuid4().hex)
                 return _render("ccas/batch_preview.html",
                                200 if preview.ok else 422, preview=preview, confirm=confirm,
                                error=None, title=_l("Lot de bons : vérification"),
@@ -388,20 +446,25 @@ def batch_confirm():
     text = confirm.csv_text.data or ""
     programme_id = _programme_id(confirm.programme.data)
     valid_until = (confirm.valid_until.data or "").strip() or None
+    key = _idempotency_key(confirm, "ccas-batch")
     try:
         result = vouchers.grant_batch(unit_of_work(), current_actor(), text=text,
-                                      programme_id=programme_id, valid_until=valid_until)
+                                      programme_id=programme_id, valid_until=valid_until,
+                                      idempotency_key=key)
     except DomainError as error:
         try:
             preview = vouchers.preview_batch(text)
         except DomainError:
             abort(400)  # the page never sends this: a hand-made request
+        _new_key(confirm)  # the refusal is remembered under the old key
+        message = str(RESENT) if error.code == "idempotency_conflict" else error.message
         return _render("ccas/batch_preview.html", form_status(error), preview=preview,
-                       confirm=confirm, error=error.message, valid_until=valid_until,
+                       confirm=confirm, error=message, valid_until=valid_until,
                        title=_l("Lot de bons : vérification"),
                        **_preview_context(text, programme_id))
-    flash(_("%(count)s bons attribués (lot n° %(batch)s).", count=len(result.voucher_ids),
-            batch=result.batch_id), "info")
+    flash(ngettext("%(num)d bon attribué (lot n° %(batch)s).",
+                   "%(num)d bons attribués (lot n° %(batch)s).", len(result.voucher_ids),
+                   batch=result.batch_id), "info")
     return redirect(url_for("ccas.batch", batch_id=result.batch_id))
 
 

@@ -7,9 +7,19 @@ import datetime as dt
 import re
 import uuid
 
-from flask import Blueprint, abort, flash, redirect, render_template, request, url_for
+from flask import (
+    Blueprint,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
+from flask_babel import lazy_ngettext
 from flask_wtf import FlaskForm
 from wtforms import BooleanField, HiddenField, RadioField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
@@ -18,6 +28,10 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from bousol import money
 from bousol.ledger import (
     closing,
+    exchange_approvals,
+    first_login,
+    iban_changes,
+    mail,
     members,
     notes,
     operations,
@@ -26,9 +40,9 @@ from bousol.ledger import (
     settings,
     vouchers,
 )
-from bousol.ledger.errors import DomainError, InvalidBic, NotesMismatch
+from bousol.ledger.errors import DomainError, InvalidBic, NotesAboveApprovalLimit, NotesMismatch
 from bousol.ledger.models import NOTE_DENOMINATIONS
-from bousol.web import current_actor, role_required, seen_cents, unit_of_work, views
+from bousol.web import current_actor, public_url, role_required, seen_cents, unit_of_work, views
 from bousol.web.formatting import fr_date, fr_money
 
 bp = Blueprint("desk", __name__, url_prefix="/comptoir")
@@ -100,6 +114,8 @@ class RegisterForm(FlaskForm):
     email = StringField(_l("Courriel"), validators=[Length(max=200)])
     address = StringField(_l("Adresse"), validators=[Length(max=300)])
     commune = StringField(_l("Commune"), validators=[Length(max=100)])
+    birth_date = StringField(_l("Date de naissance (JJ/MM/AAAA, facultative)"),
+                             validators=[Length(max=10)])
     charter = BooleanField(
         _l("La personne a lu et accepte la charte du Bou'Sol"),
         validators=[DataRequired(_l("L'adhésion suppose d'accepter la charte."))],
@@ -109,6 +125,9 @@ class RegisterForm(FlaskForm):
         choices=[SelectChoice(value, label) for value, label in TENDER_LABELS.items()],
         default="cash", validators=[DataRequired()],
     )
+    # Made with the empty form: posting it twice (a double click, Back and resubmit)
+    # registers once; the duplicate warning's "go on" carries a fresh one.
+    request_key = HiddenField()
 
 
 @bp.route("/")
@@ -141,25 +160,71 @@ def register():
     with unit_of_work(read_only=True) as uow:
         fee = settings.current(uow.conn, [members.FEE_KEY])[members.FEE_KEY]
     title = _("Nouvel adhérent soliste")
+    similar = []
     if form.validate_on_submit():
         try:
-            membership = members.register_soliste(
+            registration = members.register_soliste(
                 unit_of_work(), current_actor(), name=form.name.data,
                 charter_accepted=form.charter.data, tender=form.tender.data,
                 phone=form.phone.data, email=form.email.data, address=form.address.data,
-                commune=form.commune.data,
+                commune=form.commune.data, birth_date=form.birth_date.data,
+                idempotency_key=form.request_key.data or None,
+                allow_duplicate="go_on" in request.form,
             )
+        except members.PossibleDuplicate:
+            with unit_of_work(read_only=True) as uow:
+                similar = members.similar_solistes(
+                    uow.conn, form.name.data, members.normalise_phone(form.phone.data),
+                    members.parse_birth_date(form.birth_date.data, closing.business_today()))
+            form.request_key.data = uuid.uuid4().hex  # "go on" is a request of its own
         except DomainError as error:
-            form.name.errors.append(error.message)
+            field = {"birth_date": form.birth_date}.get(error.details.get("field"), form.name)
+            field.errors.append(error.message)
+            # The refusal is remembered under the old key (a replay answers the same);
+            # the form corrected, or the day reopened, is a request of its own.
+            form.request_key.data = uuid.uuid4().hex
         else:
-            flash(_("Adhérent %(code)s enregistré ; cotisation de %(fee)s encaissée, valable "
-                    "jusqu'au %(until)s.", code=membership.party_code,
-                    fee=fr_money(membership.fee_cents, "EUR"),
-                    until=fr_date(membership.membership_until)), "info")
-            return redirect(url_for("desk.exchange", code=membership.party_code))
-    status = 422 if form.errors else 200
+            return _registration_sheet(registration.party_code, registration.username,
+                                       registration.first_code,
+                                       registration.code_expires_on,
+                                       fee_cents=registration.fee_cents,
+                                       until=registration.membership_until)
+    if not form.is_submitted():
+        form.request_key.data = uuid.uuid4().hex
+    status = 409 if similar else 422 if form.errors else 200
     return render_template("desk/register.html", title=title, form=form,
-                           fee_cents=int(fee)), status
+                           fee_cents=int(fee), similar=similar), status
+
+
+def _registration_sheet(code: str, username: str, first_code: str | None,
+                        expires_on: dt.date | None, *, fee_cents: int | None = None,
+                        until: dt.date | None = None):
+    """The sheet handed to the new member: their code, their username and the one-time
+    code to choose a password (shown in this response only: it is stored hashed; a
+    replayed registration shows the sheet without it, with a button for a new one)."""
+    member = _member(code, ("soliste",))
+    return render_template(
+        "desk/registration_sheet.html", title=_("Fiche d'adhésion"), member=member,
+        username=username, first_code=first_code, expires_on=expires_on,
+        fee_cents=fee_cents, until=until or member.membership_until,
+        first_password_url=public_url(url_for("public.first_password")),
+        new_code_form=FlaskForm())
+
+
+@bp.route("/adherents/<code>/premier-code", methods=["POST"])
+@role_required("bank", "admin")
+def first_code(code: str):
+    """A new one-time code for a soliste who has not chosen a password yet (a lost
+    sheet, an expired code); the previous code stops working."""
+    member = _member(code, ("soliste",))
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        issued = first_login.reissue(unit_of_work(), current_actor(), member.code)
+    except DomainError as error:
+        flash(error.message, "error")
+        return redirect(url_for("desk.exchange", code=member.code))
+    return _registration_sheet(member.code, issued.username, issued.code, issued.expires_on)
 
 
 class RenewalForm(FlaskForm):
@@ -256,30 +321,60 @@ def reconversion(code: str):
 @bp.route("/prestataire/<code>/banque", methods=["GET", "POST"])
 @role_required("bank", "admin")
 def bank_details(code: str):
-    """Where the prestataire's reconverted euros are paid: IBAN (checked), optional BIC."""
+    """Where the prestataire's reconverted euros are paid: IBAN (checked), optional BIC.
+    What the desk types is a change request: it takes effect once the prestataire
+    confirms it in its space, or an admin validates it (docs/duties.md)."""
     member = _member(code, RECONVERSION_KINDS)
     with unit_of_work(read_only=True) as uow:
         bank = payouts.bank_details(uow.conn, member.code)
-    form = BankDetailsForm(data={"iban": bank.iban_display if bank else "",
-                                 "bic": bank.bic if bank else ""})
+        waiting = iban_changes.waiting(uow.conn, member.id)
+    form = BankDetailsForm(data={"iban": "", "bic": ""})
     title = _("Coordonnées bancaires de %(name)s", name=member.name)
     if form.validate_on_submit():
+        mailer = mail.from_config(current_app.config)
         try:
-            saved = payouts.set_bank_details(unit_of_work(), current_actor(), member.code,
-                                             form.iban.data, form.bic.data)
+            asked = iban_changes.request_change(unit_of_work(), current_actor(), member.code,
+                                                form.iban.data, form.bic.data,
+                                                transport=mailer.transport)
         except InvalidBic as error:
             form.bic.errors.append(error.message)
         except DomainError as error:
             form.iban.errors.append(error.message)
         else:
-            flash(_("IBAN de %(name)s enregistré : %(iban)s.", name=member.name,
-                    iban=saved.iban_display), "info")
-            back = ("desk.reconversion" if current_actor().role == "bank"
-                    else "admin.payouts_home")
-            return redirect(url_for(back, code=member.code))
+            sent = iban_changes.deliver(unit_of_work(), mailer, asked.mail_ids)
+            flash(_("Nouvel IBAN de %(name)s saisi : %(iban)s. Il s'appliquera quand le "
+                    "prestataire l'aura confirmé dans son espace ou qu'un administrateur "
+                    "l'aura validé.", name=member.name, iban=asked.iban_display), "info")
+            if not asked.mail_ids:
+                flash(_("Le prestataire n'a pas d'adresse e-mail : prévenez-le autrement."),
+                      "error")
+            elif sent < len(asked.mail_ids):
+                flash(_("Le courriel au prestataire n'a pas pu partir (voir les courriels "
+                        "envoyés) : prévenez-le autrement."), "error")
+            return redirect(url_for("desk.bank_details", code=member.code))
     status = 422 if form.errors else 200
     return render_template("desk/bank_details.html", title=title, member=member, form=form,
-                           bank=bank), status
+                           bank=bank, waiting=waiting, withdraw_form=FlaskForm()), status
+
+
+@bp.route("/prestataire/<code>/banque/<int:change_id>/retirer", methods=["POST"])
+@role_required("bank", "admin")
+def bank_details_withdraw(code: str, change_id: int):
+    """The clerk who typed a change (or an admin) withdraws it before it is confirmed."""
+    member = _member(code, RECONVERSION_KINDS)
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    with unit_of_work(read_only=True) as uow:
+        change = iban_changes.get(uow.conn, change_id)
+    if change is None or change.party_id != member.id:
+        abort(404)
+    try:
+        iban_changes.cancel(unit_of_work(), current_actor(), change_id)
+    except DomainError as error:
+        flash(error.message, "error")
+    else:
+        flash(_("Changement d'IBAN retiré : l'IBAN en vigueur reste inchangé."), "info")
+    return redirect(url_for("desk.bank_details", code=member.code))
 
 
 @bp.route("/change/<code>", methods=["GET", "POST"])
@@ -334,10 +429,18 @@ def exchange(code: str):
             form.given_as.errors = [error.message]
             return page("enter", 422)
     if "confirm" not in request.form:
+        # Said before confirming (the ledger decides again at the confirmation, under
+        # its locks): above the thresholds the exchange waits for a second person.
+        with unit_of_work(read_only=True) as uow:
+            approval_rule = exchange_approvals.rule_for(uow.conn, member.id, euro_cents)
+        if in_notes and approval_rule is not None:
+            form.given_as.errors = [NotesAboveApprovalLimit.default_message]
+            return page("enter", 409)
         form.request_key.data = uuid.uuid4().hex
         return page("confirm", euro_cents=euro_cents, bousol_cents=bousol_cents,
                     tender_label=TENDER_LABELS[form.tender.data], programme=programme,
-                    counted=counted if in_notes else {}, ranges=_ranges(form))
+                    counted=counted if in_notes else {}, ranges=_ranges(form),
+                    approval_rule=approval_rule)
     try:
         if in_notes:
             result = notes.exchange_notes(
@@ -355,6 +458,10 @@ def exchange(code: str):
     except DomainError as error:
         (form.given_as if in_notes else form.euros).errors = [error.message]
         return page("enter", error.http_status)
+    if getattr(result, "pending", False):
+        # Above the thresholds nothing moved: the clerk takes the euros only once a
+        # second person has approved (docs/duties.md).
+        return redirect(url_for("desk.exchange_approval", approval_id=result.approval_id))
     return redirect(url_for("desk.receipt", entry_id=result.entry_id))
 
 
@@ -385,7 +492,7 @@ def _denomination_label(cents: int):
         return _l("Billets de %(value)s €", value=cents // 100)
     if cents >= 100:
         return _l("Pièces de %(value)s €", value=cents // 100)
-    return _l("Pièces de %(value)s centimes", value=cents)
+    return lazy_ngettext("Pièces de %(num)d centime", "Pièces de %(num)d centimes", cents)
 
 
 def _pieces(form, field):
@@ -433,17 +540,26 @@ def _today_closing_id():
 
 @bp.context_processor
 def _desk_day():
-    """Desk pages say when the day is closed (system_home.html shows it)."""
+    """The desk's home says when the day is closed, by whom and when, at the top
+    (system_home.html), before the clerk opens any form."""
     if request.endpoint not in ("desk.home",):
         return {}
-    return {"desk_closed": _today_closing_id() is not None}
+    closing_id = _today_closing_id()
+    if closing_id is None:
+        return {"desk_closed": False}
+    with unit_of_work(read_only=True) as uow:
+        return {"desk_closed": True, "desk_closing": closing.get(uow.conn, closing_id)}
+
+
+# The desk's forms that take cash, cheques or card: refused once the day is closed.
+_CASH_FORMS = ("desk.exchange", "desk.register", "desk.renewal", "desk.notes_reactivation")
 
 
 @bp.before_request
 def _warn_when_closed():
     # The cash operations of a closed day are refused by the ledger (day_closed); say
     # so before the clerk types anything.
-    if request.method == "GET" and request.endpoint in ("desk.exchange", "desk.register") \
+    if request.method == "GET" and request.endpoint in _CASH_FORMS \
             and _today_closing_id() is not None:
         flash(_("Journée clôturée : espèces, chèques et carte ne sont plus acceptés "
                 "aujourd'hui."), "error")
@@ -543,10 +659,51 @@ def closing_report(closing_id: int):
     return render_template(
         "desk/closing_done.html", title=_("Rapport de clôture de caisse"), row=row,
         counts=closing.counts_of(row), label=_denomination_label,
-        words=_difference_words,
+        words=_difference_words, reopenable=_reopenable(row),
         fees_handed=(row.counted_cash_cents + row.counted_cheque_cents - row.float_cents
                      - row.deposited_cents),
     )
+
+
+class ReopenForm(FlaskForm):
+    reason = TextAreaField(_l("Raison de la réouverture"),
+                           validators=[DataRequired(), Length(max=closing.REASON_MAX)])
+
+
+def _reopenable(row) -> bool:
+    return (row.reopened_at is None and row.business_date == closing.business_today()
+            and _today_closing_id() == row.id)
+
+
+@bp.route("/cloture/<int:closing_id>/reouverture", methods=["GET", "POST"])
+@role_required("admin")
+def closing_reopen(closing_id: int):
+    """An admin reopens today's closing made by mistake, with a reason (audited)."""
+    with unit_of_work(read_only=True) as uow:
+        row = closing.get(uow.conn, closing_id)
+    if row is None:
+        abort(404)
+    form = ReopenForm()
+    title = _("Rouvrir la journée du %(date)s", date=fr_date(row.business_date))
+    if form.validate_on_submit():
+        try:
+            closing.reopen_day(unit_of_work(), current_actor(), closing_id=closing_id,
+                               reason=form.reason.data)
+        except closing.ClosingNotReopenable as error:
+            flash(error.message, "error")  # a second click, another admin, another day
+            return redirect(url_for("desk.closing_report", closing_id=closing_id))
+        except DomainError as error:
+            form.reason.errors.append(error.message)
+        else:
+            flash(_("Journée du %(date)s rouverte : le comptoir encaisse à nouveau ; la "
+                    "remise et l'écart de cette clôture sont contre-passés.",
+                    date=fr_date(row.business_date)), "info")
+            return redirect(url_for("desk.closing_report", closing_id=closing_id))
+    elif request.method == "GET" and not _reopenable(row):
+        flash(closing.ClosingNotReopenable.default_message, "error")
+        return redirect(url_for("desk.closing_report", closing_id=closing_id))
+    return render_template("desk/closing_reopen.html", title=title, row=row, form=form,
+                           words=_difference_words), 422 if form.errors else 200
 
 
 @bp.route("/clotures")

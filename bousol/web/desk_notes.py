@@ -20,7 +20,7 @@ from bousol.ledger.errors import DomainError
 from bousol.ledger.models import NOTE_DENOMINATIONS
 from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.desk import RECONVERSION_KINDS, TENDER_LABELS, _member, bp
-from bousol.web.formatting import fr_money
+from bousol.web.formatting import fr_money, ngettext
 
 PLACE_LABELS = {
     "printed": _l("Livrés par l'imprimeur"),
@@ -156,8 +156,9 @@ def notes_delivery():
         except DomainError as error:
             form.first.errors.append(error.message)
         else:
-            flash(_("%(count)s billets de %(value)s B enregistrés (%(first)s à %(last)s).",
-                    count=result.count, value=result.denomination,
+            flash(ngettext("%(num)d billet de %(value)s B enregistré (%(first)s à %(last)s).",
+                           "%(num)d billets de %(value)s B enregistrés (%(first)s à %(last)s).",
+                           result.count, value=result.denomination,
                     first=result.first_serial, last=result.last_serial), "info")
             return redirect(url_for("desk.notes_stock"))
     return _stock_page(422, delivery_form=form)
@@ -178,8 +179,9 @@ def notes_move():
         except DomainError as error:
             form.serials.errors.append(error.message)
         else:
-            flash(_("%(count)s billets déplacés (%(face)s).", count=result.count,
-                    face=fr_money(result.face_cents, "BSOL")), "info")
+            flash(ngettext("%(num)d billet déplacé (%(face)s).",
+                           "%(num)d billets déplacés (%(face)s).", result.count,
+                           face=fr_money(result.face_cents, "BSOL")), "info")
             return redirect(url_for("desk.notes_stock"))
     return _stock_page(422, move_form=form)
 

@@ -2,10 +2,11 @@
 
 from __future__ import annotations
 
-from flask import Flask, render_template
+from flask import Flask, render_template, request
 from flask_babel import gettext as _
 from flask_wtf.csrf import CSRFError
-from werkzeug.exceptions import HTTPException
+from werkzeug.datastructures import ImmutableMultiDict
+from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
 from bousol.ledger.text import N_
 
@@ -26,6 +27,16 @@ def register(app: Flask) -> None:
         message = _("Le formulaire a expiré ou a été envoyé d'ailleurs : rechargez la page "
                     "et recommencez.")
         return render_template("errors/error.html", code=400, message=message), 400
+
+    @app.errorhandler(RequestEntityTooLarge)
+    def too_large(error):
+        # The body was refused unread. Every page carries the language form, whose
+        # FlaskForm would read request.form again and raise inside this handler (a 500):
+        # the request's form and files are set to empty, never parsed.
+        request.__dict__["form"] = ImmutableMultiDict()
+        request.__dict__["files"] = ImmutableMultiDict()
+        message = _(MESSAGES[413])
+        return render_template("errors/error.html", code=413, message=message), 413
 
     @app.errorhandler(HTTPException)
     def http_error(error: HTTPException):

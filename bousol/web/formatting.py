@@ -7,8 +7,9 @@ import math
 from fractions import Fraction
 
 from flask import Flask
-from flask_babel import get_locale
+from flask_babel import get_locale, get_translations
 from flask_babel import gettext as _
+from flask_babel import ngettext as _babel_ngettext
 
 from bousol import money
 from bousol.ledger.clock import PARIS, as_utc
@@ -47,6 +48,68 @@ def fr_percent(ratio: Fraction | None) -> str:
     return f"{tenths // 10},{tenths % 10} %"
 
 
+def _choose(singular: str, plural: str, n: int) -> str:
+    """The form of a plural message for ``n``, untranslated placeholders kept. French is
+    the source language and has no catalog, so gettext would apply the English rule
+    (0 takes the plural: « 0 rappels »); in French 0 and 1 take the singular."""
+    locale = get_locale()
+    if locale is None or locale.language == "fr":
+        return singular if abs(n) <= 1 else plural
+    return get_translations().ungettext(singular, plural, n)
+
+
+def ngettext(singular: str, plural: str, num: int, **variables) -> str:
+    """flask_babel's ``ngettext`` with the French rule for 0 (:func:`_choose`)."""
+    locale = get_locale()
+    if locale is not None and locale.language != "fr":
+        return _babel_ngettext(singular, plural, num, **variables)
+    variables.setdefault("num", num)
+    return _choose(singular, plural, num) % variables
+
+
+def fr_basis_points(bp: int) -> str:
+    """``500`` → ``5 %``, ``250`` → ``2,5 %``, ``1`` → ``0,01 %`` (exact, no float)."""
+    whole, rest = divmod(bp, 100)
+    return f"{whole},{rest:02d}".rstrip("0").rstrip(",") + "\u00a0%"
+
+
+def setting_value(key: str, value: str | None) -> str:
+    """A setting's stored value the way a treasurer reads it: basis points as percent,
+    cents as euros, durations with their unit, on/off in words. The stored form (what
+    ``flask bousol setting`` takes) is shown beside it by the pages that need it; a value
+    that does not parse is shown as stored."""
+    if value is None:
+        return ""
+    if value in ("on", "off"):
+        if key.startswith("phase."):
+            return _("ouverte") if value == "on" else _("fermée")
+        return _("oui") if value == "on" else _("non")
+    if not (value.isascii() and value.isdigit()):
+        return value
+    number = int(value)
+    if key.endswith("_bp"):
+        return fr_basis_points(number)
+    if key.endswith("_pct"):
+        return f"{number}\u00a0%"
+    if "_cents" in key:
+        return fr_money(number, "EUR")
+    if key.endswith("_minutes"):
+        return ngettext("%(num)d minute", "%(num)d minutes", number)
+    if key.endswith("_days"):
+        return ngettext("%(num)d jour", "%(num)d jours", number)
+    if key.endswith("_months"):
+        return ngettext("%(num)d mois", "%(num)d mois", number)
+    return value
+
+
+def elides(name: str | None) -> bool:
+    """Whether French « de » before this name becomes « d' » (« d'Éco-Habitat »,
+    « de Marie »): a vowel first. Words with a first h are left with « de », the safe
+    side for a proper name (h aspiré or not cannot be told from the spelling)."""
+    first = (name or "").lstrip()[:1].lower()
+    return bool(first) and first in "aeiouyàâäéèêëîïôöùûü"
+
+
 def filiere_label(slug: str | None) -> str:
     if not slug:
         return ""
@@ -62,4 +125,12 @@ def register(app: Flask) -> None:
     app.add_template_filter(fr_datetime, "datetime_fr")
     app.add_template_filter(filiere_label, "filiere")
     app.add_template_filter(fr_percent, "percent")
+    app.jinja_env.globals["setting_value"] = setting_value
+    app.jinja_env.globals["elides"] = elides
+    # Templates' ngettext with the French rule for 0 (Jinja's newstyle wrapper kept: the
+    # message is markup, its variables are escaped).
+    app.jinja_env.install_gettext_callables(
+        gettext=lambda s: get_translations().ugettext(s), ngettext=_choose, newstyle=True,
+        pgettext=lambda c, s: get_translations().upgettext(c, s),
+        npgettext=lambda c, s, p, n: get_translations().unpgettext(c, s, p, n))
     app.jinja_env.globals["get_locale"] = get_locale

@@ -17,6 +17,7 @@ from wtforms.validators import DataRequired, Length
 from bousol import money
 from bousol.ledger import operations, payment_requests, refunds, rules, settings
 from bousol.ledger.errors import DomainError, InvalidAmount
+from bousol.ledger.parties import normalise_party_code
 from bousol.web import current_actor, form_status, qr, role_required, unit_of_work
 from bousol.web.merchant import bp
 from bousol.web.pay import ConfirmForm, _confirm_secret, _refused
@@ -238,7 +239,8 @@ def pay_supplier():
         try:
             _confirm_secret(form)
             paid = operations.pay(
-                unit_of_work(), current_actor(), payee_code=form.supplier.data.strip().upper(),
+                unit_of_work(), current_actor(),
+                payee_code=normalise_party_code(form.supplier.data),
                 amount=form.amount.data, memo=form.reference.data,
                 idempotency_key=f"supplier:{form.request_key.data}")
             return redirect(url_for("pay.done", entry_id=paid.entry_id))
@@ -261,7 +263,8 @@ def invoice_request():
     if form.validate_on_submit() and not _amount_error(form.amount):
         try:
             view = payment_requests.create_invoice_request(
-                unit_of_work(), current_actor(), customer_code=form.customer.data.strip().upper(),
+                unit_of_work(), current_actor(),
+                customer_code=normalise_party_code(form.customer.data),
                 amount=form.amount.data, reference=form.reference.data)
             flash(_("Demande envoyée à %(name)s.", name=view.payer_name), "info")
             return redirect(url_for("merchant.payment_requests_list"))

@@ -14,7 +14,7 @@ from flask_wtf import FlaskForm
 from wtforms import TextAreaField
 from wtforms.validators import Length
 
-from bousol.ledger import approval, iban, siret
+from bousol.ledger import approval, iban, iban_changes, siret
 from bousol.ledger.errors import DomainError
 from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.merchant import bp
@@ -130,3 +130,43 @@ def profile():
         "merchant/fiche.html", title=_("Ma fiche dans l'annuaire"), form=form,
         application=found, approved=found.status == approval.Status.APPROVED,
     ), 422 if form.errors else 200
+
+
+# ---------------------------------------------------------------- IBAN changes (issue 13)
+
+
+@bp.route("/banque")
+@role_required("prestataire")
+def bank_details():
+    """The IBAN in force and any change the desk typed, to confirm or refuse here."""
+    with unit_of_work(read_only=True) as uow:
+        found = approval.application(uow.conn, current_user.party_id)
+        if found is None:
+            abort(404)
+        waiting = iban_changes.waiting(uow.conn, current_user.party_id)
+        past = [c for c in iban_changes.history(uow.conn, current_user.party_id)
+                if c.status != iban_changes.ChangeStatus.REQUESTED]
+    return render_template("merchant/bank.html", title=_("Coordonnées bancaires"),
+                           application=found, waiting=waiting, past=past,
+                           form=FlaskForm())
+
+
+@bp.route("/banque/<int:change_id>/<any(confirmer, refuser):action>", methods=["POST"])
+@role_required("prestataire")
+def bank_details_decide(change_id: int, action: str):
+    if not FlaskForm().validate_on_submit():
+        abort(400)
+    try:
+        if action == "confirmer":
+            done = iban_changes.confirm(unit_of_work(), current_actor(), change_id)
+            flash(_("Nouvel IBAN confirmé : %(iban)s. Les prochains virements y seront "
+                    "faits.", iban=done.iban_display), "info")
+        else:
+            iban_changes.cancel(unit_of_work(), current_actor(), change_id)
+            flash(_("Changement d'IBAN refusé : l'IBAN en vigueur reste inchangé. "
+                    "Prévenez l'association si vous ne l'aviez pas demandé."), "info")
+    except DomainError as error:
+        if error.http_status == 404:
+            abort(404)
+        flash(error.message, "error")
+    return redirect(url_for("merchant.bank_details"))

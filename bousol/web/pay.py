@@ -22,6 +22,7 @@ from bousol.extensions import db
 from bousol.ledger import confirm, operations, payment_requests, queries, vouchers
 from bousol.ledger.errors import DomainError, InvalidAmount, NotFound
 from bousol.ledger.models import Party, User
+from bousol.ledger.parties import normalise_party_code
 from bousol.ledger.uow import UnitOfWork
 from bousol.web import current_actor, form_status, role_required, unit_of_work
 from bousol.web.formatting import fr_money
@@ -205,6 +206,10 @@ class EarmarkedForm(ConfirmForm):
 def earmarked():
     """A soliste spends the earmarked Bou'Sols the CCAS credited to it (only at the
     prestataires of the allowed filières; its free Bou'Sols are not touched)."""
+    if request.method == "POST":
+        # The whole request (its PIN check too) goes in the audit trail as "bénéficiaire
+        # CCAS": the request's teardown resets the context (issue 13).
+        vouchers.hide_beneficiary_in_audit()
     with unit_of_work(read_only=True) as uow:
         mine = vouchers.earmarked_vouchers(uow.conn, current_user.party_id)
     form = EarmarkedForm()
@@ -220,7 +225,7 @@ def earmarked():
             _confirm_secret(form)
             done = vouchers.pay_with_earmarked(
                 unit_of_work(), current_actor(), voucher_id=chosen.id,
-                payee_code=form.payee.data.strip().upper(), amount=form.amount.data)
+                payee_code=normalise_party_code(form.payee.data), amount=form.amount.data)
             flash(_l("%(amount)s payés à %(payee)s avec votre aide ; il reste %(rest)s sur "
                      "ce bon.", amount=fr_money(done.amount_cents),
                      payee=done.prestataire_code, rest=fr_money(done.remaining_cents)),

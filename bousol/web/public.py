@@ -14,8 +14,8 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import EqualTo, Length
 
 from bousol.extensions import db
-from bousol.ledger import approval, parties
-from bousol.ledger.errors import DomainError
+from bousol.ledger import approval, logins, parties
+from bousol.ledger.errors import DomainError, DuplicateUser, TooManyAttempts
 from bousol.ledger.models import FILIERE_LABELS, User
 from bousol.web import unit_of_work
 
@@ -80,7 +80,8 @@ def attach_errors(form: FlaskForm, error: DomainError) -> None:
     """Show a refusal of the ledger beside the field(s) it is about (else on top); a
     field that already shows an error keeps that one."""
     problems = error.details.get("fields") or {error.details.get("field"): error.message}
-    for name, message in problems.items():
+    for name, french in problems.items():
+        message = _(french)  # the ledger's fixed messages are catalogued (N_): English too
         field = getattr(form, _FORM_FIELDS.get(name, name), None) if name else None
         if field is None:
             form.form_errors.append(message)
@@ -120,11 +121,14 @@ def apply():
         return render_template("public/agrement.html", title=_("Devenir prestataire"),
                                form=None)
     form = PublicApplicationForm()
+    status = 200
     if checked(form):
         try:
             applied = approval.apply(
                 unit_of_work(), username=form.username.data, password=form.password.data,
                 submit=wants_submit(), **form.application())
+        except DuplicateUser:
+            status = _username_unavailable(form)
         except DomainError as error:
             attach_errors(form, error)
         else:
@@ -137,9 +141,35 @@ def apply():
                 flash(_("Brouillon enregistré : complétez-le et envoyez-le quand vous "
                         "voulez."), "info")
             return redirect(url_for("merchant.application"))
-    status = 422 if form.errors else 200
+    if status == 200 and form.errors:
+        status = 422
     return render_template("public/agrement.html", title=_("Devenir prestataire"),
                            form=form), status
+
+
+def _username_unavailable(form: PublicApplicationForm) -> int:
+    """The username is taken: say so only for an application complete enough to be
+    sent, and at most ``logins.MAX_SIGNUP_REFUSALS`` times per address and window
+    (docs/security.md), in words that name no account."""
+    data = approval.ApplicationData(**{**form.application(), "charter_accepted": True})
+    try:
+        approval.check_application(data, to_submit=True)
+    except DomainError as error:
+        attach_errors(form, error)
+        form.username.errors = [_(
+            "Complétez d'abord toute la demande (tous les champs nécessaires à l'envoi) : "
+            "l'identifiant est vérifié ensuite.")]
+        return 422
+    try:
+        logins.reserve(unit_of_work(), "", request.remote_addr or "unknown", kind="signup")
+    except TooManyAttempts as error:
+        form.username.errors = [_(
+            "Trop d'identifiants refusés depuis votre connexion : réessayez dans "
+            "%(minutes)d minute(s).", minutes=error.details["minutes"])]
+        return 429
+    form.username.errors = [_("Cet identifiant n'est pas disponible : choisissez-en un "
+                              "autre.")]
+    return 422
 
 
 @bp.route("/annuaire")

@@ -55,9 +55,12 @@ API_ERRORS: dict[str, int] = {
     "unauthorized": 401,
     "invalid_credentials": 401,
     "forbidden": 403,
+    "insufficient_scope": 403,
     "not_found": 404,
     "method_not_allowed": 405,
     "payload_too_large": 413,
+    "unsupported_media_type": 415,
+    "duplicate_key": 400,
     "invalid_input": 422,
     "invalid_idempotency_key": 422,
     "too_many_attempts": 429,
@@ -206,7 +209,39 @@ def _no_constant(name: str):
     raise ValueError(f"{name} n'est pas un nombre JSON")
 
 
+class _DuplicateKey(ValueError):
+    pass
+
+
+def _object_without_duplicates(pairs: list[tuple[str, object]]) -> dict:
+    # json.loads keeps the last of two equal keys: {"amount":"1.00","amount":"2.00"}
+    # would charge 2.00 where a proxy or a log reading the first sees 1.00.
+    found: dict = {}
+    for key, value in pairs:
+        if key in found:
+            raise _DuplicateKey(key)
+        found[key] = value
+    return found
+
+
+def _is_json_media_type() -> bool:
+    charset = request.mimetype_params.get("charset", "utf-8").lower()
+    return request.mimetype == "application/json" and charset in ("utf-8", "utf8")
+
+
+def _has_body() -> bool:
+    # Told by the headers: a form body may have been parsed (and its stream drained)
+    # before the view runs.
+    return bool(request.content_length) or "chunked" in request.headers.get(
+        "Transfer-Encoding", "").lower()
+
+
 def parse_json_body() -> object:
+    # A body is read as JSON only when it says so: a form post or text/plain sent by a
+    # browser to the API (no CORS preflight for those) is refused, not guessed at.
+    if _has_body() and not _is_json_media_type():
+        raise ApiError(415, "unsupported_media_type",
+                       "Envoyez du JSON : « Content-Type: application/json » (UTF-8).")
     # Read at most one byte past the limit: 413 even without a Content-Length (chunked).
     data = request.stream.read(MAX_BODY + 1)
     if len(data) > MAX_BODY:
@@ -214,7 +249,12 @@ def parse_json_body() -> object:
     if not data.strip():
         return {}
     try:
-        return json.loads(data, parse_float=Decimal, parse_constant=_no_constant)
+        return json.loads(data, parse_float=Decimal, parse_constant=_no_constant,
+                          object_pairs_hook=_object_without_duplicates)
+    except _DuplicateKey as error:
+        raise ApiError(400, "duplicate_key",
+                       f"Le champ « {str(error)[:80]} » figure deux fois dans le corps de la "
+                       "demande.") from None
     except (ValueError, RecursionError):
         raise ApiError(400, "invalid_json", "Le corps de la demande n'est pas du JSON "
                                             "valide (UTF-8).") from None
@@ -304,6 +344,9 @@ class Operation:
     description: str = ""
     extra: bool = False  # more than the shared contract
     path_params: dict[str, dict] = field(default_factory=dict)
+    scope: str | None = None  # the token's scope it needs (None: no token; ANY: any)
+    # A 202 the call may answer instead (an exchange waiting for a second person).
+    accepted: type[BaseModel] | None = None
 
 
 REGISTRY: list[Operation] = []
@@ -314,15 +357,29 @@ def route(rule: str, method: str, *, summary: str, roles: tuple[str, ...] | str 
           status: int = 200, errors: tuple[str, ...] = (), idempotent: bool = False,
           media_type: str = "application/json", query: tuple[QueryParam, ...] = (),
           description: str = "", extra: bool = False,
-          path_params: dict[str, dict] | None = None):
-    """Register a view of the API: authentication, roles, body and key, then the view
-    (called with the path's values, ``body=`` and ``key=`` as declared). The view
-    returns an instance of ``response`` (sent with ``status``) or a Flask response."""
+          path_params: dict[str, dict] | None = None, scope: str | None = None,
+          accepted: type[BaseModel] | None = None):
+    """Register a view of the API: authentication, roles, the token's scope, body and
+    key, then the view (called with the path's values, ``body=`` and ``key=`` as
+    declared). The view returns an instance of ``response`` (sent with ``status``) or a
+    Flask response.
+
+    ``scope``: the token scope the call needs (``api_tokens.SCOPES``; ``ANY``: any
+    token). A ``GET`` needs ``read`` unless told otherwise; any other method must name
+    its scope (a new call is never open to every token by omission)."""
+    if roles is None:
+        scope = None
+    elif scope is None and method == "GET":
+        scope = "read"
+    elif scope is None:
+        raise TypeError(f"route {method} {rule}: declare the token scope it needs (scope=)")
+    elif scope != ANY and scope not in api_tokens.SCOPES:
+        raise ValueError(f"route {method} {rule}: unknown scope {scope!r}")
 
     def decorator(view):
         operation = Operation(rule, method, view.__name__, summary, roles, body, response,
                               status, errors, idempotent, media_type, query, description,
-                              extra, path_params or {})
+                              extra, path_params or {}, scope, accepted)
         REGISTRY.append(operation)
 
         @wraps(view)
@@ -332,6 +389,14 @@ def route(rule: str, method: str, *, summary: str, roles: tuple[str, ...] | str 
                 if operation.roles != ANY and user.role not in operation.roles:
                     raise ApiError(403, "forbidden",
                                    "Votre rôle ne permet pas cette opération.")
+                if operation.scope != ANY and not user.allows(operation.scope):
+                    raise ApiError(
+                        403, "insufficient_scope",
+                        f"Ce jeton n'a pas le droit « {operation.scope} » que demande "
+                        "cette opération : demandez un jeton qui l'a.",
+                        {"WWW-Authenticate": 'Bearer realm="bousol", '
+                                             f'error="insufficient_scope", '
+                                             f'scope="{operation.scope}"'})
             if operation.body is not None:
                 values["body"] = parse_body(operation.body)
             if operation.idempotent:
@@ -341,6 +406,8 @@ def route(rule: str, method: str, *, summary: str, roles: tuple[str, ...] | str 
                 return result
             if result is None:
                 return current_app.response_class(status=operation.status)
+            if operation.accepted is not None and isinstance(result, operation.accepted):
+                return json_response(result.model_dump(mode="json"), 202)
             return json_response(result.model_dump(mode="json"), operation.status)
 
         bp.add_url_rule(rule, endpoint=view.__name__, view_func=wrapped, methods=[method])

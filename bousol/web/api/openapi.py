@@ -3,9 +3,11 @@ pydantic models that validate the requests (never written by hand beside them)."
 
 from __future__ import annotations
 
+import copy
 import re
 from functools import cache
 
+from flask import current_app
 from pydantic.json_schema import models_json_schema
 
 from bousol.ledger.errors import DomainError
@@ -26,7 +28,7 @@ _PARAM_RE = re.compile(r"<(?:[a-z_]+:)?([a-z_]+)>")
 STATUS_TEXT = {
     400: "Bad request", 401: "Unauthorized", 403: "Forbidden", 404: "Not found",
     405: "Method not allowed", 409: "Conflict", 410: "Gone", 413: "Payload too large",
-    422: "Unprocessable content", 429: "Too many requests",
+    415: "Unsupported media type", 422: "Unprocessable content", 429: "Too many requests",
 }
 
 
@@ -52,8 +54,11 @@ def _error_codes(operation: Operation) -> list[str]:
         codes += ["unauthorized"]
         if operation.roles != ANY:
             codes += ["forbidden"]
+        if operation.scope != ANY:
+            codes += ["insufficient_scope"]
     if operation.body is not None:
-        codes += ["invalid_json", "invalid_input", "payload_too_large"]
+        codes += ["invalid_json", "duplicate_key", "unsupported_media_type", "invalid_input",
+                  "payload_too_large"]
     if operation.path_params:
         codes += ["not_found"]
     seen: dict[str, None] = {}
@@ -81,6 +86,11 @@ def _responses(operation: Operation, names: dict) -> dict:
             "description": operation.summary,
             "content": {operation.media_type: {"schema": {"type": "string",
                                                           "format": "binary"}}},
+        }
+    if operation.accepted is not None:
+        responses["202"] = {
+            "description": "Accepted, not done yet: waiting for a second person's approval.",
+            "content": {"application/json": {"schema": {"$ref": names[operation.accepted]}}},
         }
     statuses = error_statuses()
     by_status: dict[int, list[str]] = {}
@@ -129,9 +139,11 @@ def _parameters(operation: Operation) -> list[dict]:
 def _roles_text(operation: Operation) -> str:
     if operation.roles is None:
         return "No token needed."
+    scope = ("" if operation.scope == ANY else
+             f" Token scope: `{operation.scope}` (else 403 `insufficient_scope`).")
     if operation.roles == ANY:
-        return "Any authenticated user."
-    return "Roles: " + ", ".join(operation.roles) + "."
+        return "Any authenticated user." + scope
+    return "Roles: " + ", ".join(operation.roles) + "." + scope
 
 
 @cache
@@ -143,6 +155,8 @@ def document() -> dict:
             models.append((operation.body, "validation"))
         if operation.response is not None:
             models.append((operation.response, "serialization"))
+        if operation.accepted is not None:
+            models.append((operation.accepted, "serialization"))
     unique = list(dict.fromkeys(models))
     keys, definitions = models_json_schema(unique, ref_template=REF)
     names = {model: keys[(model, mode)]["$ref"] for model, mode in unique}
@@ -168,6 +182,9 @@ def document() -> dict:
             }
         if operation.roles is None:
             item["security"] = []
+        else:  # OpenAPI 3.1: the "roles" an http scheme needs, here the token's scope
+            item["security"] = [{"bearer": [] if operation.scope == ANY
+                                 else [operation.scope]}]
         paths.setdefault(openapi_path(operation.rule), {})[operation.method.lower()] = item
 
     return {
@@ -194,4 +211,22 @@ def document() -> dict:
        errors=(), media_type="application/json",
        description="This document (generated from the schemas that validate requests).")
 def openapi_json():
-    return json_response(document())
+    return json_response(document_for(token_max_days()))
+
+
+def token_max_days() -> int:
+    """The longest token lifetime a client may ask for (``API_TOKEN_TTL_DAYS``, at most
+    ``schemas.TOKEN_MAX_DAYS``): also the lifetime of a token that does not choose."""
+    days = int(current_app.config.get("API_TOKEN_TTL_DAYS", schemas.TOKEN_MAX_DAYS))
+    return max(1, min(days, schemas.TOKEN_MAX_DAYS))
+
+
+@cache
+def document_for(max_days: int) -> dict:
+    """The document, with the token lifetime's bound in force."""
+    found = copy.deepcopy(document())
+    days = found["components"]["schemas"]["TokenIn"]["properties"]["expires_in_days"]
+    for branch in days.get("anyOf", [days]):
+        if branch.get("type") == "integer":
+            branch["maximum"] = max_days
+    return found

@@ -12,6 +12,7 @@ from flask import current_app, request, url_for
 from bousol import money
 from bousol.ledger import (
     api_tokens,
+    exchange_approvals,
     operations,
     payment_requests,
     queries,
@@ -27,13 +28,13 @@ from bousol.web.api import (
     ApiError,
     QueryParam,
     current_token_user,
+    openapi,
     route,
     schemas,
 )
 
 ID_PARAM = {"type": "integer", "minimum": 1, "maximum": schemas.ID_MAX}
-CODE_PARAM = {"type": "string", "minLength": 1, "maxLength": 200,
-              "examples": ["7K3M-Q9XD-2HPT-W4RB-C"]}
+CODE_PARAM = schemas.VOUCHER_CODE_PARAM
 MONEY_ERRORS = ("invalid_amount", "invalid_input", "invalid_idempotency_key",
                 "idempotency_conflict")
 
@@ -61,16 +62,21 @@ def _png(data: str):
 
 @route("/tokens", "POST", summary="Obtenir un jeton (nom d'utilisateur et mot de passe)",
        roles=None, body=schemas.TokenIn, response=schemas.TokenOut, status=201,
-       errors=("invalid_credentials", "too_many_attempts", "invalid_input", "invalid_json"),
+       errors=("invalid_credentials", "too_many_attempts", "invalid_input", "invalid_json",
+               "invalid_scope"),
        description="Throttled like the login page (per username and per address) and "
-                   "capped per user and address an hour: 429 with Retry-After.")
+                   "capped per user and address an hour: 429 with Retry-After. "
+                   "`scopes`: what the token may do (default: everything the role may "
+                   "do); `expires_in_days`: its lifetime, 1 to the maximum (default: the "
+                   "maximum).")
 def create_token(body: schemas.TokenIn):
-    days = int(current_app.config.get("API_TOKEN_TTL_DAYS", 30))
     issued = api_tokens.issue(unit_of_work, username=body.username, password=body.password,
                               address=request.remote_addr or "unknown", label=body.label,
-                              ttl=dt.timedelta(days=days))
+                              ttl=dt.timedelta(days=openapi.token_max_days()),
+                              scopes=list(body.scopes) if body.scopes is not None else None,
+                              days=body.expires_in_days)
     return schemas.TokenOut(token=issued.token, expires_at=_iso(issued.expires_at),
-                            id=issued.id)
+                            id=issued.id, scopes=list(issued.scopes))
 
 
 @route("/tokens", "GET", summary="Mes jetons actifs", roles=ANY,
@@ -83,12 +89,12 @@ def list_tokens():
         schemas.TokenInfo(id=t.id, label=t.label, created_at=_iso(t.created_at),
                           expires_at=_iso(t.expires_at),
                           last_used_at=_iso(t.last_used_at) if t.last_used_at else None,
-                          current=t.id == user.token_id)
+                          current=t.id == user.token_id, scopes=list(t.scopes))
         for t in found])
 
 
 @route("/tokens/current", "DELETE", summary="Révoquer le jeton de cette demande",
-       roles=ANY, status=204, extra=True)
+       roles=ANY, status=204, extra=True, scope=ANY)
 def revoke_current_token():
     user = current_token_user()
     api_tokens.revoke(unit_of_work(), user.actor, user.token_id)
@@ -97,7 +103,7 @@ def revoke_current_token():
 @route("/tokens/<int:id>", "DELETE",
        summary="Révoquer un jeton (le sien ; un admin : celui de tout utilisateur)",
        roles=ANY, status=204, errors=("not_found",), extra=True,
-       path_params={"id": ID_PARAM})
+       path_params={"id": ID_PARAM}, scope="tokens")
 def revoke_token(id: int):  # the contract names it {id}
     api_tokens.revoke(unit_of_work(), _actor(), id)
 
@@ -136,7 +142,7 @@ def _int_arg(name: str, default: int | None, low: int, high: int) -> int | None:
        query=(QueryParam("limit", {"type": "integer", "minimum": 1, "maximum": 100,
                                    "default": 20}, "How many entries (1 to 100)."),
               QueryParam("before", {"type": "integer", "minimum": 1,
-                                    "maximum": 2**63 - 1},
+                                    "maximum": schemas.ID_MAX},
                          "Only entries older than this one: the `next` of the previous "
                          "page.")),
        description="Callers without a party (admin, bank): 403 forbidden.")
@@ -145,7 +151,7 @@ def my_entries():
     if user.party_id is None:
         raise Forbidden("Cet utilisateur n'a pas de compte : il n'a pas d'écritures.")
     limit = _int_arg("limit", 20, 1, 100)
-    before = _int_arg("before", None, 1, 2**63 - 1)
+    before = _int_arg("before", None, 1, schemas.ID_MAX)  # entry ids are 32-bit
     with unit_of_work(read_only=True) as uow:
         page = statements.statement_page(uow.conn, user.party_id, statements.Filters(),
                                          limit=limit, before_entry_id=before)
@@ -163,22 +169,72 @@ def my_entries():
 
 @route("/exchanges", "POST", summary="Change d'euros en Bou'Sols (virement reçu)",
        roles=("bank",), body=schemas.ExchangeIn, response=schemas.ExchangeOut, status=201,
-       idempotent=True,
+       idempotent=True, scope="desk", accepted=schemas.ExchangePendingOut,
        errors=("unknown_party", "flow_not_allowed",
                *MONEY_ERRORS),
        description="To a soliste, or to the CCAS funding its aid (its own account). "
-                   "The euros arrive by transfer (into the reserve).")
+                   "The euros arrive by transfer (into the reserve). Above the approval "
+                   "thresholds (per operation, per member and day): 202 with "
+                   "`status: pending_approval` and the request's `id`; nothing moves "
+                   "until another user approves it (docs/duties.md).")
 def create_exchange(body: schemas.ExchangeIn, key: str | None):
     result = operations.exchange(unit_of_work(), _actor(), party_code=body.party,
                                  euros=body.euros, tender=operations.Tender.TRANSFER,
                                  idempotency_key=key)
+    if result.pending:
+        return schemas.ExchangePendingOut(status="pending_approval", id=result.approval_id,
+                                          party=result.party_code,
+                                          euros=_plain(result.euro_cents),
+                                          bousols=_plain(result.bousol_cents))
     return schemas.ExchangeOut(entry_id=result.entry_id, euros=_plain(result.euro_cents),
                                bousols=_plain(result.bousol_cents),
                                balance=_plain(result.balance_cents))
 
 
+def _approval_out(found: exchange_approvals.Request) -> schemas.ExchangeApprovalOut:
+    return schemas.ExchangeApprovalOut(
+        id=found.id, status=found.status, party=found.party_code,
+        euros=_plain(found.euro_cents), rule=found.rule, requested_by=found.requested_by,
+        requested_at=_iso(found.requested_at), decided_by=found.decided_by,
+        reason=found.reason, entry_id=found.entry_id)
+
+
+@route("/exchange-approvals", "GET", summary="Changes en attente d'approbation",
+       roles=("bank",), response=schemas.ExchangeApprovalList, extra=True,
+       description="Oldest first (at most 200).")
+def list_exchange_approvals():
+    with unit_of_work(read_only=True) as uow:
+        found = exchange_approvals.pending(uow.conn)
+    return schemas.ExchangeApprovalList(approvals=[_approval_out(f) for f in found])
+
+
+@route("/exchange-approvals/<int:id>/approve", "POST",
+       summary="Approuver un change en attente (une deuxième personne)",
+       roles=("bank",), body=schemas.Empty, response=schemas.ExchangeApprovalOut,
+       scope="desk", extra=True, path_params={"id": ID_PARAM},
+       errors=("unknown_exchange_approval", "exchange_approval_transition",
+               "second_person_required", "bonus_advance_exceeded", "day_closed",
+               "flow_not_allowed", "invalid_amount"),
+       description="Posts the exchange (201 semantics, answered 200 with the request and "
+                   "its `entry_id`); never by the user who asked (403 "
+                   "`second_person_required`); a second approval: 409.")
+def approve_exchange(id: int, body: schemas.Empty):
+    return _approval_out(exchange_approvals.approve(unit_of_work(), _actor(), id))
+
+
+@route("/exchange-approvals/<int:id>/refuse", "POST",
+       summary="Refuser un change en attente, avec un motif",
+       roles=("bank",), body=schemas.RefusalIn, response=schemas.ExchangeApprovalOut,
+       scope="desk", extra=True, path_params={"id": ID_PARAM},
+       errors=("unknown_exchange_approval", "exchange_approval_transition",
+               "second_person_required"))
+def refuse_exchange(id: int, body: schemas.RefusalIn):
+    return _approval_out(exchange_approvals.refuse(unit_of_work(), _actor(), id, body.reason))
+
+
 @route("/payments", "POST", summary="Payer un adhérent", roles=("soliste", "prestataire"),
        body=schemas.PaymentIn, response=schemas.PaymentOut, status=201, idempotent=True,
+       scope="pay",
        errors=("insufficient_funds", "flow_not_allowed", "unknown_party", *MONEY_ERRORS))
 def create_payment(body: schemas.PaymentIn, key: str | None):
     result = operations.pay(unit_of_work(), _actor(), payee_code=body.payee,
@@ -197,7 +253,7 @@ def _request_out(view: payment_requests.RequestView) -> schemas.PaymentRequestOu
 
 @route("/payment-requests", "POST", summary="Demander un paiement (à la caisse)",
        roles=("prestataire",), body=schemas.PaymentRequestIn,
-       response=schemas.PaymentRequestOut, status=201,
+       response=schemas.PaymentRequestOut, status=201, scope="till",
        errors=("invalid_amount", "invalid_input", "flow_not_allowed"),
        description="`pay_url` is the web pay link (whoever opens it pays); `qr_url` "
                    "serves its QR code as a PNG (the same token).")
@@ -238,6 +294,7 @@ def payment_request_qr(id: int):
 @route("/payment-requests/<int:id>/pay", "POST",
        summary="Payer une demande de paiement", roles=("soliste", "prestataire"),
        body=schemas.Empty, response=schemas.PaymentOut, status=201, idempotent=True,
+       scope="pay",
        errors=("already_paid", "request_expired", "request_closed", "request_not_for_you",
                "insufficient_funds", "flow_not_allowed", "not_found", "invalid_input",
                "invalid_idempotency_key", "idempotency_conflict"),
@@ -255,7 +312,7 @@ def pay_payment_request(id: int, body: schemas.Empty, key: str | None):
 
 @route("/reconversions", "POST", summary="Reconversion des Bou'Sols d'un prestataire",
        roles=("bank",), body=schemas.ReconversionIn, response=schemas.ReconversionOut,
-       status=201, idempotent=True,
+       status=201, idempotent=True, scope="desk",
        errors=("insufficient_funds", "unknown_party", "reserve_insufficient",
                "flow_not_allowed", *MONEY_ERRORS))
 def create_reconversion(body: schemas.ReconversionIn, key: str | None):
@@ -275,6 +332,7 @@ def _voucher_qr_url(code: str) -> str:
 
 @route("/vouchers", "POST", summary="Attribuer un bon d'aide", roles=("ccas",),
        body=schemas.VoucherIn, response=schemas.VoucherGranted, status=201, idempotent=True,
+       scope="vouchers",
        errors=("insufficient_funds", "invalid_amount", "invalid_date", "invalid_input",
                "unknown_account", "invalid_idempotency_key", "idempotency_conflict"),
        description="Paid from the CCAS's own Bou'Sols, or from the programme `programme`. "
@@ -328,7 +386,7 @@ def voucher_qr(code: str):
 
 @route("/vouchers/<code>/redemptions", "POST", summary="Encaisser un bon d'aide",
        roles=("prestataire",), body=schemas.RedemptionIn, response=schemas.RedemptionOut,
-       status=201, idempotent=True,
+       status=201, idempotent=True, scope="till",
        errors=("voucher_redeemed", "voucher_expired", "voucher_cancelled",
                "filiere_not_allowed", "amount_exceeds_remaining", "flow_not_allowed",
                "not_found", "invalid_code", *MONEY_ERRORS),
