@@ -213,8 +213,13 @@ def test_clerk_registers_a_soliste_exchanges_40_euros_and_prints_the_receipt(liv
     assert_accessible(page)
     page.get_by_label("La personne a lu et accepte la charte du Bou'Sol").check()
     page.get_by_role("button", name="Inscrire et encaisser la cotisation").click()
+    # The member's sheet: code, fee, username and the one-time code for a password.
+    page.get_by_role("heading", name="Fiche d'adhésion au Bou'Sol").wait_for()
+    assert plain(page.locator("dd.amount").first.inner_text()) == "3,00 €"
+    assert page.get_by_test_id("first-code").is_visible()
+    assert_accessible(page)
+    page.get_by_role("link", name="Continuer : change euros → Bou'Sols").click()
     page.wait_for_url("**/comptoir/change/S-*")
-    assert page.get_by_text("cotisation de 3,00").is_visible()
     marie = page.url.rsplit("/", 1)[1]
 
     # 40 € in cash for 42 Bou'Sols in paper notes.
