@@ -30,7 +30,7 @@ test: install lint
 # validity, closings, reports, motions, time-to-live rules) once more on each of the
 # days where calendars break: the last day of a year, just after midnight on the first
 # (Paris and UTC then disagree on the date), and a leap day. The clock is the ledger's
-# own (BOUSOL_CLOCK, bousol/ledger/clock.py): the machine's date is not touched.
+# own (BOUSOL_CLOCK, bousol/ledger/kernel/clock.py): the machine's date is not touched.
 CALENDAR_DATES ?= 2027-12-31T12:00:00+01:00 2028-01-01T00:30:00+01:00 2028-02-29T12:00:00+01:00
 CALENDAR_TESTS ?= tests/test_membership.py tests/test_members.py tests/test_vouchers.py \
 	tests/test_vouchers_web.py tests/test_voucher_reports.py tests/test_voucher_print.py \

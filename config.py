@@ -73,9 +73,9 @@ class Config:
     PAYOUT_DEBTOR_IBAN = os.environ.get("PAYOUT_DEBTOR_IBAN", "")
     PAYOUT_DEBTOR_BIC = os.environ.get("PAYOUT_DEBTOR_BIC", "")
     # The association's SIREN (9 digits): it names the FEC accounting export
-    # (bousol/ledger/fec.py, docs/fec.md). Production must set it; no FEC without it.
+    # (bousol/ledger/association/fec.py, docs/fec.md). Production must set it; no FEC without it.
     ASSOCIATION_SIREN = os.environ.get("ASSOCIATION_SIREN", "")
-    # E-mail (membership reminders, bousol/ledger/mail.py, docs/members.md). "smtp"
+    # E-mail (membership reminders, bousol/ledger/kernel/mail.py, docs/members.md). "smtp"
     # sends through MAIL_SERVER; "outbox" sends nothing and only keeps the message in
     # the database (the mail page shows it). Production: smtp; without MAIL_SERVER
     # and MAIL_SENDER, sending is refused with a message, nothing is written.
@@ -140,7 +140,7 @@ class ProductionConfig(Config):
             raise RuntimeError(
                 "BOUSOL_PUBLIC_URL must be set to the site's https:// address in production.")
         if os.environ.get("BOUSOL_CLOCK", "").strip():
-            # The settable clock (bousol/ledger/clock.py) is for tests and demos: books
+            # The settable clock (bousol/ledger/kernel/clock.py) is for tests and demos: books
             # kept in production are dated by the real calendar, always.
             raise RuntimeError("BOUSOL_CLOCK must not be set in production.")
 

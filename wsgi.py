@@ -1,3 +1,3 @@
-from bousol import create_app
+from bousol.app import create_app
 
 app = create_app()

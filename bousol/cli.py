@@ -11,13 +11,14 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
-from bousol import money
-from bousol.ledger import audit, demo, operations, rules, settings
-from bousol.ledger.actors import SYSTEM
-from bousol.ledger.errors import DomainError
+from bousol.ledger import demo
+from bousol.ledger.access.parties import create_user
+from bousol.ledger.books import operations, rules
+from bousol.ledger.books.verify import verify
+from bousol.ledger.kernel import audit, money, settings
+from bousol.ledger.kernel.actors import SYSTEM
+from bousol.ledger.kernel.errors import DomainError
 from bousol.ledger.models import Filiere, Role
-from bousol.ledger.parties import create_user
-from bousol.ledger.verify import verify
 from bousol.web import unit_of_work
 
 
@@ -181,7 +182,7 @@ def demo_command() -> None:
 @with_appcontext
 def expire_vouchers_command(on: str | None) -> None:
     """Expire les bons d'aide échus (à lancer chaque jour ; sans effet la 2e fois)."""
-    from bousol.ledger import vouchers
+    from bousol.ledger.ccas import vouchers
 
     try:
         today = vouchers.parse_date(on, "Date") if on else None
@@ -201,8 +202,9 @@ def send_reminders_command(on: str | None) -> None:
     (à lancer chaque mois ; un second lancement dans le mois n'envoie rien)."""
     import datetime as dt
 
-    from bousol.ledger import mail, membership
-    from bousol.ledger.errors import InvalidDate
+    from bousol.ledger.association import membership
+    from bousol.ledger.kernel import mail
+    from bousol.ledger.kernel.errors import InvalidDate
 
     try:
         try:
@@ -227,7 +229,7 @@ def send_reminders_command(on: str | None) -> None:
 def close_motions_command() -> None:
     """Clôt les votes du collectif dont la date est passée et applique les décisions
     adoptées (à lancer régulièrement ; sans effet la 2e fois)."""
-    from bousol.ledger import decisions
+    from bousol.ledger.association import decisions
 
     try:
         closed = decisions.close_due(lambda **kw: unit_of_work(**kw), SYSTEM)
@@ -258,7 +260,7 @@ def fec_command(date_from: str, date_to: str, output: str | None) -> None:
     import tempfile
     from pathlib import Path
 
-    from bousol.ledger import fec
+    from bousol.ledger.association import fec
 
     try:
         period = fec.parse_period(date_from, date_to)

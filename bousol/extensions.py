@@ -6,7 +6,7 @@ from flask_migrate import Migrate
 from flask_sqlalchemy import SQLAlchemy
 from flask_wtf.csrf import CSRFProtect
 
-from bousol.ledger.db import READ_ONLY
+from bousol.ledger.kernel.db import READ_ONLY
 from bousol.ledger.models import Base
 
 # The models are plain SQLAlchemy (the ledger never imports Flask); Flask-SQLAlchemy

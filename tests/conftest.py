@@ -21,11 +21,12 @@ import pytest
 import sqlalchemy as sa
 from flask_migrate import upgrade
 
-from bousol import create_app
+from bousol.app import create_app
 from bousol.extensions import db
-from bousol.ledger import clock, parties
-from bousol.ledger.db import make_engine, make_session_factory
-from bousol.ledger.uow import UnitOfWork
+from bousol.ledger.access import parties
+from bousol.ledger.kernel import clock
+from bousol.ledger.kernel.db import make_engine, make_session_factory
+from bousol.ledger.kernel.uow import UnitOfWork
 from tests.helpers import Ledger
 
 PG_URL = os.environ.get(

@@ -8,12 +8,14 @@ from collections.abc import Callable
 
 import sqlalchemy as sa
 
-from bousol.ledger import notes, operations, settings
-from bousol.ledger.actors import SYSTEM, Actor
+from bousol.ledger.access.parties import create_user
+from bousol.ledger.books import operations
+from bousol.ledger.books.verify import verify
+from bousol.ledger.desk import notes
+from bousol.ledger.kernel import settings
+from bousol.ledger.kernel.actors import SYSTEM, Actor
+from bousol.ledger.kernel.uow import UnitOfWork
 from bousol.ledger.models import Account, Role
-from bousol.ledger.parties import create_user
-from bousol.ledger.uow import UnitOfWork
-from bousol.ledger.verify import verify
 
 BANK = Actor(user_id=None, role=Role.BANK, username="bank-test")
 _names = itertools.count(1)

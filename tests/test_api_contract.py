@@ -21,7 +21,7 @@ from zoneinfo import ZoneInfo
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import clock
+from bousol.ledger.kernel import clock
 from tests.test_concurrency import hammer
 
 API = "/api/v1"

@@ -33,10 +33,11 @@ from schemathesis.specs.openapi.checks import (
     status_code_conformance,
 )
 
-from bousol import create_app
+from bousol.app import create_app
 from bousol.extensions import db
-from bousol.ledger import clock, voucher_codes
-from bousol.ledger.errors import InvalidCode
+from bousol.ledger.ccas import voucher_codes
+from bousol.ledger.kernel import clock
+from bousol.ledger.kernel.errors import InvalidCode
 
 API = "/api/v1"
 PASSWORD = "secret-123"

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bousol import create_app
+from bousol.app import create_app
 from bousol.web.api import REGISTRY, schemas
 from bousol.web.api.openapi import document, openapi_path
 
@@ -122,8 +122,8 @@ def test_the_amount_pattern_matches_only_what_the_api_accepts(text, accepted):
     """The schema promised "0" and "9999999" (ST202: valid request rejected)."""
     import re
 
-    from bousol import money
-    from bousol.ledger.errors import InvalidAmount
+    from bousol.ledger.kernel import money
+    from bousol.ledger.kernel.errors import InvalidAmount
 
     assert bool(re.fullmatch(schemas.AMOUNT_PATTERN, text)) is accepted
     if accepted:
@@ -134,7 +134,7 @@ def test_the_amount_pattern_matches_only_what_the_api_accepts(text, accepted):
 
 
 def test_the_voucher_code_example_is_a_valid_code_and_before_has_real_bounds():
-    from bousol.ledger import voucher_codes
+    from bousol.ledger.ccas import voucher_codes
 
     paths = document()["paths"]
     code = next(p for p in paths["/vouchers/{code}"]["get"]["parameters"]
@@ -147,7 +147,7 @@ def test_the_voucher_code_example_is_a_valid_code_and_before_has_real_bounds():
 
 
 def test_every_call_with_a_token_names_its_scope():
-    from bousol.ledger import api_tokens
+    from bousol.ledger.access import api_tokens
     from bousol.web.api import ANY, REGISTRY
 
     for operation in REGISTRY:

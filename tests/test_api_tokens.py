@@ -8,7 +8,7 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import api_tokens, logins
+from bousol.ledger.access import api_tokens, logins
 from bousol.ledger.models import Role, utcnow
 from tests.helpers import csrf_token, login
 
@@ -222,8 +222,8 @@ def test_a_grant_replayed_after_a_redemption_answers_the_first_body(app, ledger)
     """Same key, same body: the first response, even once the voucher was partly spent."""
     import datetime as dt
 
-    from bousol.ledger import vouchers
-    from bousol.ledger.clock import paris_today
+    from bousol.ledger.ccas import vouchers
+    from bousol.ledger.kernel.clock import paris_today
 
     ledger.subsidy("100.00")
     ccas = ledger.user("ccas")

@@ -12,9 +12,9 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import approval, clock, siret
-from bousol.ledger.actors import Actor
-from bousol.ledger.errors import (
+from bousol.ledger.kernel import clock, siret
+from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.kernel.errors import (
     ApprovalTransition,
     DomainError,
     DuplicateUser,
@@ -25,6 +25,7 @@ from bousol.ledger.errors import (
     NotAPrestataire,
     UnknownParty,
 )
+from bousol.ledger.merchants import approval
 from bousol.ledger.models import Role
 from tests.helpers import BANK
 from tests.test_concurrency import THREADS, hammer

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import audit
-from bousol.ledger.errors import DomainError
+from bousol.ledger.kernel import audit
+from bousol.ledger.kernel.errors import DomainError
 from bousol.ledger.models import AuditRecord
 from tests.helpers import csrf_token, login
 from tests.test_cli import run
@@ -212,7 +212,7 @@ def test_a_pin_set_on_the_pay_pages_names_its_user(client, ledger):
 
 def test_secrets_in_paths_and_codes_stay_out_of_the_trail(ledger):
     """A voucher's code is a bearer instrument: the trail names the column only."""
-    from bousol.ledger.audit import _SECRET
+    from bousol.ledger.kernel.audit import _SECRET
 
     assert ("vouchers", "code") in _SECRET
     with ledger.engine.begin() as conn:

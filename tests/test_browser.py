@@ -15,11 +15,11 @@ from pathlib import Path
 import pytest
 from werkzeug.serving import make_server
 
-from bousol import create_app
+from bousol.app import create_app
 from bousol.extensions import db
-from bousol.ledger import notes
-from bousol.ledger.db import make_engine, make_session_factory
-from bousol.ledger.uow import UnitOfWork
+from bousol.ledger.desk import notes
+from bousol.ledger.kernel.db import make_engine, make_session_factory
+from bousol.ledger.kernel.uow import UnitOfWork
 from tests.helpers import BANK, Ledger
 
 CHROMIUM = os.environ.get("BOUSOL_CHROMIUM", "/usr/bin/chromium")

@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from bousol.ledger import approval
-from bousol.ledger.actors import Actor
+from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.merchants import approval
 from bousol.ledger.models import Role
 from tests.test_approval import application
 from tests.test_browser import (  # noqa: F401 - browser fixtures

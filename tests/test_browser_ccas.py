@@ -8,8 +8,8 @@ import datetime as dt
 
 import pytest
 
-from bousol.ledger import vouchers
-from bousol.ledger.clock import paris_today
+from bousol.ledger.ccas import vouchers
+from bousol.ledger.kernel.clock import paris_today
 from tests import test_browser
 from tests.test_browser import chromium_path, live  # noqa: F401 - browser fixtures
 

@@ -10,8 +10,9 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import clock, decisions
-from bousol.ledger.actors import SYSTEM
+from bousol.ledger.association import decisions
+from bousol.ledger.kernel import clock
+from bousol.ledger.kernel.actors import SYSTEM
 from tests.test_browser import (  # noqa: F401 - browser fixtures
     assert_accessible,
     assert_clean_console,

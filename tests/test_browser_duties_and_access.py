@@ -12,7 +12,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import iban_changes
+from bousol.ledger.desk import iban_changes
 from tests.helpers import BANK
 from tests.test_browser import (  # noqa: F401 - browser fixtures
     assert_accessible,

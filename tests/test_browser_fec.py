@@ -8,8 +8,8 @@ from pathlib import Path
 
 import pytest
 
-from bousol.ledger import fec
-from bousol.ledger.clock import paris_today
+from bousol.ledger.association import fec
+from bousol.ledger.kernel.clock import paris_today
 from tests import test_browser
 from tests.test_browser import chromium_path, live, page  # noqa: F401 - browser fixtures
 

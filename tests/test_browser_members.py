@@ -7,8 +7,8 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import membership
-from bousol.ledger.clock import paris_today
+from bousol.ledger.association import membership
+from bousol.ledger.kernel.clock import paris_today
 from tests.test_browser import (  # noqa: F401 - browser fixtures
     assert_accessible,
     assert_clean_console,

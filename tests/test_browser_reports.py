@@ -6,8 +6,8 @@ from __future__ import annotations
 
 import pytest
 
-from bousol.ledger.clock import paris_today
-from bousol.ledger.reports import add_months
+from bousol.ledger.association.reports import add_months
+from bousol.ledger.kernel.clock import paris_today
 from tests.test_browser import (  # noqa: F401 - browser fixtures
     assert_accessible,
     assert_clean_console,

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bousol.ledger import reconversion_requests as rr
+from bousol.ledger.desk import reconversion_requests as rr
 from tests.test_browser import (  # noqa: F401 - browser fixtures
     assert_accessible,
     assert_clean_console,

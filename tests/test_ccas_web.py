@@ -12,8 +12,8 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import vouchers
-from bousol.ledger.clock import paris_today
+from bousol.ledger.ccas import vouchers
+from bousol.ledger.kernel.clock import paris_today
 from tests.helpers import BANK, csrf_token, login
 from tests.test_concurrency import hammer
 
@@ -467,7 +467,7 @@ def test_odd_addresses_are_404_never_500(funded):
 def test_bank_funds_a_programme_the_desk_way(funded):
     """The programme's funding is the desk's exchange (BANK actor): its page follows."""
     ledger, agent, web, programme_id = funded
-    from bousol.ledger import operations
+    from bousol.ledger.books import operations
 
     operations.exchange(ledger.uow(), BANK, party_code=agent.party_code, euros="20.00",
                         programme_id=programme_id)

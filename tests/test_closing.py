@@ -10,8 +10,9 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import closing, members, operations
-from bousol.ledger.errors import DomainError
+from bousol.ledger.books import operations
+from bousol.ledger.desk import closing, members
+from bousol.ledger.kernel.errors import DomainError
 from tests.helpers import BANK, csrf_token, login
 
 DAY = dt.date(2024, 3, 11)  # in the past: the real clock never finds it still open

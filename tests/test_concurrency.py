@@ -13,7 +13,7 @@ from collections import Counter
 
 import pytest
 
-from bousol.ledger.errors import AlreadyReversed, DomainError, InsufficientFunds
+from bousol.ledger.kernel.errors import AlreadyReversed, DomainError, InsufficientFunds
 
 THREADS = 8
 

@@ -2,7 +2,7 @@
 
 import pytest
 
-from bousol import create_app
+from bousol.app import create_app
 from config import DEV_SECRET, ProductionConfig, normalise_database_url
 
 

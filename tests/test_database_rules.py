@@ -82,7 +82,7 @@ def test_unbalanced_entry_at_commit(engine, backend, ledger, paid):
 
 def test_every_kind_of_entry_has_a_label(engine):
     """A page listing an entry of a kind without a label would fail (a 500)."""
-    from bousol.ledger.queries import KIND_LABELS
+    from bousol.ledger.books.queries import KIND_LABELS
 
     with engine.connect() as conn:
         kinds = set(conn.execute(sa.text("SELECT name FROM entry_kinds")).scalars())

@@ -16,10 +16,12 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import approval, clock, decisions, phases, settings
-from bousol.ledger.actors import SYSTEM, Actor
-from bousol.ledger.clock import paris_today
-from bousol.ledger.errors import (
+from bousol.ledger.association import decisions
+from bousol.ledger.books import phases
+from bousol.ledger.kernel import clock, settings
+from bousol.ledger.kernel.actors import SYSTEM, Actor
+from bousol.ledger.kernel.clock import paris_today
+from bousol.ledger.kernel.errors import (
     AlreadyInCollective,
     DomainError,
     Forbidden,
@@ -31,6 +33,7 @@ from bousol.ledger.errors import (
     NotInCollective,
     UnknownMotion,
 )
+from bousol.ledger.merchants import approval
 from tests.helpers import csrf_token, login
 from tests.test_approval import apply
 from tests.test_concurrency import THREADS, hammer

@@ -7,7 +7,7 @@ import re
 
 import pytest
 
-from bousol.ledger import notes
+from bousol.ledger.desk import notes
 from tests.helpers import BANK, csrf_token, login
 
 PASSWORD = "password-123"

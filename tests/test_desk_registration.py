@@ -9,8 +9,10 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import clock, first_login, members, parties
-from bousol.ledger.errors import DomainError, IdempotencyConflict
+from bousol.ledger.access import first_login, parties
+from bousol.ledger.desk import members
+from bousol.ledger.kernel import clock
+from bousol.ledger.kernel.errors import DomainError, IdempotencyConflict
 from tests.helpers import BANK, csrf_token, login
 from tests.test_concurrency import hammer
 
@@ -304,7 +306,8 @@ def test_a_password_chosen_by_reset_link_ends_the_desk_codes(ledger, clerk, new_
                                                               codes_revoked):
     """The member never used the sheet's code and reset the password by e-mail: then
     neither the sheet nor a clerk asking for a new code can set another password."""
-    from bousol.ledger import mail, password_resets
+    from bousol.ledger.access import password_resets
+    from bousol.ledger.kernel import mail
 
     done = register(ledger, clerk, email="elodie@example.org")
     if codes_revoked:  # five wrong tries killed the printed code first
@@ -329,7 +332,7 @@ def test_a_registration_refused_on_a_closed_day_goes_through_once_reopened(clien
                                                                           desk):
     """The refusal is remembered under its key; the page sent back carries a new one, so
     the same form sent again after an admin reopened the day registers the member."""
-    from bousol.ledger import closing
+    from bousol.ledger.desk import closing
 
     closed = closing.close_day(ledger.uow(), desk, counts={})
     fields = _form(client)

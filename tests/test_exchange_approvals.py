@@ -10,8 +10,11 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import exchange_approvals, notes, operations, settings
-from bousol.ledger.errors import (
+from bousol.ledger.books import operations
+from bousol.ledger.desk import exchange_approvals, notes
+from bousol.ledger.desk.exchange_approvals import TRANSITIONS, Status
+from bousol.ledger.kernel import settings
+from bousol.ledger.kernel.errors import (
     BonusAdvanceExceeded,
     ExchangeApprovalTransition,
     Forbidden,
@@ -20,7 +23,6 @@ from bousol.ledger.errors import (
     SecondPersonRequired,
     UnknownExchangeApproval,
 )
-from bousol.ledger.exchange_approvals import TRANSITIONS, Status
 from tests.test_concurrency import THREADS, hammer
 
 
@@ -253,7 +255,7 @@ def test_an_unknown_request_is_a_404(ledger, desk, bad):
 
 
 def test_the_ccas_funding_a_programme_waits_too(ledger):
-    from bousol.ledger import vouchers
+    from bousol.ledger.ccas import vouchers
 
     ccas = ledger.user("ccas")
     programme = vouchers.create_programme(

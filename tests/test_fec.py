@@ -11,11 +11,14 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import fec, members, operations, posting, vouchers
-from bousol.ledger.clock import paris_today
-from bousol.ledger.errors import DomainError, Forbidden, InvalidDate, InvalidInput
+from bousol.ledger.association import fec
+from bousol.ledger.books import operations, posting
+from bousol.ledger.books.queries import KIND_LABELS
+from bousol.ledger.ccas import vouchers
+from bousol.ledger.desk import members
+from bousol.ledger.kernel.clock import paris_today
+from bousol.ledger.kernel.errors import DomainError, Forbidden, InvalidDate, InvalidInput
 from bousol.ledger.models import SystemAccount
-from bousol.ledger.queries import KIND_LABELS
 from tests.helpers import BANK, csrf_token, login
 
 PASSWORD = "password-123"
@@ -265,7 +268,7 @@ def test_aid_vouchers_codes_never_appear(history):
 
 
 def vouchers_display(code: str) -> str:
-    from bousol.ledger import voucher_codes
+    from bousol.ledger.ccas import voucher_codes
     return voucher_codes.display(code)
 
 
@@ -639,7 +642,7 @@ def test_bad_period_is_a_form_error(client, ledger, query, words):
 
 
 def test_no_export_without_a_siren(database_url, ledger):
-    from bousol import create_app
+    from bousol.app import create_app
     from bousol.extensions import db
 
     app = create_app("testing", SQLALCHEMY_DATABASE_URI=database_url, ASSOCIATION_SIREN="")

@@ -5,7 +5,7 @@ from __future__ import annotations
 
 import pytest
 
-from bousol import create_app
+from bousol.app import create_app
 from config import ProductionConfig
 from tests.helpers import csrf_token, login
 

@@ -10,11 +10,11 @@ import sqlalchemy as sa
 from sqlalchemy import event
 
 from bousol.extensions import db
-from bousol.ledger import operations
-from bousol.ledger.db import make_engine, make_session_factory
+from bousol.ledger.books import operations
+from bousol.ledger.books.verify import verify
+from bousol.ledger.kernel.db import make_engine, make_session_factory
+from bousol.ledger.kernel.uow import UnitOfWork
 from bousol.ledger.models import User
-from bousol.ledger.uow import UnitOfWork
-from bousol.ledger.verify import verify
 from tests.helpers import login
 
 
@@ -62,7 +62,7 @@ def test_logging_in_does_not_hold_a_transaction(client, ledger, shop, impatient_
                                                 monkeypatch):
     """The password hash is checked after the user's row is read and the read ended."""
     marie, baker = shop
-    import bousol.ledger.parties as parties
+    import bousol.ledger.access.parties as parties
 
     real_check = parties.check_password_hash
     paid_meanwhile = []

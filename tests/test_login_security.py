@@ -12,9 +12,10 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from bousol import create_app
-from bousol.ledger import clock, confirm, logins, mail, parties, password_resets
-from bousol.ledger.errors import TooManyAttempts, WrongSecret
+from bousol.app import create_app
+from bousol.ledger.access import confirm, logins, parties, password_resets
+from bousol.ledger.kernel import clock, mail
+from bousol.ledger.kernel.errors import TooManyAttempts, WrongSecret
 from bousol.ledger.models import utcnow
 from config import ProductionConfig
 from tests.helpers import CSRF_RE, csrf_token, login

@@ -7,8 +7,8 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import members
-from bousol.ledger.errors import Forbidden, InvalidInput, UnknownParty
+from bousol.ledger.desk import members
+from bousol.ledger.kernel.errors import Forbidden, InvalidInput, UnknownParty
 from tests.helpers import BANK
 
 TODAY = dt.date(2026, 11, 22)

@@ -16,8 +16,10 @@ import threading
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import clock, closing, mail, members, membership
-from bousol.ledger.errors import (
+from bousol.ledger.association import membership
+from bousol.ledger.desk import closing, members
+from bousol.ledger.kernel import clock, mail
+from bousol.ledger.kernel.errors import (
     FeeChanged,
     Forbidden,
     InvalidInput,
@@ -798,7 +800,7 @@ def test_lapsing_page_sends_reminders_once(client, ledger, treasurer):
 
 @pytest.fixture
 def smtp_app(database_url):
-    from bousol import create_app
+    from bousol.app import create_app
     from bousol.extensions import db
 
     def make(**config):

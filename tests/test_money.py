@@ -7,8 +7,8 @@ import pytest
 from hypothesis import given
 from hypothesis import strategies as st
 
-from bousol import money
-from bousol.ledger.errors import InvalidAmount
+from bousol.ledger.kernel import money
+from bousol.ledger.kernel.errors import InvalidAmount
 
 
 @pytest.mark.parametrize(

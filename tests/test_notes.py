@@ -8,8 +8,9 @@ import datetime as dt
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import notes, operations
-from bousol.ledger.errors import (
+from bousol.ledger.books import operations
+from bousol.ledger.desk import notes
+from bousol.ledger.kernel.errors import (
     FlowNotAllowed,
     IdempotencyConflict,
     InvalidInput,
@@ -170,7 +171,7 @@ def test_exchange_40_euros_for_42_bousols_in_notes(stocked):
     assert stocked.system("eur_reserve") == reserve + 200
     assert stocked.balance(marie) == 0  # the Bou'Sols are in her hands, not her account
     with stocked.uow(read_only=True) as uow:
-        from bousol.ledger import queries
+        from bousol.ledger.books import queries
         receipt = queries.exchange_receipt(uow.conn, result.entry_id)
         handed = notes.entry_notes(uow.conn, result.entry_id)
     assert (receipt.form, receipt.party_code, receipt.bousol_cents) == ("notes", marie.party_code,
@@ -296,7 +297,7 @@ def test_deposit_reconverted_pays_euros_less_the_fee(stocked):
     assert stocked.system("eur_reserve") == reserve - 4000
     assert stocked.system("notes_circulation") == 200
     with stocked.uow(read_only=True) as uow:
-        from bousol.ledger import queries
+        from bousol.ledger.books import queries
         slip = queries.reconversion_receipt(uow.conn, result.entry_id)
     assert (slip.source, slip.party_code, slip.bousol_cents) == ("notes", shop.party_code, 4000)
     stocked.assert_consistent()
@@ -399,8 +400,8 @@ def test_note_moves_are_append_only(stocked):
 
 
 def test_a_closed_day_takes_no_notes_for_cash_nor_reactivation_fees(stocked, monkeypatch):
-    from bousol.ledger import closing
-    from bousol.ledger.closing import DayClosed
+    from bousol.ledger.desk import closing
+    from bousol.ledger.desk.closing import DayClosed
 
     monkeypatch.setattr(closing, "business_today", lambda: TODAY)
     marie = stocked.soliste()
@@ -419,7 +420,7 @@ def test_a_closed_day_takes_no_notes_for_cash_nor_reactivation_fees(stocked, mon
 def test_entries_that_moved_notes_are_not_reversed(stocked):
     """Reversing the postings alone would leave the notes where they are: the ledger and
     the stock would disagree (and a reversed exchange in notes would create money)."""
-    from bousol.ledger.errors import NotReversible
+    from bousol.ledger.kernel.errors import NotReversible
 
     marie, shop = stocked.soliste(), stocked.prestataire()
     bought = exchange(stocked, marie)
@@ -432,7 +433,7 @@ def test_entries_that_moved_notes_are_not_reversed(stocked):
 
 
 def test_a_free_reactivation_is_not_a_setting():
-    from bousol.ledger import settings
+    from bousol.ledger.kernel import settings
 
     with pytest.raises(InvalidInput):
         settings.VALIDATORS["notes.reactivation_fee_bp"]("0")

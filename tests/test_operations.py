@@ -5,9 +5,9 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import operations
-from bousol.ledger.actors import Actor
-from bousol.ledger.errors import (
+from bousol.ledger.books import operations
+from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.kernel.errors import (
     AlreadyReversed,
     BonusAdvanceExceeded,
     DeskCashInsufficient,

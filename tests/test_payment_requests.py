@@ -8,8 +8,9 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import clock, confirm, payment_requests, refunds
-from bousol.ledger.errors import (
+from bousol.ledger.access import confirm
+from bousol.ledger.kernel import clock
+from bousol.ledger.kernel.errors import (
     AlreadyPaid,
     FlowNotAllowed,
     Forbidden,
@@ -29,6 +30,7 @@ from bousol.ledger.errors import (
     UnknownParty,
     WrongSecret,
 )
+from bousol.ledger.merchants import payment_requests, refunds
 from tests.test_concurrency import hammer
 
 STATUSES = ("open", "paid", "declined", "cancelled", "expired")

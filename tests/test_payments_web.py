@@ -7,7 +7,7 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import payment_requests
+from bousol.ledger.merchants import payment_requests
 from tests.helpers import csrf_token, login
 
 PASSWORD = "password-123"

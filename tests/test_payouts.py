@@ -14,9 +14,10 @@ import sepaxml
 import sqlalchemy as sa
 import xmlschema
 
-from bousol.ledger import iban, iban_changes, payouts
-from bousol.ledger.actors import SYSTEM, Actor
-from bousol.ledger.errors import (
+from bousol.ledger.desk import iban_changes, payouts
+from bousol.ledger.kernel import iban
+from bousol.ledger.kernel.actors import SYSTEM, Actor
+from bousol.ledger.kernel.errors import (
     DomainError,
     Forbidden,
     InvalidBic,
@@ -809,7 +810,7 @@ def test_iban_form_at_the_desk(client, ledger, clerk, owed):
 
 def _florist_with_user(ledger, owed, email="fleurs@example.org"):
     """The florist's party, with a user who logs in as it and an e-mail address."""
-    from bousol.ledger.parties import create_user
+    from bousol.ledger.access.parties import create_user
     code = owed["florist"].party_code
     with ledger.engine.begin() as conn:
         conn.execute(sa.text("UPDATE parties SET email = :e WHERE code = :c"),

@@ -10,11 +10,13 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import clock, decisions, rules
-from bousol.ledger.actors import SYSTEM
-from bousol.ledger.errors import FlowNotAllowed
+from bousol.ledger.access.parties import normalise_party_code
+from bousol.ledger.association import decisions
+from bousol.ledger.books import rules
+from bousol.ledger.kernel import clock
+from bousol.ledger.kernel.actors import SYSTEM
+from bousol.ledger.kernel.errors import FlowNotAllowed
 from bousol.ledger.models import PartyKind
-from bousol.ledger.parties import normalise_party_code
 from bousol.web import audit_view
 from bousol.web.formatting import elides, fr_basis_points, setting_value
 from tests.helpers import csrf_token, login

@@ -16,9 +16,9 @@ from hypothesis import HealthCheck, settings
 from hypothesis import strategies as st
 from hypothesis.stateful import RuleBasedStateMachine, invariant, rule, run_state_machine_as_test
 
-from bousol import money
-from bousol.ledger import operations
-from bousol.ledger.errors import DomainError
+from bousol.ledger.books import operations
+from bousol.ledger.kernel import money
+from bousol.ledger.kernel.errors import DomainError
 from tests.helpers import BANK
 
 SYSTEM_CODES = ("issuance", "eur_outside", "eur_reserve", "desk_cash", "bonus_fund",

@@ -8,8 +8,9 @@ import re
 
 import pytest
 
-from bousol.ledger import approval, iban, siret
-from bousol.ledger.actors import Actor
+from bousol.ledger.kernel import iban, siret
+from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.merchants import approval
 from bousol.ledger.models import Role
 from tests.helpers import csrf_token, login
 from tests.test_approval import application, valid_siret

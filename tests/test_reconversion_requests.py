@@ -6,10 +6,10 @@ from __future__ import annotations
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import operations
-from bousol.ledger import reconversion_requests as rr
-from bousol.ledger.actors import Actor
-from bousol.ledger.errors import (
+from bousol.ledger.books import operations
+from bousol.ledger.desk import reconversion_requests as rr
+from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.kernel.errors import (
     Forbidden,
     InsufficientFunds,
     InvalidAmount,

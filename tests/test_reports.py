@@ -14,12 +14,16 @@ from fractions import Fraction
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import notes, posting, refunds, reports, vouchers
-from bousol.ledger.clock import paris_today
-from bousol.ledger.errors import InvalidDate
+from bousol.ledger.association import reports
+from bousol.ledger.association.reports import GroupFigures, Supply, Tally
+from bousol.ledger.books import posting
+from bousol.ledger.books.posting import Leg, lock_accounts, post
+from bousol.ledger.ccas import vouchers
+from bousol.ledger.desk import notes
+from bousol.ledger.kernel.clock import paris_today
+from bousol.ledger.kernel.errors import InvalidDate
+from bousol.ledger.merchants import refunds
 from bousol.ledger.models import SystemAccount
-from bousol.ledger.posting import Leg, lock_accounts, post
-from bousol.ledger.reports import GroupFigures, Supply, Tally
 from tests.helpers import BANK, login
 
 TODAY = paris_today()

@@ -6,7 +6,7 @@ import datetime as dt
 
 import pytest
 
-from bousol.ledger import posting, queries
+from bousol.ledger.books import posting, queries
 from tests.helpers import login
 
 
@@ -82,7 +82,8 @@ def _figure(html: str, testid: str) -> int:
 def test_the_parts_of_the_money_supply_add_up(client, ledger, role, path):
     """Electronic Bou'Sols, notes and aid vouchers not yet spent: the three parts the
     home and reserve pages show make the money supply (the vouchers were missing)."""
-    from bousol.ledger import clock, vouchers
+    from bousol.ledger.ccas import vouchers
+    from bousol.ledger.kernel import clock
 
     ledger.subsidy("1000.00")
     ledger.exchange(ledger.soliste(), "20.00")                    # 21 B electronic

@@ -4,10 +4,10 @@ import itertools
 
 import pytest
 
-from bousol.ledger import rules
-from bousol.ledger.errors import FlowNotAllowed
+from bousol.ledger.books import rules
+from bousol.ledger.books.rules import Phase
+from bousol.ledger.kernel.errors import FlowNotAllowed
 from bousol.ledger.models import PartyKind
-from bousol.ledger.rules import Phase
 
 S, P, C = PartyKind.SOLISTE, PartyKind.PRESTATAIRE, PartyKind.CCAS
 NONE = frozenset()

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from bousol.ledger import siret
-from bousol.ledger.errors import InvalidSiret
+from bousol.ledger.kernel import siret
+from bousol.ledger.kernel.errors import InvalidSiret
 
 
 @pytest.mark.parametrize(("given", "normalised"), [

@@ -9,7 +9,7 @@ import re
 
 import pytest
 
-from bousol.ledger.clock import paris_today
+from bousol.ledger.kernel.clock import paris_today
 from tests.helpers import csrf_token, login
 
 PASSWORD = "password-123"

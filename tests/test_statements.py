@@ -10,9 +10,9 @@ import io
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import posting, statements
-from bousol.ledger.errors import InvalidDate, InvalidInput
-from bousol.ledger.posting import Leg, lock_accounts, post
+from bousol.ledger.books import posting, statements
+from bousol.ledger.books.posting import Leg, lock_accounts, post
+from bousol.ledger.kernel.errors import InvalidDate, InvalidInput
 
 
 def at(monkeypatch, when: dt.datetime) -> None:

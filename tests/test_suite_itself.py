@@ -13,7 +13,8 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import clock, members
+from bousol.ledger.desk import members
+from bousol.ledger.kernel import clock
 from tests import conftest
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -65,7 +66,8 @@ def test_another_process_started_with_the_clock_reads_it():
     """What a command started by a test sees (the CLI, a server): BOUSOL_CLOCK."""
     env = {**os.environ, "BOUSOL_CLOCK": "2028-01-01T00:30"}
     out = subprocess.run(
-        [sys.executable, "-c", "from bousol.ledger import clock; print(clock.paris_today())"],
+        [sys.executable, "-c",
+         "from bousol.ledger.kernel import clock; print(clock.paris_today())"],
         cwd=ROOT, env=env, capture_output=True, text=True, check=True, timeout=60)
     assert out.stdout.strip() == "2028-01-01"
 

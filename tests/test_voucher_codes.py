@@ -6,8 +6,8 @@ import random
 
 import pytest
 
-from bousol.ledger import voucher_codes as codes
-from bousol.ledger.errors import InvalidCode
+from bousol.ledger.ccas import voucher_codes as codes
+from bousol.ledger.kernel.errors import InvalidCode
 
 
 def test_a_code_reads_back_however_it_is_typed():

@@ -8,8 +8,8 @@ import re
 
 import pytest
 
-from bousol.ledger import vouchers
-from bousol.ledger.clock import paris_today
+from bousol.ledger.ccas import vouchers
+from bousol.ledger.kernel.clock import paris_today
 from bousol.web.ccas_print import pdf_text, redemption_link
 from tests.helpers import login
 

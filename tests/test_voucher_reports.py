@@ -11,10 +11,11 @@ import re
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import clock, vouchers
-from bousol.ledger import voucher_reports as reports
-from bousol.ledger.clock import PARIS, paris_today
-from bousol.ledger.errors import InvalidDate, NotFound
+from bousol.ledger.ccas import voucher_reports as reports
+from bousol.ledger.ccas import vouchers
+from bousol.ledger.kernel import clock
+from bousol.ledger.kernel.clock import PARIS, paris_today
+from bousol.ledger.kernel.errors import InvalidDate, NotFound
 from bousol.ledger.models import Voucher
 from tests.helpers import login
 

@@ -8,10 +8,11 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import csv_text, vouchers
-from bousol.ledger import voucher_codes as codes
-from bousol.ledger.clock import paris_today
-from bousol.ledger.errors import (
+from bousol.ledger.ccas import voucher_codes as codes
+from bousol.ledger.ccas import vouchers
+from bousol.ledger.kernel import csv_text
+from bousol.ledger.kernel.clock import paris_today
+from bousol.ledger.kernel.errors import (
     AmountExceedsRemaining,
     EarmarkedVoucherOpen,
     FiliereNotAllowed,

@@ -11,8 +11,8 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger import vouchers
-from bousol.ledger.clock import paris_today
+from bousol.ledger.ccas import vouchers
+from bousol.ledger.kernel.clock import paris_today
 from bousol.web import admin_audit
 from tests.helpers import csrf_token, login
 

@@ -11,22 +11,17 @@ from collections.abc import Callable
 
 from sqlalchemy import func, select, update
 
-from bousol.ledger import (
-    approval,
-    notes,
-    operations,
-    payment_requests,
-    phases,
-    refunds,
-    vouchers,
-)
-from bousol.ledger import reconversion_requests as reconversions
-from bousol.ledger.actors import SYSTEM, Actor
-from bousol.ledger.clock import now as clock_now
-from bousol.ledger.clock import paris_today
+from bousol.ledger.access.parties import create_user
+from bousol.ledger.books import operations, phases
+from bousol.ledger.ccas import vouchers
+from bousol.ledger.desk import notes
+from bousol.ledger.desk import reconversion_requests as reconversions
+from bousol.ledger.kernel.actors import SYSTEM, Actor
+from bousol.ledger.kernel.clock import now as clock_now
+from bousol.ledger.kernel.clock import paris_today
+from bousol.ledger.kernel.uow import UnitOfWork
+from bousol.ledger.merchants import approval, payment_requests, refunds
 from bousol.ledger.models import Desk, Party, Role, User
-from bousol.ledger.parties import create_user
-from bousol.ledger.uow import UnitOfWork
 
 PASSWORD = "bousol-demo"  # noqa: S105 - demo data only, printed on purpose
 
@@ -96,7 +91,7 @@ def _separated_duties(uow_factory: Callable[[], UnitOfWork], actors: dict, code:
     """Two people for money leaving (docs/duties.md): the bike shop's IBAN typed at the
     desk and validated by the treasurer, a batch the desk prepared that waits for the
     treasurer's release; the bakery's new IBAN waits for its own confirmation."""
-    from bousol.ledger import iban_changes, payouts
+    from bousol.ledger.desk import iban_changes, payouts
 
     bank, treasurer = actors["guichet"], actors["tresoriere"]
     asked = iban_changes.request_change(uow_factory(), bank, code["velo"],
@@ -244,8 +239,9 @@ def _members_and_partners(uow_factory: Callable[[], UnitOfWork], actors: dict,
     (he has an e-mail: the reminders page has someone to remind) and so does Lucie's
     (no e-mail); three local partners of the acteurs-locaux college, two of which paid
     their fee to the association (a transfer, a cheque)."""
-    from bousol.ledger import members, membership
-    from bousol.ledger.membership import month_bounds
+    from bousol.ledger.association import membership
+    from bousol.ledger.association.membership import month_bounds
+    from bousol.ledger.desk import members
 
     treasurer = actors["tresoriere"]
     members.renew_membership(uow_factory(), actors["guichet"], party_code=code["marie"],
@@ -282,7 +278,7 @@ def _collective(uow_factory: Callable[[], UnitOfWork], actors: dict) -> None:
     and applied (reactivated notes valid four months: in the settings' history, with
     its decision), and a vote in progress (the reconversion fee at 4 %) that Marie has
     not voted on yet."""
-    from bousol.ledger import decisions
+    from bousol.ledger.association import decisions
 
     now = clock_now()
     for who in ("marie", "karim", "boulangerie", "ccas"):  # seated a month ago

@@ -32,8 +32,8 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import DeclarativeBase, Mapped, mapped_column, relationship
 
-from bousol.ledger import clock
-from bousol.ledger.text import N_
+from bousol.ledger.kernel import clock
+from bousol.ledger.kernel.text import N_
 
 NAMING_CONVENTION = {
     "ix": "ix_%(table_name)s_%(column_0_N_name)s",
@@ -171,7 +171,7 @@ class Party(Base):
     # Where reconverted euros are paid (prestataires; checksum checked on entry).
     iban: Mapped[str | None] = mapped_column(String(34))
     bic: Mapped[str | None] = mapped_column(String(11))
-    # Approval status for prestataires (bousol/ledger/approval.py); others: active.
+    # Approval status for prestataires (bousol/ledger/merchants/approval.py); others: active.
     status: Mapped[str] = mapped_column(String(16), default="active")
     status_changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
     # The application for approval (prestataires, migration 0005). The contact person
@@ -302,7 +302,7 @@ class User(Base):
 
 
 class LoginAttempt(Base):
-    """One password or PIN check: repeated failures slow down (bousol/ledger/logins.py).
+    """One password or PIN check: repeated failures slow down (bousol/ledger/access/logins.py).
 
     A row is written (failed) *before* the check, then marked succeeded: a check that
     dies halfway counts as a failure (migration 0011). ``kind``: a log-in, a PIN typed
@@ -325,7 +325,7 @@ class LoginAttempt(Base):
 
 
 class PasswordReset(Base):
-    """A forgotten-password link (bousol/ledger/logins.py, migration 0011): only the
+    """A forgotten-password link (bousol/ledger/access/logins.py, migration 0011): only the
     SHA-256 of its token is kept; it expires and is used once."""
 
     __tablename__ = "password_resets"
@@ -652,7 +652,7 @@ class CashClosing(Base):
 class CashClosingReopening(Base):
     """An admin reopened a closed day, with a reason (append-only; once per closing):
     the closing's discrepancy and deposit entries are reversed in the same unit of work
-    (bousol/ledger/closing.py, docs/ledger.md)."""
+    (bousol/ledger/desk/closing.py, docs/ledger.md)."""
 
     __tablename__ = "cash_closing_reopenings"
     __table_args__ = (CheckConstraint("length(reason) >= 3", name="reason_given"),)
@@ -666,7 +666,7 @@ class CashClosingReopening(Base):
 
 class FirstPasswordCode(Base):
     """The one-time code on a new soliste's registration sheet, to choose their first
-    password (bousol/ledger/first_login.py): only its SHA-256; expiring, single use,
+    password (bousol/ledger/access/first_login.py): only its SHA-256; expiring, single use,
     dead after a few wrong tries; at most one live code per user."""
 
     __tablename__ = "first_password_codes"
@@ -917,7 +917,7 @@ class VoucherRedemption(Base):
     created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
 
 
-# Each scope at most once, known names only (bousol/ledger/api_tokens.py SCOPES), one
+# Each scope at most once, known names only (bousol/ledger/access/api_tokens.py SCOPES), one
 # space apart: removing every " name " from " scopes " must leave a single space.
 API_TOKEN_SCOPE_NAMES = ("read", "pay", "till", "desk", "vouchers", "tokens")
 API_TOKEN_SCOPES_CHECK = "".join(
@@ -926,7 +926,7 @@ API_TOKEN_SCOPES_CHECK = "".join(
 
 
 class ApiToken(Base):
-    """A bearer token of the JSON API (bousol/ledger/api_tokens.py): only its SHA-256 is
+    """A bearer token of the JSON API (bousol/ledger/access/api_tokens.py): only its SHA-256 is
     kept; it expires, and its owner or an admin can revoke it."""
 
     __tablename__ = "api_tokens"
@@ -1114,7 +1114,7 @@ class Vote(Base):
 class FecMapping(Base):
     """The treasurer's mapping of a ledger account group to the association's chart of
     accounts (PCG), for the FEC export; groups without a row use the defaults in
-    bousol/ledger/fec.py."""
+    bousol/ledger/association/fec.py."""
 
     __tablename__ = "fec_mappings"
 
@@ -1129,7 +1129,7 @@ class FecMapping(Base):
 class AuditRecord(Base):
     """One audited action: who, when, what, from where. Append-only (triggers), and
     chained: ``hash`` = SHA-256 of the record's fields and ``prev_hash``, so an edit or
-    a deletion breaks the chain (bousol/ledger/audit.py, ``flask bousol verify``)."""
+    a deletion breaks the chain (bousol/ledger/kernel/audit.py, ``flask bousol verify``)."""
 
     __tablename__ = "audit_records"
     __table_args__ = (Index(None, "at"), Index(None, "username", "at"))

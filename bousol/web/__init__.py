@@ -9,10 +9,10 @@ from flask import abort, has_request_context
 from flask_login import current_user, login_required
 
 from bousol.extensions import db
-from bousol.ledger.actors import Actor
-from bousol.ledger.errors import DomainError
-from bousol.ledger.parties import actor_for
-from bousol.ledger.uow import UnitOfWork
+from bousol.ledger.access.parties import actor_for
+from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.kernel.errors import DomainError
+from bousol.ledger.kernel.uow import UnitOfWork
 from bousol.web import audit_context
 
 

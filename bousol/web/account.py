@@ -12,8 +12,8 @@ from wtforms import IntegerField, PasswordField
 from wtforms.validators import DataRequired, EqualTo, Length, NumberRange
 
 from bousol.extensions import db
-from bousol.ledger import api_tokens, parties
-from bousol.ledger.errors import DomainError
+from bousol.ledger.access import api_tokens, parties
+from bousol.ledger.kernel.errors import DomainError
 from bousol.ledger.models import User
 from bousol.web import current_actor, form_status, unit_of_work
 from bousol.web.auth import client_address, start_session

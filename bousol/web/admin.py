@@ -7,8 +7,9 @@ from flask_wtf import FlaskForm
 from wtforms import BooleanField
 from wtforms.validators import DataRequired
 
-from bousol.ledger import iban, iban_changes, payouts
-from bousol.ledger.errors import DomainError
+from bousol.ledger.desk import iban_changes, payouts
+from bousol.ledger.kernel import iban
+from bousol.ledger.kernel.errors import DomainError
 from bousol.web import current_actor, role_required, unit_of_work, views
 from bousol.web.formatting import fr_money, ngettext
 

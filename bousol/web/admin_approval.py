@@ -11,8 +11,9 @@ from flask_wtf import FlaskForm
 from wtforms import TextAreaField
 from wtforms.validators import Length
 
-from bousol.ledger import approval, siret
-from bousol.ledger.errors import DomainError, NotAPrestataire
+from bousol.ledger.kernel import siret
+from bousol.ledger.kernel.errors import DomainError, NotAPrestataire
+from bousol.ledger.merchants import approval
 from bousol.ledger.models import Role
 from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.admin import bp

@@ -11,8 +11,10 @@ from flask import render_template, request
 from flask_babel import gettext as _
 from sqlalchemy import select
 
-from bousol.ledger import audit, statements, vouchers
-from bousol.ledger.errors import InvalidDate
+from bousol.ledger.books import statements
+from bousol.ledger.ccas import vouchers
+from bousol.ledger.kernel import audit
+from bousol.ledger.kernel.errors import InvalidDate
 from bousol.ledger.models import Role, User
 from bousol.web import audit_view, role_required, unit_of_work
 from bousol.web.admin import bp

@@ -14,10 +14,10 @@ from flask_wtf import FlaskForm
 from wtforms import Form, HiddenField, StringField
 from wtforms.validators import DataRequired
 
-from bousol.ledger import fec
-from bousol.ledger.clock import paris_today
-from bousol.ledger.errors import DomainError
-from bousol.ledger.queries import KIND_LABELS
+from bousol.ledger.association import fec
+from bousol.ledger.books.queries import KIND_LABELS
+from bousol.ledger.kernel.clock import paris_today
+from bousol.ledger.kernel.errors import DomainError
 from bousol.web import current_actor, form_status, role_required, unit_of_work
 from bousol.web.admin import bp
 

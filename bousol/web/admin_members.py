@@ -16,10 +16,12 @@ from wtforms import HiddenField, RadioField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from bousol.ledger import mail, membership, queries
-from bousol.ledger.clock import paris_today
-from bousol.ledger.errors import DomainError, MembershipChanged
-from bousol.ledger.members import college_fee_cents, college_of
+from bousol.ledger.association import membership
+from bousol.ledger.books import queries
+from bousol.ledger.desk.members import college_fee_cents, college_of
+from bousol.ledger.kernel import mail
+from bousol.ledger.kernel.clock import paris_today
+from bousol.ledger.kernel.errors import DomainError, MembershipChanged
 from bousol.ledger.models import COLLEGE_LABELS, PARTNER_CATEGORY_LABELS, College
 from bousol.web import current_actor, form_status, role_required, seen_cents, unit_of_work
 from bousol.web.admin import bp

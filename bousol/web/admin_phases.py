@@ -9,8 +9,8 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length
 
-from bousol.ledger import phases, rules
-from bousol.ledger.errors import DomainError
+from bousol.ledger.books import phases, rules
+from bousol.ledger.kernel.errors import DomainError
 from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.admin import bp
 

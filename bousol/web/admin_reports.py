@@ -1,7 +1,7 @@
 """The treasurer's activity report (issue 7): money supply and coverage, payments by
 filière and by commune, active members, velocity, B2B, CCAS aid — month by month, with
 charts and CSV files. For the association (admin) and the bank; the rules are in
-bousol/ledger/reports.py and docs/reports.md."""
+bousol/ledger/association/reports.py and docs/reports.md."""
 
 from __future__ import annotations
 
@@ -11,9 +11,9 @@ from flask import Response, abort, render_template, request, url_for
 from flask_babel import format_date
 from flask_babel import gettext as _
 
-from bousol.ledger import reports
-from bousol.ledger.clock import paris_today
-from bousol.ledger.errors import InvalidDate
+from bousol.ledger.association import reports
+from bousol.ledger.kernel.clock import paris_today
+from bousol.ledger.kernel.errors import InvalidDate
 from bousol.web import charts, role_required, unit_of_work
 from bousol.web.admin import bp
 

@@ -13,8 +13,8 @@ from wtforms import HiddenField, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from bousol.ledger import decisions
-from bousol.ledger.errors import DomainError
+from bousol.ledger.association import decisions
+from bousol.ledger.kernel.errors import DomainError
 from bousol.ledger.models import COLLEGE_LABELS, College
 from bousol.web import current_actor, form_status, role_required, unit_of_work
 from bousol.web.admin import bp

@@ -6,8 +6,8 @@ from __future__ import annotations
 from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 
-from bousol.ledger import api_tokens
-from bousol.ledger.errors import DomainError, NotFound
+from bousol.ledger.access import api_tokens
+from bousol.ledger.kernel.errors import DomainError, NotFound
 from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.account import RevokeForm
 from bousol.web.admin import bp

@@ -1,4 +1,4 @@
-"""Who and from where, for the audit trail (bousol/ledger/audit.py): each request sets
+"""Who and from where, for the audit trail (bousol/ledger/kernel/audit.py): each request sets
 the context its transactions are recorded under; the user joins it once known."""
 
 from __future__ import annotations
@@ -6,7 +6,7 @@ from __future__ import annotations
 from flask import Flask, g, request
 from flask_login import current_user
 
-from bousol.ledger import audit
+from bousol.ledger.kernel import audit
 
 
 def register(app: Flask) -> None:

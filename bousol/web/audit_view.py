@@ -1,7 +1,7 @@
 """The audit trail in a treasurer's words (issue 13): what was done — « Vote sur la
 décision n° 12 », « Paiement », « Échange au comptoir » — and to which records, named by
 their business identity (« Écriture n° 42 (Paiement) »), instead of route templates and
-table names. Presentation only: the record itself (bousol/ledger/audit.py) keeps the
+table names. Presentation only: the record itself (bousol/ledger/kernel/audit.py) keeps the
 route rule and the raw counts, which the page still shows under « Détail technique »."""
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ import re
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 
-from bousol.ledger import queries
+from bousol.ledger.books import queries
 from bousol.web.formatting import ngettext
 
 # The route rule or command → the action, in words. ``%(name)s`` takes the first value of

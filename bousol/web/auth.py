@@ -23,10 +23,11 @@ from wtforms import EmailField, HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
 from bousol.extensions import db, login_manager
-from bousol.ledger import clock, logins, mail, password_resets
-from bousol.ledger.errors import DomainError, TooManyAttempts
+from bousol.ledger.access import logins, password_resets
+from bousol.ledger.access.parties import PASSWORD_MAX, authenticate
+from bousol.ledger.kernel import clock, mail
+from bousol.ledger.kernel.errors import DomainError, TooManyAttempts
 from bousol.ledger.models import User
-from bousol.ledger.parties import PASSWORD_MAX, authenticate
 from bousol.web import public_url, unit_of_work
 
 bp = Blueprint("auth", __name__)
@@ -164,7 +165,7 @@ def login():
     if form.validate_on_submit():
         username, password = form.username.data, form.password.data
         try:
-            # The attempt is reserved before the hash is checked (bousol/ledger/logins.py).
+            # The attempt is reserved before the hash is checked (bousol/ledger/access/logins.py).
             user = logins.guarded(
                 unit_of_work, username, client_address(),
                 lambda: authenticate(unit_of_work(read_only=True), username, password))

@@ -1,8 +1,8 @@
 """The CCAS's pages: its own balance, aid programmes, granting vouchers (one, or a batch
 from a CSV file with a preview), cancelling, beneficiaries (export and erasure).
 
-A thin layer over :mod:`bousol.ledger.vouchers` (the rules) and
-:mod:`bousol.ledger.ccas_queries` (the reads): a CCAS sees its own rows only, anything
+A thin layer over :mod:`bousol.ledger.ccas.vouchers` (the rules) and
+:mod:`bousol.ledger.ccas.ccas_queries` (the reads): a CCAS sees its own rows only, anything
 else is a 404.
 """
 
@@ -23,12 +23,12 @@ from wtforms import BooleanField, HiddenField, SelectField, SelectMultipleField,
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from bousol import money
-from bousol.ledger import ccas_queries, csv_text, vouchers
-from bousol.ledger.clock import as_utc, paris_today
-from bousol.ledger.errors import DomainError
+from bousol.ledger.access.parties import normalise_party_code
+from bousol.ledger.ccas import ccas_queries, vouchers
+from bousol.ledger.kernel import csv_text, money
+from bousol.ledger.kernel.clock import as_utc, paris_today
+from bousol.ledger.kernel.errors import DomainError
 from bousol.ledger.models import Filiere, utcnow
-from bousol.ledger.parties import normalise_party_code
 from bousol.web import current_actor, form_status, role_required, unit_of_work
 from bousol.web.formatting import filiere_label, ngettext
 

@@ -25,8 +25,8 @@ from reportlab.pdfbase.pdfmetrics import stringWidth
 from reportlab.pdfgen import canvas
 from werkzeug.routing import BuildError
 
-from bousol.ledger import vouchers
-from bousol.ledger.errors import DomainError
+from bousol.ledger.ccas import vouchers
+from bousol.ledger.kernel.errors import DomainError
 from bousol.web import current_actor, qr, role_required, unit_of_work
 from bousol.web.ccas import bp
 from bousol.web.formatting import filiere_label, fr_money

@@ -18,8 +18,8 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from bousol.ledger import voucher_reports, vouchers
-from bousol.ledger.errors import DomainError, InvalidDate
+from bousol.ledger.ccas import voucher_reports, vouchers
+from bousol.ledger.kernel.errors import DomainError, InvalidDate
 from bousol.web import charts, current_actor, role_required, unit_of_work
 from bousol.web.ccas import bp
 from bousol.web.ccas_print import pdf_text

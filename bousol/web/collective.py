@@ -1,6 +1,6 @@
 """The management collective's decisions (issue 7): the motions, proposing one, voting,
 the results, closing. Open to the members of the collective and to admins only (others:
-403). The rules are the ledger's (bousol/ledger/decisions.py, docs/decisions.md)."""
+403). The rules are the ledger's (bousol/ledger/association/decisions.py, docs/decisions.md)."""
 
 from __future__ import annotations
 
@@ -16,8 +16,10 @@ from wtforms import RadioField, SelectField, StringField, TextAreaField
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import Length
 
-from bousol.ledger import approval, clock, decisions, settings
-from bousol.ledger.errors import DomainError
+from bousol.ledger.association import decisions
+from bousol.ledger.kernel import clock, settings
+from bousol.ledger.kernel.errors import DomainError
+from bousol.ledger.merchants import approval
 from bousol.ledger.models import COLLEGE_LABELS, College, Role
 from bousol.web import current_actor, form_status, unit_of_work
 

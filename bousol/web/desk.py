@@ -25,22 +25,17 @@ from wtforms import BooleanField, HiddenField, RadioField, StringField, TextArea
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length, ValidationError
 
-from bousol import money
-from bousol.ledger import (
-    closing,
-    exchange_approvals,
-    first_login,
-    iban_changes,
-    mail,
-    members,
-    notes,
-    operations,
-    payouts,
-    queries,
-    settings,
-    vouchers,
+from bousol.ledger.access import first_login
+from bousol.ledger.books import operations, queries
+from bousol.ledger.ccas import vouchers
+from bousol.ledger.desk import closing, exchange_approvals, iban_changes, members, notes, payouts
+from bousol.ledger.kernel import mail, money, settings
+from bousol.ledger.kernel.errors import (
+    DomainError,
+    InvalidBic,
+    NotesAboveApprovalLimit,
+    NotesMismatch,
 )
-from bousol.ledger.errors import DomainError, InvalidBic, NotesAboveApprovalLimit, NotesMismatch
 from bousol.ledger.models import NOTE_DENOMINATIONS
 from bousol.web import current_actor, public_url, role_required, seen_cents, unit_of_work, views
 from bousol.web.formatting import fr_date, fr_money

@@ -1,6 +1,6 @@
 """Exchanges waiting for a second person (issue 13, docs/duties.md): the list, one
 request's page, approve / refuse with a reason / cancel. Routes of the desk blueprint
-(roles bank and admin); the rules are in bousol/ledger/exchange_approvals.py."""
+(roles bank and admin); the rules are in bousol/ledger/desk/exchange_approvals.py."""
 
 from __future__ import annotations
 
@@ -11,8 +11,8 @@ from flask_wtf import FlaskForm
 from wtforms import TextAreaField
 from wtforms.validators import Length
 
-from bousol.ledger import exchange_approvals
-from bousol.ledger.errors import DomainError
+from bousol.ledger.desk import exchange_approvals
+from bousol.ledger.kernel.errors import DomainError
 from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.desk import TENDER_LABELS, bp
 from bousol.web.formatting import fr_money

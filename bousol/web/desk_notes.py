@@ -14,9 +14,10 @@ from wtforms import HiddenField, RadioField, SelectField, StringField, TextAreaF
 from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
-from bousol import money
-from bousol.ledger import notes, operations, queries
-from bousol.ledger.errors import DomainError
+from bousol.ledger.books import operations, queries
+from bousol.ledger.desk import notes
+from bousol.ledger.kernel import money
+from bousol.ledger.kernel.errors import DomainError
 from bousol.ledger.models import NOTE_DENOMINATIONS
 from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.desk import RECONVERSION_KINDS, TENDER_LABELS, _member, bp

@@ -8,9 +8,9 @@ import dataclasses
 from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 
-from bousol.ledger import queries
-from bousol.ledger import reconversion_requests as requests_
-from bousol.ledger.errors import DomainError, NotFound
+from bousol.ledger.books import queries
+from bousol.ledger.desk import reconversion_requests as requests_
+from bousol.ledger.kernel.errors import DomainError, NotFound
 from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.desk import bp
 from bousol.web.formatting import fr_money

@@ -8,7 +8,7 @@ from flask_wtf.csrf import CSRFError
 from werkzeug.datastructures import ImmutableMultiDict
 from werkzeug.exceptions import HTTPException, RequestEntityTooLarge
 
-from bousol.ledger.text import N_
+from bousol.ledger.kernel.text import N_
 
 MESSAGES = {
     400: N_("La demande est mal formée."),

@@ -1,5 +1,5 @@
 """The page where a soliste registered at the desk chooses their first password, with
-the one-time code printed on their registration sheet (bousol/ledger/first_login.py).
+the one-time code printed on their registration sheet (bousol/ledger/access/first_login.py).
 No log-in needed; its routes join the public blueprint."""
 
 from __future__ import annotations
@@ -11,8 +11,8 @@ from flask_wtf import FlaskForm
 from wtforms import PasswordField, StringField
 from wtforms.validators import DataRequired, EqualTo, Length
 
-from bousol.ledger import first_login
-from bousol.ledger.errors import DomainError
+from bousol.ledger.access import first_login
+from bousol.ledger.kernel.errors import DomainError
 from bousol.web import unit_of_work
 from bousol.web.public import bp
 

@@ -11,8 +11,8 @@ from flask_babel import get_locale, get_translations
 from flask_babel import gettext as _
 from flask_babel import ngettext as _babel_ngettext
 
-from bousol import money
-from bousol.ledger.clock import PARIS, as_utc
+from bousol.ledger.kernel import money
+from bousol.ledger.kernel.clock import PARIS, as_utc
 from bousol.ledger.models import FILIERE_LABELS, Filiere
 
 UNITS = {"BSOL": "B", "EUR": "€"}

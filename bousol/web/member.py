@@ -4,7 +4,7 @@ receipt of each of its own operations. (Paying is bousol/web/pay.py.)"""
 from flask import Blueprint
 from flask_babel import gettext as _
 
-from bousol.ledger import vouchers
+from bousol.ledger.ccas import vouchers
 from bousol.web import role_required, views
 
 bp = Blueprint("member", __name__, url_prefix="/soliste")

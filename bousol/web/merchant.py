@@ -12,10 +12,10 @@ from flask_wtf import FlaskForm
 from wtforms import StringField
 from wtforms.validators import DataRequired, Length
 
-from bousol import money
-from bousol.ledger import operations, queries, statements
-from bousol.ledger import reconversion_requests as requests_
-from bousol.ledger.errors import DomainError, InvalidAmount, NotFound
+from bousol.ledger.books import operations, queries, statements
+from bousol.ledger.desk import reconversion_requests as requests_
+from bousol.ledger.kernel import money
+from bousol.ledger.kernel.errors import DomainError, InvalidAmount, NotFound
 from bousol.web import current_actor, role_required, unit_of_work, views
 
 bp = Blueprint("merchant", __name__, url_prefix="/prestataire")

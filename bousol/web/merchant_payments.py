@@ -14,10 +14,11 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length
 
-from bousol import money
-from bousol.ledger import operations, payment_requests, refunds, rules, settings
-from bousol.ledger.errors import DomainError, InvalidAmount
-from bousol.ledger.parties import normalise_party_code
+from bousol.ledger.access.parties import normalise_party_code
+from bousol.ledger.books import operations, rules
+from bousol.ledger.kernel import money, settings
+from bousol.ledger.kernel.errors import DomainError, InvalidAmount
+from bousol.ledger.merchants import payment_requests, refunds
 from bousol.web import current_actor, form_status, qr, role_required, unit_of_work
 from bousol.web.merchant import bp
 from bousol.web.pay import ConfirmForm, _confirm_secret, _refused

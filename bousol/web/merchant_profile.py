@@ -14,8 +14,10 @@ from flask_wtf import FlaskForm
 from wtforms import TextAreaField
 from wtforms.validators import Length
 
-from bousol.ledger import approval, iban, iban_changes, siret
-from bousol.ledger.errors import DomainError
+from bousol.ledger.desk import iban_changes
+from bousol.ledger.kernel import iban, siret
+from bousol.ledger.kernel.errors import DomainError
+from bousol.ledger.merchants import approval
 from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.merchant import bp
 from bousol.web.public import ApplicationForm, attach_errors, checked, wants_submit

@@ -14,9 +14,9 @@ from flask_wtf import FlaskForm
 from wtforms import HiddenField, StringField
 from wtforms.validators import DataRequired, Length
 
-from bousol import money
-from bousol.ledger import vouchers
-from bousol.ledger.errors import DomainError, InvalidCode, NotFound
+from bousol.ledger.ccas import vouchers
+from bousol.ledger.kernel import money
+from bousol.ledger.kernel.errors import DomainError, InvalidCode, NotFound
 from bousol.web import current_actor, form_status, role_required, unit_of_work
 from bousol.web.merchant import bp
 

@@ -17,13 +17,16 @@ from sqlalchemy import select
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
-from bousol import money
 from bousol.extensions import db
-from bousol.ledger import confirm, operations, payment_requests, queries, vouchers
-from bousol.ledger.errors import DomainError, InvalidAmount, NotFound
+from bousol.ledger.access import confirm
+from bousol.ledger.access.parties import normalise_party_code
+from bousol.ledger.books import operations, queries
+from bousol.ledger.ccas import vouchers
+from bousol.ledger.kernel import money
+from bousol.ledger.kernel.errors import DomainError, InvalidAmount, NotFound
+from bousol.ledger.kernel.uow import UnitOfWork
+from bousol.ledger.merchants import payment_requests
 from bousol.ledger.models import Party, User
-from bousol.ledger.parties import normalise_party_code
-from bousol.ledger.uow import UnitOfWork
 from bousol.web import current_actor, form_status, role_required, unit_of_work
 from bousol.web.formatting import fr_money
 

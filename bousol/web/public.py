@@ -1,6 +1,6 @@
 """Public pages, no login: becoming a prestataire (the online application) and the
 directory "Où payer en Bou'Sol ?" of approved prestataires. Nothing personal is shown
-here: the directory reads only the business fields (bousol/ledger/approval.py)."""
+here: the directory reads only the business fields (bousol/ledger/merchants/approval.py)."""
 
 from __future__ import annotations
 
@@ -14,8 +14,9 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import EqualTo, Length
 
 from bousol.extensions import db
-from bousol.ledger import approval, logins, parties
-from bousol.ledger.errors import DomainError, DuplicateUser, TooManyAttempts
+from bousol.ledger.access import logins, parties
+from bousol.ledger.kernel.errors import DomainError, DuplicateUser, TooManyAttempts
+from bousol.ledger.merchants import approval
 from bousol.ledger.models import FILIERE_LABELS, User
 from bousol.web import unit_of_work
 
@@ -52,7 +53,7 @@ class ApplicationForm(FlaskForm):
                               "l'entreprise ou de la structure"))
 
     def application(self) -> dict[str, object]:
-        """The fields as :func:`bousol.ledger.approval.apply` takes them."""
+        """The fields as :func:`bousol.ledger.merchants.approval.apply` takes them."""
         return {
             "name": self.name.data, "legal_form": self.legal_form.data or None,
             "siret": self.siret.data, "address": self.address.data,

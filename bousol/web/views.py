@@ -10,9 +10,10 @@ from flask_login import current_user
 from wtforms import Form, SelectField, StringField
 from wtforms.fields.choices import SelectChoice
 
-from bousol.ledger import queries, rules, settings, statements
-from bousol.ledger.errors import InvalidInput
-from bousol.ledger.statements import KIND_LABELS
+from bousol.ledger.books import queries, rules, statements
+from bousol.ledger.books.statements import KIND_LABELS
+from bousol.ledger.kernel import settings
+from bousol.ledger.kernel.errors import InvalidInput
 from bousol.web import charts, unit_of_work
 
 

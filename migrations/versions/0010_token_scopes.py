@@ -4,7 +4,7 @@ Revision ID: 0010_token_scopes
 Revises: 0009_association
 
 ``api_tokens.scopes``: what a token may be used for (names of
-``bousol.ledger.api_tokens.SCOPES``, one space apart, each at most once: the CHECK
+``bousol.ledger.access.api_tokens.SCOPES``, one space apart, each at most once: the CHECK
 ``scopes_known``). The tokens issued before this revision get their role's full set
 (``ROLE_SCOPES``, written out here so that the migration does not move with the code),
 so every client keeps working as before. ``expires_after_created``: a token's expiry

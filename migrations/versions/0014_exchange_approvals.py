@@ -9,7 +9,7 @@ Revises: 0013_desk_registration
   it (then it is posted, ``entry_id``) or refuses it with a reason; the one who asked
   may cancel it. pending → approved | refused | cancelled, the decider never the one
   who asked (CHECK ``two_people``). The settings are rows of ``setting_changes``
-  (defaults in bousol/ledger/settings.py): nothing to migrate for them.
+  (defaults in bousol/ledger/kernel/settings.py): nothing to migrate for them.
 """
 import sqlalchemy as sa
 from alembic import op

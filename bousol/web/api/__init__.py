@@ -22,8 +22,8 @@ from pydantic import BaseModel, ValidationError
 from werkzeug.exceptions import HTTPException, InternalServerError, RequestEntityTooLarge
 
 from bousol.extensions import csrf
-from bousol.ledger import api_tokens
-from bousol.ledger.errors import DomainError
+from bousol.ledger.access import api_tokens
+from bousol.ledger.kernel.errors import DomainError
 from bousol.web import unit_of_work
 
 PREFIX = "/api/v1"

@@ -10,7 +10,7 @@ from functools import cache
 from flask import current_app
 from pydantic.json_schema import models_json_schema
 
-from bousol.ledger.errors import DomainError
+from bousol.ledger.kernel.errors import DomainError
 from bousol.web.api import (
     ANY,
     API_ERRORS,

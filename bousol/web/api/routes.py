@@ -9,18 +9,14 @@ from decimal import ROUND_DOWN, Decimal
 
 from flask import current_app, request, url_for
 
-from bousol import money
-from bousol.ledger import (
-    api_tokens,
-    exchange_approvals,
-    operations,
-    payment_requests,
-    queries,
-    statements,
-    vouchers,
-)
-from bousol.ledger.clock import as_utc
-from bousol.ledger.errors import AlreadyPaid, Forbidden, NotFound
+from bousol.ledger.access import api_tokens
+from bousol.ledger.books import operations, queries, statements
+from bousol.ledger.ccas import vouchers
+from bousol.ledger.desk import exchange_approvals
+from bousol.ledger.kernel import money
+from bousol.ledger.kernel.clock import as_utc
+from bousol.ledger.kernel.errors import AlreadyPaid, Forbidden, NotFound
+from bousol.ledger.merchants import payment_requests
 from bousol.ledger.models import Role
 from bousol.web import qr, unit_of_work
 from bousol.web.api import (

@@ -4,7 +4,7 @@ They validate the requests (``extra="forbid"``, strict types) and, through their
 schemas, make the OpenAPI description (:mod:`bousol.web.api.openapi`): one source.
 
 Amounts in requests are a JSON string or number with at most two decimals, ``> 0`` and
-at most ``1000000.00`` (:func:`bousol.money.parse_amount`; the body is parsed with
+at most ``1000000.00`` (:func:`bousol.ledger.kernel.money.parse_amount`; the body is parsed with
 ``parse_float=Decimal``, never a float). A valid amount is handed on as its plain form
 (``"12.50"``). Amounts in responses are strings with two decimals.
 """
@@ -28,9 +28,10 @@ from pydantic import (
 )
 from pydantic_core import PydanticCustomError
 
-from bousol import money
-from bousol.ledger import api_tokens, voucher_codes
-from bousol.ledger.errors import DomainError
+from bousol.ledger.access import api_tokens
+from bousol.ledger.ccas import voucher_codes
+from bousol.ledger.kernel import money
+from bousol.ledger.kernel.errors import DomainError
 from bousol.ledger.models import Filiere
 
 # Exactly the strings parse_amount accepts in the canonical shape (no leading zero, no

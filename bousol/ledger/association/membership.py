@@ -1,0 +1,595 @@
+"""Members and colleges (issue 7): who is a member of which college, the local partners
+without an account, the fee they pay the association, the members whose membership
+lapses this month and the reminder e-mail sent to them. The rules are in
+docs/members.md.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+import json
+import re
+import unicodedata
+from collections.abc import Callable
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy.exc import IntegrityError
+
+from bousol.ledger.access.parties import next_number
+from bousol.ledger.books.operations import Tender, parse_tender
+from bousol.ledger.desk.members import (
+    _EMAIL_RE,
+    college_fee_cents,
+    college_of,
+    fee_due,
+    next_until,
+    normalise_phone,
+    post_fee,
+)
+from bousol.ledger.kernel import mail, money
+from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.kernel.clock import paris_today
+from bousol.ledger.kernel.errors import InvalidInput, MembershipChanged, UnknownParty
+from bousol.ledger.kernel.text import N_
+from bousol.ledger.kernel.uow import UnitOfWork
+from bousol.ledger.models import (
+    Account,
+    College,
+    Entry,
+    MailMessage,
+    Partner,
+    PartnerCategory,
+    Party,
+    PartyKind,
+    Posting,
+    Role,
+    SystemAccount,
+    utcnow,
+)
+
+__all__ = ["college_of"]  # re-exported: the college of a party kind
+
+parties_t, partners_t, mails_t = Party.__table__, Partner.__table__, MailMessage.__table__
+accounts_t, entries_t, postings_t = Account.__table__, Entry.__table__, Posting.__table__
+
+PARTNER_PREFIX = "L"
+PARTNER_COUNTER = "partner:L"
+_PARTNER_CODE_RE = re.compile(r"L-[0-9]{6}")
+_PARTY_CODE_RE = re.compile(r"[SPCB]-[0-9]{6}")
+# Tenders the association receives itself, away from the desk's drawer.
+ASSOCIATION_TENDERS = (Tender.TRANSFER, Tender.CHEQUE)
+REMINDER_KIND = "membership_reminder"
+SIGNATURE = ("L'Association pour la Promotion de la Monnaie Citoyenne du Boulonnais "
+             "(APMC)\nBou'Sol, la monnaie locale du Boulonnais")
+
+
+class MemberStatus(enum.StrEnum):
+    CURRENT = "current"  # valid beyond this month
+    LAPSING = "lapsing"  # valid until a day of this month, today included
+    EXPIRED = "expired"  # ended before today
+    NEVER = "never"  # no fee ever recorded
+
+
+MEMBER_STATUS_LABELS = {
+    MemberStatus.CURRENT: N_("à jour"),
+    MemberStatus.LAPSING: N_("expire ce mois-ci"),
+    MemberStatus.EXPIRED: N_("expirée"),
+    MemberStatus.NEVER: N_("jamais cotisé"),
+}
+
+# Prestataires become members once approved (they signed the charter); applicants in
+# draft, submitted or refused are not, unless they paid a fee.
+MEMBER_PRESTATAIRE_STATUSES = ("approved", "suspended")
+
+
+# ------------------------------------------------------------------ dates
+
+
+def month_bounds(today: dt.date) -> tuple[dt.date, dt.date]:
+    """The first and the last day of ``today``'s month."""
+    first = today.replace(day=1)
+    following = (first + dt.timedelta(days=32)).replace(day=1)
+    return first, following - dt.timedelta(days=1)
+
+
+def period_of(today: dt.date) -> str:
+    return f"{today.year:04d}-{today.month:02d}"
+
+
+def status_of(until: dt.date | None, today: dt.date) -> MemberStatus:
+    if until is None:
+        return MemberStatus.NEVER
+    if until < today:
+        return MemberStatus.EXPIRED
+    if until <= month_bounds(today)[1]:
+        return MemberStatus.LAPSING
+    return MemberStatus.CURRENT
+
+
+# ------------------------------------------------------------------ the members
+
+
+@dataclass(frozen=True)
+class Member:
+    source: str  # "party" or "partner"
+    id: int
+    code: str
+    name: str
+    college: College
+    membership_until: dt.date | None
+    status: MemberStatus
+    email: str | None
+    party_kind: str | None = None  # soliste, prestataire, ccas, bank (parties)
+    category: str | None = None  # collectivite, credit_municipal… (partners)
+    contact_name: str | None = None
+
+    @property
+    def recipient_key(self) -> str:
+        return f"{self.source}:{self.id}"
+
+
+def _sort_name(name: str) -> str:
+    """Alphabetical as a reader expects it: "Éco-Habitat" among the E."""
+    plain = unicodedata.normalize("NFKD", name)
+    return "".join(c for c in plain if not unicodedata.combining(c)).casefold()
+
+
+def _pattern(text: str) -> str:
+    needle = text.strip().lower()
+    return "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
+
+
+def members(conn: Connection, college: str | None = None, text: str | None = None,
+            status: str | None = None, *, today: dt.date | None = None) -> list[Member]:
+    """Every member, by college then name: solistes, prestataires (approved or
+    suspended, or who ever paid), the CCAS and the bank when they have a membership,
+    and the local partners. Filters: a college, a status, a text in the code or name."""
+    today = today or paris_today()
+    wanted_college = College(college) if college else None
+    wanted_status = MemberStatus(status) if status else None
+    party_filters = [or_(
+        parties_t.c.kind == PartyKind.SOLISTE,
+        (parties_t.c.kind == PartyKind.PRESTATAIRE)
+        & (parties_t.c.status.in_(MEMBER_PRESTATAIRE_STATUSES)
+           | parties_t.c.membership_until.is_not(None)),
+        parties_t.c.kind.in_((PartyKind.CCAS, PartyKind.BANK))
+        & parties_t.c.membership_until.is_not(None),
+    )]
+    partner_filters = []
+    if text and text.strip():
+        pattern = _pattern(text)
+        party_filters.append(func.lower(parties_t.c.code).like(pattern, escape="\\")
+                             | func.lower(parties_t.c.name).like(pattern, escape="\\"))
+        partner_filters.append(func.lower(partners_t.c.code).like(pattern, escape="\\")
+                               | func.lower(partners_t.c.name).like(pattern, escape="\\"))
+    found: list[Member] = []
+    rows = conn.execute(
+        select(parties_t.c.id, parties_t.c.code, parties_t.c.name, parties_t.c.kind,
+               parties_t.c.email, parties_t.c.contact_name,
+               parties_t.c.membership_until).where(*party_filters)
+    ).all()
+    for row in rows:
+        member_college = college_of(row.kind)
+        if member_college is None:
+            continue
+        found.append(Member("party", row.id, row.code, row.name, member_college,
+                            row.membership_until, status_of(row.membership_until, today),
+                            row.email, party_kind=row.kind, contact_name=row.contact_name))
+    if wanted_college in (None, College.ACTEURS_LOCAUX):
+        for row in conn.execute(select(partners_t).where(*partner_filters)).all():
+            found.append(Member("partner", row.id, row.code, row.name, College.ACTEURS_LOCAUX,
+                                row.membership_until, status_of(row.membership_until, today),
+                                row.email, category=row.category,
+                                contact_name=row.contact_name))
+    order = list(College)
+    return sorted(
+        (m for m in found
+         if (wanted_college is None or m.college == wanted_college)
+         and (wanted_status is None or m.status == wanted_status)),
+        key=lambda m: (order.index(m.college), _sort_name(m.name), m.code))
+
+
+@dataclass
+class CollegeCount:
+    college: College
+    total: int = 0
+    by_status: dict[MemberStatus, int] = field(
+        default_factory=lambda: dict.fromkeys(MemberStatus, 0))
+
+
+def counts(conn: Connection, *, today: dt.date | None = None) -> list[CollegeCount]:
+    """How many members each college has, by status."""
+    tally = {college: CollegeCount(college) for college in College}
+    for member in members(conn, today=today):
+        tally[member.college].total += 1
+        tally[member.college].by_status[member.status] += 1
+    return list(tally.values())
+
+
+def lapsing(conn: Connection, today: dt.date | None = None) -> list[Member]:
+    """Members whose membership ends in ``today``'s month (Europe/Paris), whether the
+    day is still to come or already past; those that ended in an earlier month are
+    not here (status ``expired`` on the members list)."""
+    today = today or paris_today()
+    first, last = month_bounds(today)
+    return [m for m in members(conn, today=today)
+            if m.membership_until is not None and first <= m.membership_until <= last]
+
+
+# ------------------------------------------------------------------ partners
+
+
+@dataclass(frozen=True)
+class PartnerFields:
+    name: str
+    category: str
+    contact_name: str | None
+    email: str | None
+    phone: str | None
+    address: str | None
+    commune: str | None
+
+
+def _text(value: str | None, limit: int, label: str, name: str) -> str | None:
+    """A trimmed optional text (blank → None), printable, at most ``limit`` long;
+    InvalidInput names the field (``details["field"]``)."""
+    if value is None:
+        return None
+    if not isinstance(value, str):
+        raise InvalidInput(f"{label} : texte attendu.", field=name)
+    # No control characters (NUL is refused by PostgreSQL) nor lone surrogates.
+    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
+        raise InvalidInput(f"{label} : caractères non imprimables.", field=name)
+    value = value.strip()
+    if len(value) > limit:
+        raise InvalidInput(f"{label} : {limit} caractères au plus.", field=name)
+    return value or None
+
+
+def _partner_fields(name, category, contact_name, email, phone, address,
+                    commune) -> PartnerFields:
+    name = _text(name, 200, "Nom", "name")
+    if not name:
+        raise InvalidInput("Nom obligatoire (200 caractères au plus).", field="name")
+    try:
+        category = PartnerCategory(category).value
+    except ValueError:
+        raise InvalidInput("Catégorie inconnue : collectivité, Crédit Municipal, réseau de "
+                           "l'ESS ou autre acteur local.", field="category") from None
+    email = _text(email, 200, "Courriel", "email")
+    if email is not None and not _EMAIL_RE.fullmatch(email):
+        raise InvalidInput("Adresse électronique invalide.", field="email")
+    try:
+        phone = normalise_phone(phone)
+    except InvalidInput as error:
+        raise InvalidInput(error.message, field="phone") from None
+    return PartnerFields(name, category, _text(contact_name, 200, "Contact", "contact_name"),
+                         email, phone, _text(address, 300, "Adresse", "address"),
+                         _text(commune, 100, "Commune", "commune"))
+
+
+def create_partner(uow: UnitOfWork, actor: Actor, name: str, category: str,
+                   contact_name: str | None = None, email: str | None = None,
+                   phone: str | None = None, address: str | None = None,
+                   commune: str | None = None) -> str:
+    """A local partner, member of the acteurs-locaux college; returns its code."""
+    actor.require(Role.ADMIN)
+    fields = _partner_fields(name, category, contact_name, email, phone, address, commune)
+    with uow:
+        number = next_number(uow, PARTNER_COUNTER)
+        code = f"{PARTNER_PREFIX}-{number:06d}"
+        uow.conn.execute(insert(partners_t).values(
+            code=code, created_at=utcnow(), created_by_user_id=actor.user_id,
+            **fields.__dict__))
+        uow.commit()
+    return code
+
+
+def update_partner(uow: UnitOfWork, actor: Actor, code: str, name: str, category: str,
+                   contact_name: str | None = None, email: str | None = None,
+                   phone: str | None = None, address: str | None = None,
+                   commune: str | None = None) -> None:
+    """New details for a partner (its code and membership do not change here)."""
+    actor.require(Role.ADMIN)
+    fields = _partner_fields(name, category, contact_name, email, phone, address, commune)
+    with uow:
+        done = uow.conn.execute(update(partners_t).where(partners_t.c.code == code)
+                                .values(**fields.__dict__))
+        if done.rowcount != 1:
+            raise UnknownParty("Partenaire inconnu.")
+        uow.commit()
+
+
+def partner(conn: Connection, code: str):
+    return conn.execute(select(partners_t).where(partners_t.c.code == code)).first()
+
+
+def partners(conn: Connection) -> list:
+    return conn.execute(select(partners_t).order_by(partners_t.c.name)).all()
+
+
+# ------------------------------------------------------------------ fees
+
+
+@dataclass(frozen=True)
+class FeeRecorded:
+    code: str
+    fee_cents: int
+    entry_id: int
+    membership_until: dt.date
+
+
+@dataclass(frozen=True)
+class FeeLine:
+    entry_id: int
+    created_at: dt.datetime
+    memo: str | None
+    fee_cents: int
+    paid_by: str  # cash, cheque, card (the desk) or transfer, cheque (the association)
+    received_by: str  # "desk" or "association"
+    until: str | None
+    reversed: bool
+
+
+def fee_history(conn: Connection, code: str) -> list[FeeLine]:
+    """The fees recorded for a member (at the desk or by the association), newest
+    first: found by the entry's memo, "Cotisation <year> — <code>"."""
+    fees_income = conn.execute(select(accounts_t.c.id).where(
+        accounts_t.c.system_code == SystemAccount.FEES_INCOME)).scalar_one()
+    reversal = entries_t.alias("reversal")
+    rows = conn.execute(
+        select(entries_t.c.id, entries_t.c.created_at, entries_t.c.memo,
+               entries_t.c.details, postings_t.c.amount,
+               reversal.c.id.label("reversed_by"))
+        .join(postings_t, (postings_t.c.entry_id == entries_t.c.id)
+              & (postings_t.c.account_id == fees_income))
+        .outerjoin(reversal, reversal.c.reverses_id == entries_t.c.id)
+        .where(entries_t.c.kind == "membership_fee",
+               entries_t.c.memo.like(f"Cotisation % — {code}"))
+        .order_by(entries_t.c.id.desc())
+    ).all()
+    lines = []
+    for row in rows:
+        try:
+            details = json.loads(row.details or "{}")
+        except ValueError:
+            details = {}
+        at_desk = "tender" in details
+        lines.append(FeeLine(row.id, row.created_at, row.memo, int(row.amount),
+                             str(details.get("tender" if at_desk else "paid_by", "")),
+                             "desk" if at_desk else "association", details.get("until"),
+                             row.reversed_by is not None))
+    return lines
+
+
+def _association_tender(value: object) -> Tender:
+    tender = parse_tender(value)
+    if tender not in ASSOCIATION_TENDERS:
+        raise InvalidInput("Reçue par l'association : virement ou chèque.", field="tender")
+    return tender
+
+
+def record_fee(uow: UnitOfWork, actor: Actor, code: str, tender: str, *,
+               today: dt.date | None = None, seen_until: object = ...,
+               seen_fee_cents: int | None = None) -> FeeRecorded:
+    """A yearly fee the association received itself (a transfer to its account, a
+    cheque sent to the treasurer): a partner (``L-…``) or a member party (soliste,
+    prestataire, CCAS, bank). One ``membership_fee`` entry, euros from outside to
+    ``fees_income``; the validity extends as at the desk. Not the desk's drawer: no
+    ``tender`` in the entry's details (the cash closing counts only the desk's), and
+    no check that the desk's day is open.
+
+    ``seen_until``: the validity the treasurer was shown; if it changed meanwhile (a
+    second click), nothing is recorded (``membership_changed``)."""
+    actor.require(Role.ADMIN)
+    tender_value = _association_tender(tender)
+    today = today or paris_today()
+    code = (code or "").strip().upper() if isinstance(code, str) else ""
+    is_partner = bool(_PARTNER_CODE_RE.fullmatch(code))
+    if not is_partner and not _PARTY_CODE_RE.fullmatch(code):
+        raise UnknownParty()
+    table = partners_t if is_partner else parties_t
+    with uow:
+        columns = [table.c.id, table.c.membership_until]
+        if not is_partner:
+            columns.append(table.c.kind)
+        row = uow.conn.execute(  # locked: two clicks at once, the second sees the first
+            select(*columns).where(table.c.code == code).with_for_update()).first()
+        if row is None:
+            raise UnknownParty()
+        college = College.ACTEURS_LOCAUX if is_partner else college_of(row.kind)
+        if college is None:
+            raise UnknownParty()
+        if seen_until is not ... and row.membership_until != seen_until:
+            raise MembershipChanged()
+        fee_cents = fee_due(uow.conn, college, seen_fee_cents)
+        until = next_until(row.membership_until, today)
+        entry_id = post_fee(
+            uow.conn, actor, code, fee_cents, until,
+            {"paid_by": tender_value.value, "received_by": "association", "member": code,
+             "college": college.value, "until": until.isoformat()})
+        uow.conn.execute(update(table).where(table.c.id == row.id)
+                         .values(membership_until=until))
+        uow.commit()
+    return FeeRecorded(code, fee_cents, entry_id, until)
+
+
+def record_partner_fee(uow: UnitOfWork, actor: Actor, partner_code: str, tender: str, *,
+                       today: dt.date | None = None,
+                       seen_until: object = ..., seen_fee_cents: int | None = None
+                       ) -> FeeRecorded:
+    """A partner's yearly fee (acteurs locaux), by transfer or cheque."""
+    actor.require(Role.ADMIN)
+    if not (isinstance(partner_code, str)
+            and _PARTNER_CODE_RE.fullmatch(partner_code.strip().upper())):
+        raise UnknownParty("Partenaire inconnu.")
+    return record_fee(uow, actor, partner_code, tender, today=today, seen_until=seen_until,
+                      seen_fee_cents=seen_fee_cents)
+
+
+# ------------------------------------------------------------------ reminders
+
+
+def reminder_text(member: Member, fee_cents: int, today: dt.date) -> tuple[str, str]:
+    """The reminder's subject and body (French, plain text)."""
+    until = member.membership_until
+    assert until is not None
+    ends = until.strftime("%d/%m/%Y")
+    renewed = next_until(until, today).strftime("%d/%m/%Y")
+    fee = money.format_fr(fee_cents, "€")
+    past = until < today
+    if member.source == "partner":
+        greeting = f"Bonjour {member.contact_name}," if member.contact_name else "Bonjour,"
+        whose = f"L'adhésion de {member.name} (code {member.code})"
+    else:
+        greeting = f"Bonjour {member.name},"
+        whose = f"Votre adhésion (code {member.code})"
+    subject = (f"Votre adhésion au Bou'Sol a pris fin le {ends}" if past
+               else f"Votre adhésion au Bou'Sol prend fin le {ends}")
+    college = {College.SOLISTES: "solistes", College.PRESTATAIRES: "prestataires",
+               College.ACTEURS_LOCAUX: "acteurs locaux"}[member.college]
+    ways = []
+    if member.source == "party" and member.party_kind in (PartyKind.SOLISTE,
+                                                          PartyKind.PRESTATAIRE):
+        ways.append("- au comptoir du Crédit Municipal de Boulogne-sur-Mer, en espèces, "
+                    "par chèque ou par carte bancaire ;")
+    ways.append(f"- par virement sur le compte de l'association, avec votre code "
+                f"{member.code} en référence (répondez à ce message pour recevoir notre RIB) ;")
+    ways.append("- par chèque à l'ordre de l'APMC, envoyé à l'association, avec votre "
+                "code au dos.")
+    body = "\n".join([
+        greeting,
+        "",
+        f"{whose} à l'association du Bou'Sol "
+        f"{'a pris fin' if past else 'prend fin'} le {ends}.",
+        "",
+        f"Pour la renouveler, la cotisation annuelle du collège des {college} est de {fee}. "
+        "Vous pouvez la régler :",
+        *ways,
+        "",
+        f"Une cotisation réglée ce mois-ci rend l'adhésion valable jusqu'au {renewed}.",
+        "",
+        "Merci de faire vivre la monnaie locale du Boulonnais !",
+        "",
+        "Bien cordialement,",
+        "",
+        SIGNATURE,
+        "",
+    ])
+    return subject, body
+
+
+@dataclass
+class ReminderRun:
+    period: str
+    sent: list[str] = field(default_factory=list)  # member codes
+    failed: list[tuple[str, str]] = field(default_factory=list)  # (code, error)
+    already: list[str] = field(default_factory=list)  # reminded earlier this month
+    without_email: list[str] = field(default_factory=list)
+
+
+def sent_this_month(conn: Connection, today: dt.date | None = None) -> list:
+    """The reminders kept for ``today``'s month, newest first."""
+    period = period_of(today or paris_today())
+    return conn.execute(
+        select(mails_t).where(mails_t.c.kind == REMINDER_KIND, mails_t.c.period == period)
+        .order_by(mails_t.c.id.desc())
+    ).all()
+
+
+def messages(conn: Connection, limit: int = 200) -> list:
+    """Every kept e-mail, newest first."""
+    return conn.execute(select(mails_t).order_by(mails_t.c.id.desc()).limit(limit)).all()
+
+
+# A reminder still pending this long after its claim belongs to a run that died.
+STALE_PENDING = dt.timedelta(minutes=15)
+
+
+def _retryable(status, created_at, now: dt.datetime):
+    return or_(status == "failed",
+               and_(status == "pending", created_at < now - STALE_PENDING))
+
+
+def send_reminders(uow_factory: Callable[..., UnitOfWork], actor: Actor,
+                   today: dt.date | None, mailer: mail.Mailer) -> ReminderRun:
+    """Remind every member whose membership lapses this month and has an e-mail.
+
+    1. Claim: one unit of work inserts a ``mail_messages`` row (pending) per member not
+       reminded yet this month; the unique key (kind, recipient, period) makes a
+       second run, or a second click at the same moment, skip it (each insert in a
+       savepoint: a concurrent winner's row makes ours fail alone). A reminder that
+       failed, or was left pending for ``STALE_PENDING`` by a run that died, is claimed
+       again (a conditional update: one run wins it). Commit.
+    2. Deliver each claimed message outside any transaction, then mark it sent or
+       failed (the error kept) in a short unit of work of its own; a message that cannot
+       even be built (a name no header accepts) fails alone.
+    """
+    actor.require(Role.ADMIN)
+    mail.ensure_ready(mailer)  # refuse before writing anything
+    today = today or paris_today()
+    period = period_of(today)
+    run = ReminderRun(period)
+    claimed: list[tuple[int, str, str, str, str, str]] = []
+    now = utcnow()
+    with uow_factory() as uow:
+        conn = uow.conn
+        due = lapsing(conn, today)
+        earlier = {row.recipient_key: row for row in conn.execute(
+            select(mails_t.c.id, mails_t.c.recipient_key, mails_t.c.status,
+                   mails_t.c.created_at)
+            .where(mails_t.c.kind == REMINDER_KIND, mails_t.c.period == period))}
+        fees = {college: college_fee_cents(conn, college) for college in College}
+        for member in due:
+            if not member.email:
+                run.without_email.append(member.code)
+                continue
+            subject, body = reminder_text(member, fees[member.college], today)
+            values = {"to_address": member.email, "subject": subject, "body": body,
+                      "status": "pending", "transport": mailer.transport, "error": None,
+                      "created_at": now, "created_by_user_id": actor.user_id}
+            before = earlier.get(member.recipient_key)
+            if before is not None:
+                # Sent, or being sent by another run right now: nothing to do. Failed, or
+                # left pending by a run that died: claim it again (the condition is the
+                # claim: of two runs, one updates the row, the other finds it taken).
+                retry = _retryable(mails_t.c.status, mails_t.c.created_at, now)
+                claimed_again = conn.execute(
+                    update(mails_t).where(mails_t.c.id == before.id, retry).values(**values)
+                ).rowcount
+                if not claimed_again:
+                    run.already.append(member.code)
+                    continue
+                mail_id = before.id
+            else:
+                try:
+                    with conn.begin_nested():  # a savepoint: a lost race fails alone
+                        mail_id = conn.execute(insert(mails_t).values(
+                            kind=REMINDER_KIND, recipient_key=member.recipient_key,
+                            period=period, **values,
+                        ).returning(mails_t.c.id)).scalar_one()
+                except IntegrityError:  # another run claimed this member meanwhile
+                    run.already.append(member.code)
+                    continue
+            claimed.append((mail_id, member.code, member.name, member.email, subject, body))
+        uow.commit()
+    for mail_id, code, name, address, subject, body in claimed:
+        error = None
+        try:  # building too: one bad name must not stop the others
+            message = mail.build(mailer, to=mail.display_address(name, address),
+                                 subject=subject, body=body)
+            mailer.send(message)
+        except (mail.DeliveryFailed, ValueError) as failure:
+            error = str(failure)[:500] or "échec de l'envoi"
+        with uow_factory() as uow:
+            uow.conn.execute(update(mails_t).where(mails_t.c.id == mail_id).values(
+                status="failed" if error else "sent", error=error,
+                sent_at=None if error else utcnow()))
+            uow.commit()
+        if error:
+            run.failed.append((code, error))
+        else:
+            run.sent.append(code)
+    return run

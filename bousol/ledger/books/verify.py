@@ -1,0 +1,214 @@
+"""Prove the ledger's invariants from the postings alone (``flask bousol verify``).
+
+Every check is one aggregate query, so the proof scales with the database, not with
+Python loops. Each check reports what it looked at and what, if anything, is wrong.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass, field
+
+from sqlalchemy import Connection, func, select
+
+from bousol.ledger.ccas import vouchers
+from bousol.ledger.desk import notes
+from bousol.ledger.kernel import audit, money
+from bousol.ledger.models import BACKING_ACCOUNTS, Account, Entry, Posting, SystemAccount
+
+accounts_t, entries_t, postings_t = Account.__table__, Entry.__table__, Posting.__table__
+_SAMPLE = 10
+
+
+@dataclass
+class Check:
+    name: str
+    ok: bool
+    detail: str
+    problems: list[str] = field(default_factory=list)
+
+
+@dataclass
+class Report:
+    checks: list[Check]
+
+    @property
+    def ok(self) -> bool:
+        return all(c.ok for c in self.checks)
+
+    def lines(self) -> list[str]:
+        out = []
+        for check in self.checks:
+            out.append(f"[{'OK' if check.ok else 'ÉCHEC'}] {check.name} : {check.detail}")
+            out.extend(f"    - {p}" for p in check.problems[:_SAMPLE])
+            if len(check.problems) > _SAMPLE:
+                out.append(f"    … et {len(check.problems) - _SAMPLE} autres")
+        return out
+
+
+def _system_balance(conn: Connection, code: SystemAccount) -> int:
+    return conn.execute(
+        select(accounts_t.c.balance).where(accounts_t.c.system_code == code.value)
+    ).scalar_one()
+
+
+def verify(conn: Connection) -> Report:
+    checks: list[Check] = []
+    n_accounts = conn.execute(select(func.count()).select_from(accounts_t)).scalar_one()
+    n_entries = conn.execute(select(func.count()).select_from(entries_t)).scalar_one()
+    n_postings = conn.execute(select(func.count()).select_from(postings_t)).scalar_one()
+
+    # 1. Each stored balance equals the sum of its account's postings.
+    sums = (
+        select(postings_t.c.account_id, func.sum(postings_t.c.amount).label("total"))
+        .group_by(postings_t.c.account_id)
+        .subquery()
+    )
+    recomputed = func.coalesce(sums.c.total, 0)
+    wrong = conn.execute(
+        select(accounts_t.c.id, accounts_t.c.label, accounts_t.c.balance, recomputed)
+        .select_from(accounts_t.outerjoin(sums, sums.c.account_id == accounts_t.c.id))
+        .where(accounts_t.c.balance != recomputed)
+    ).all()
+    checks.append(Check(
+        "soldes recalculés", not wrong,
+        f"{n_accounts} comptes recalculés depuis {n_postings} écritures élémentaires",
+        [f"compte {r[0]} ({r[1]}) : solde {r[2]} ≠ somme {r[3]} (centimes)" for r in wrong],
+    ))
+
+    # 2. Each entry balances per currency, and has at least two postings.
+    unbalanced = conn.execute(
+        select(postings_t.c.entry_id, postings_t.c.currency, func.sum(postings_t.c.amount))
+        .group_by(postings_t.c.entry_id, postings_t.c.currency)
+        .having(func.sum(postings_t.c.amount) != 0)
+    ).all()
+    thin = conn.execute(
+        select(entries_t.c.id)
+        .select_from(entries_t.outerjoin(postings_t, postings_t.c.entry_id == entries_t.c.id))
+        .group_by(entries_t.c.id)
+        .having(func.count(postings_t.c.id) < 2)
+    ).all()
+    checks.append(Check(
+        "écritures équilibrées", not unbalanced and not thin,
+        f"{n_entries} écritures, équilibre par devise (EUR, BSOL)",
+        [f"écriture {r[0]} : {r[1]} déséquilibré de {r[2]} centimes" for r in unbalanced]
+        + [f"écriture {r[0]} : moins de deux mouvements" for r in thin],
+    ))
+
+    # 3. Postings are in their account's currency (the composite foreign key backs it).
+    mismatched = conn.execute(
+        select(postings_t.c.id)
+        .select_from(postings_t.join(accounts_t, accounts_t.c.id == postings_t.c.account_id))
+        .where(postings_t.c.currency != accounts_t.c.currency)
+    ).all()
+    checks.append(Check(
+        "devise des mouvements", not mismatched, "chaque mouvement dans la devise de son compte",
+        [f"mouvement {r[0]} dans une autre devise que son compte" for r in mismatched],
+    ))
+
+    # 4. No balance below zero where the account does not allow it.
+    negative = conn.execute(
+        select(accounts_t.c.id, accounts_t.c.label, accounts_t.c.balance).where(
+            accounts_t.c.balance < 0, accounts_t.c.allow_negative.is_(False)
+        )
+    ).all()
+    checks.append(Check(
+        "aucun solde négatif interdit", not negative, "comptes sans découvert autorisé",
+        [f"compte {r[0]} ({r[1]}) : {r[2]} centimes" for r in negative],
+    ))
+
+    # 5. Issuance is minus every other Bou'Sol.
+    issuance = _system_balance(conn, SystemAccount.ISSUANCE)
+    others = int(conn.execute(
+        select(func.coalesce(func.sum(accounts_t.c.balance), 0)).where(
+            accounts_t.c.currency == "BSOL",
+            (accounts_t.c.system_code != SystemAccount.ISSUANCE.value)
+            | accounts_t.c.system_code.is_(None),
+        )
+    ).scalar_one())
+    checks.append(Check(
+        "émission = − Bou'Sols en circulation", issuance == -others,
+        f"émission {money.format_plain(issuance)} B, autres comptes "
+        f"{money.format_plain(others)} B",
+        [] if issuance == -others else ["l'émission ne correspond pas aux Bou'Sols détenus"],
+    ))
+
+    # 6. The euro reserve (with desk cash on its way to it) covers the Bou'Sols out.
+    backing = int(conn.execute(
+        select(func.coalesce(func.sum(accounts_t.c.balance), 0)).where(
+            accounts_t.c.system_code.in_([a.value for a in BACKING_ACCOUNTS])
+        )
+    ).scalar_one())
+    covered = backing >= -issuance
+    reserve = _system_balance(conn, SystemAccount.EUR_RESERVE)
+    checks.append(Check(
+        "couverture en euros", covered,
+        f"réserve {money.format_plain(reserve)} € et caisse non remise "
+        f"{money.format_plain(backing - reserve)} €, soit {money.format_plain(backing)} € "
+        f"pour {money.format_plain(-issuance)} B en circulation",
+        [] if covered else [f"il manque {money.format_plain(-issuance - backing)} €"],
+    ))
+
+    # 7. A reversal mirrors its original exactly, account by account.
+    original = postings_t.alias("o")
+    reversal = entries_t.alias("r")
+    net = (
+        select(reversal.c.id.label("rid"), postings_t.c.account_id,
+               func.sum(postings_t.c.amount).label("amount"))
+        .select_from(reversal.join(postings_t, postings_t.c.entry_id == reversal.c.id))
+        .where(reversal.c.reverses_id.is_not(None))
+        .group_by(reversal.c.id, postings_t.c.account_id)
+        .union_all(
+            select(reversal.c.id, original.c.account_id, func.sum(original.c.amount))
+            .select_from(reversal.join(original, original.c.entry_id == reversal.c.reverses_id))
+            .group_by(reversal.c.id, original.c.account_id)
+        )
+        .subquery()
+    )
+    not_mirrored = conn.execute(
+        select(net.c.rid).group_by(net.c.rid, net.c.account_id).having(func.sum(net.c.amount) != 0)
+    ).all()
+    n_reversals = conn.execute(
+        select(func.count()).where(entries_t.c.reverses_id.is_not(None))
+    ).scalar_one()
+    bad_kind = conn.execute(
+        select(func.count()).where(
+            (entries_t.c.reverses_id.is_(None) & (entries_t.c.kind == "reversal"))
+            | (entries_t.c.reverses_id.is_not(None) & (entries_t.c.kind != "reversal"))
+        )
+    ).scalar_one()
+    problems = sorted({f"contre-passation {r[0]} ne reflète pas l'original" for r in not_mirrored})
+    if bad_kind:
+        problems.append(f"{bad_kind} écriture(s) de contre-passation mal liées")
+    checks.append(Check(
+        "contre-passations", not problems, f"{n_reversals} contre-passation(s) vérifiée(s)",
+        problems,
+    ))
+    # 8. The notes in circulation in the ledger are the notes the stock says are out.
+    notes_balance = _system_balance(conn, SystemAccount.NOTES_CIRCULATION)
+    face = notes.circulation_face_cents(conn)
+    checks.append(Check(
+        "billets en circulation = stock", notes_balance == face,
+        f"compte {money.format_plain(notes_balance)} B, billets en circulation selon le "
+        f"stock {money.format_plain(face)} B",
+        [] if notes_balance == face
+        else [f"écart de {money.format_plain(notes_balance - face)} B entre le compte et le stock"],
+    ))
+    # 9. The vouchers outstanding in the ledger are what the open vouchers still hold.
+    vouchers_balance = _system_balance(conn, SystemAccount.VOUCHERS_OUTSTANDING)
+    held = vouchers.outstanding_total(conn)
+    checks.append(Check(
+        "bons d'aide en circulation = bons ouverts", vouchers_balance == held,
+        f"compte {money.format_plain(vouchers_balance)} B, restant sur les bons ouverts "
+        f"{money.format_plain(held)} B",
+        [] if vouchers_balance == held
+        else [f"écart de {money.format_plain(vouchers_balance - held)} B entre le compte "
+              "et les bons"],
+    ))
+    # 10. The audit trail's hash chain is whole: no record changed, none removed.
+    chain = audit.verify_chain(conn)
+    checks.append(Check(
+        "journal d'audit chaîné", not chain.problems,
+        f"{chain.records} enregistrements, empreintes et maillons recalculés",
+        chain.problems,
+    ))
+    return Report(checks)
