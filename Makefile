@@ -32,12 +32,12 @@ test: install lint
 # (Paris and UTC then disagree on the date), and a leap day. The clock is the ledger's
 # own (BOUSOL_CLOCK, bousol/ledger/kernel/clock.py): the machine's date is not touched.
 CALENDAR_DATES ?= 2027-12-31T12:00:00+01:00 2028-01-01T00:30:00+01:00 2028-02-29T12:00:00+01:00
-CALENDAR_TESTS ?= tests/test_membership.py tests/test_members.py tests/test_vouchers.py \
-	tests/test_vouchers_web.py tests/test_voucher_reports.py tests/test_voucher_print.py \
-	tests/test_notes.py tests/test_desk_notes.py tests/test_closing.py tests/test_reports.py \
-	tests/test_decisions.py tests/test_statements.py tests/test_fec.py \
-	tests/test_payment_requests.py tests/test_api_tokens.py tests/test_spaces_web.py \
-	tests/test_ccas_web.py tests/test_desk.py tests/test_payouts.py
+CALENDAR_TESTS ?= tests/association/test_membership.py tests/desk/test_members.py tests/ccas/test_vouchers.py \
+	tests/ccas/test_vouchers_web.py tests/ccas/test_voucher_reports.py tests/ccas/test_voucher_print.py \
+	tests/desk/test_notes.py tests/desk/test_desk_notes.py tests/desk/test_closing.py tests/association/test_reports.py \
+	tests/association/test_decisions.py tests/books/test_statements.py tests/association/test_fec.py \
+	tests/merchants/test_payment_requests.py tests/access/test_api_tokens.py tests/web/test_spaces_web.py \
+	tests/ccas/test_ccas_web.py tests/desk/test_desk.py tests/desk/test_payouts.py
 test-calendar: install
 	@for day in $(CALENDAR_DATES); do \
 	    echo "== the date-sensitive tests with the clock at $$day"; \

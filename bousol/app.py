@@ -80,31 +80,14 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
     from bousol.web import (
         account,
         admin,
-        admin_approval,  # noqa: F401  (its routes join the admin blueprint)
-        admin_audit,  # noqa: F401  (its routes join the admin blueprint)
-        admin_fec,  # noqa: F401  (its routes join the admin blueprint)
-        admin_members,  # noqa: F401  (its routes join the admin blueprint)
-        admin_phases,  # noqa: F401  (its routes join the admin blueprint)
-        admin_reports,  # noqa: F401  (its routes join the admin blueprint)
-        admin_settings,  # noqa: F401  (its routes join the admin blueprint)
-        admin_tokens,  # noqa: F401  (its routes join the admin blueprint)
         api,
         auth,
         ccas,
-        ccas_print,  # noqa: F401  (its routes join the CCAS blueprint)
-        ccas_reports,  # noqa: F401  (its routes join the CCAS blueprint)
         collective,
         desk,
-        desk_approvals,  # noqa: F401  (its routes join the desk blueprint)
-        desk_notes,  # noqa: F401  (its routes join the desk blueprint)
-        desk_reconversions,  # noqa: F401  (its routes join the desk blueprint)
         errors,
-        first_password,  # noqa: F401  (its routes join the public blueprint)
         member,
         merchant,
-        merchant_payments,  # noqa: F401  (its routes join the merchant blueprint)
-        merchant_profile,  # noqa: F401  (its routes join the merchant blueprint)
-        merchant_vouchers,  # noqa: F401  (its routes join the merchant blueprint)
         pay,
         public,
     )

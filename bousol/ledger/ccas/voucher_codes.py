@@ -3,7 +3,7 @@
 A code is 16 characters of Crockford's base 32 (digits and capitals without I, L, O,
 U: 32⁸ × 32⁸ = 2⁸⁰ codes) followed by one check character computed with the Luhn
 mod N algorithm over the same alphabet. Luhn mod N catches every single mistyped
-character and every swap of two neighbours except 0 ↔ Z (tests/test_voucher_codes.py
+character and every swap of two neighbours except 0 ↔ Z (tests/ccas/test_voucher_codes.py
 counts them), so a typing error is told apart from an unknown code (``invalid_code``,
 422, against ``not_found``, 404). Printed in groups of four: ``7K3M-Q9XD-2HPT-W4RB-C``.
 Reading is forgiving the way Crockford intended: case, spaces and dashes do not matter,
