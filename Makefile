@@ -6,7 +6,7 @@ BIN := $(VENV)/bin
 export FLASK_APP := wsgi
 export BOUSOL_ENV ?= development
 
-.PHONY: install run test test-calendar lint bench clean
+.PHONY: install run test test-calendar lint typecheck bench clean
 
 $(VENV)/.installed: pyproject.toml constraints.txt
 	$(PYTHON) -m venv $(VENV)
@@ -22,8 +22,9 @@ run: install
 	$(BIN)/flask bousol demo
 	$(BIN)/flask run --host 127.0.0.1 --port 5000
 
-# Lint, then the whole suite: SQLite always; PostgreSQL and Chromium when present.
-test: install lint
+# Lint (ruff, the import contracts), type-check the ledger, then the whole suite:
+# SQLite always; PostgreSQL and Chromium when present.
+test: install lint typecheck
 	$(BIN)/python -m pytest $(PYTEST_ARGS)
 
 # The date-sensitive tests (membership years, reminders, vouchers' expiry, notes'
@@ -47,6 +48,11 @@ test-calendar: install
 
 lint: install
 	$(BIN)/ruff check .
+	$(BIN)/lint-imports --no-cache
+
+# mypy on the business rules, with the strictness and the baseline of pyproject.toml.
+typecheck: install
+	$(BIN)/mypy
 
 bench: install
 	$(BIN)/python bench/payments.py

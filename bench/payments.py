@@ -62,6 +62,7 @@ from bousol.extensions import db  # noqa: E402
 from bousol.ledger.access.parties import create_user  # noqa: E402
 from bousol.ledger.books import operations  # noqa: E402
 from bousol.ledger.books.verify import verify  # noqa: E402
+from bousol.ledger.desk import exchange as desk_exchange  # noqa: E402
 from bousol.ledger.kernel import audit, settings  # noqa: E402
 from bousol.ledger.kernel.actors import SYSTEM, Actor  # noqa: E402
 from bousol.ledger.kernel.db import SQLITE_BUSY_TIMEOUT_MS, make_engine, make_session_factory  # noqa: E402
@@ -150,7 +151,7 @@ def set_up_parties(session_factory, total_payments: int) -> Ledger:
         unit.commit()
     operations.record_subsidy(uow(), SYSTEM, euros=per_soliste_euros + 10, memo="bench")
     for s in solistes:
-        operations.exchange(uow(), SYSTEM, party_code=s.party_code, euros=per_soliste_euros,
+        desk_exchange.exchange(uow(), SYSTEM, party_code=s.party_code, euros=per_soliste_euros,
                             memo="bench")
 
     with session_factory() as session:

@@ -49,6 +49,9 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
     app.config.update(overrides)
     Path(app.instance_path).mkdir(exist_ok=True)
 
+    from bousol.ledger import domains
+
+    domains.load()  # the domains register what the books consult (books/hooks.py)
     db.init_app(app)
     with app.app_context():
         configure_engine(db.engine)

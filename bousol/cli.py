@@ -11,6 +11,7 @@ import click
 from flask import current_app
 from flask.cli import with_appcontext
 
+from bousol.extensions import db
 from bousol.ledger import demo
 from bousol.ledger.access.parties import create_user
 from bousol.ledger.books import operations, rules
@@ -18,8 +19,14 @@ from bousol.ledger.books.verify import verify
 from bousol.ledger.kernel import audit, money, settings
 from bousol.ledger.kernel.actors import SYSTEM
 from bousol.ledger.kernel.errors import DomainError
+from bousol.ledger.kernel.uow import UnitOfWork
 from bousol.ledger.models import Filiere, Role
-from bousol.web import unit_of_work
+
+
+def unit_of_work(*, read_only: bool = False) -> UnitOfWork:
+    """A unit of work on the command's session (the app context closes it); its writes
+    are recorded under the command's audit context (set in ``bousol_cli``)."""
+    return UnitOfWork(db.session, owns_session=False, read_only=read_only)
 
 
 @click.group("bousol")

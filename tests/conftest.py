@@ -12,9 +12,11 @@ says how to run it; with ``BOUSOL_REQUIRE_PG=1`` (CI) it fails instead.
 
 from __future__ import annotations
 
+import datetime as dt
 import os
 import secrets
 import shutil
+import time
 from collections.abc import Callable, Iterator
 
 import pytest
@@ -44,14 +46,34 @@ REQUIRE_PG = os.environ.get("BOUSOL_REQUIRE_PG") == "1"
 # the middle of November unless BOUSOL_CLOCK says otherwise (.ci/run replays the
 # date-sensitive tests on 31 December, 1 January just after midnight, and 29 February).
 # The clock runs on from there at the real pace, so time-to-live rules still elapse.
-DEFAULT_TEST_CLOCK = "2026-11-18T10:00:00+01:00"
-clock.set_clock(os.environ.get("BOUSOL_CLOCK", "").strip() or DEFAULT_TEST_CLOCK)
 # A test that starts another process (a command, a server) passes it
 # BOUSOL_CLOCK=clock.now().isoformat() so that both read the same time.
-
-
+DEFAULT_TEST_CLOCK = "2026-11-18T10:00:00+01:00"
 # Hashing with scrypt costs ~50 ms a user; the tests make hundreds of users.
-parties.PASSWORD_METHOD = "pbkdf2:sha256:1000"
+TEST_PASSWORD_METHOD = "pbkdf2:sha256:1000"
+
+# What the run changed, to put back at its end (importing this module changes nothing).
+_before: dict[str, object] = {}
+
+
+def pytest_configure(config) -> None:
+    # Before collection: test modules read the clock at import (TODAY = paris_today()).
+    _before["clock"] = clock.now() if clock.is_set() else None
+    _before["since"] = time.monotonic()
+    _before["password_method"] = parties.PASSWORD_METHOD
+    clock.set_clock(os.environ.get("BOUSOL_CLOCK", "").strip() or DEFAULT_TEST_CLOCK)
+    parties.PASSWORD_METHOD = TEST_PASSWORD_METHOD
+
+
+def pytest_unconfigure(config) -> None:
+    if not _before:
+        return
+    previous = _before["clock"]
+    # A clock set before the run (BOUSOL_CLOCK read by the clock module) ran on meanwhile.
+    elapsed = dt.timedelta(seconds=time.monotonic() - _before["since"])
+    clock.set_clock(None if previous is None else previous + elapsed)
+    parties.PASSWORD_METHOD = _before["password_method"]
+    _before.clear()
 
 
 def _migrate(url: str) -> None:

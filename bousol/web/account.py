@@ -15,8 +15,9 @@ from bousol.extensions import db
 from bousol.ledger.access import api_tokens, parties
 from bousol.ledger.kernel.errors import DomainError
 from bousol.ledger.models import User
-from bousol.web import current_actor, form_status, unit_of_work
+from bousol.web import current_actor, unit_of_work
 from bousol.web.auth import client_address, start_session
+from bousol.web.forms import page_status, refuse
 
 bp = Blueprint("account", __name__, url_prefix="/compte")
 
@@ -36,15 +37,13 @@ def tokens():
             flash(_("Jeton révoqué : il ne donne plus accès à l'API."), "info")
             return redirect(url_for("account.tokens"))
         except DomainError as error:
-            form.token_id.errors.append(error.message)
-    if form.errors:
-        status = 422
+            status = refuse(form, error, "token_id")
     with unit_of_work(read_only=True) as uow:
         active = api_tokens.active_tokens(uow.conn, current_user.id)
     return render_template("account/tokens.html", tokens=active, form=form,
                            title=_l("Mes jetons d'accès à l'API"),
                            revoke_url=url_for("account.tokens"), owner=None,
-                           scope_labels=api_tokens.SCOPES), status
+                           scope_labels=api_tokens.SCOPES), page_status(form, status)
 
 
 class PasswordForm(FlaskForm):
@@ -69,11 +68,9 @@ def password():
             parties.change_password(unit_of_work, current_actor(),
                                     current=form.current_password.data,
                                     new=form.new_password.data, address=client_address())
-        except DomainError as error:
-            target = form.new_password if error.code == "invalid_input" \
-                else form.current_password
-            target.errors.append(error.message)
-            status = form_status(error)
+        except DomainError as error:  # the new password's rules, else the current one
+            status = refuse(form, error, "current_password",
+                            fields={"invalid_input": "new_password"})
         else:
             # This session goes on, on the new session token; the others have ended.
             db.session.expire_all()
@@ -81,7 +78,5 @@ def password():
             flash(_("Mot de passe changé : vos autres sessions et vos jetons d'API sont "
                     "terminés."), "info")
             return redirect(url_for("account.password"))
-    if form.errors and status == 200:
-        status = 422
     return render_template("account/password.html", form=form,
-                           title=_l("Changer mon mot de passe")), status
+                           title=_l("Changer mon mot de passe")), page_status(form, status)

@@ -29,6 +29,7 @@ from bousol.ledger.kernel import clock, mail
 from bousol.ledger.kernel.errors import DomainError, TooManyAttempts
 from bousol.ledger.models import User
 from bousol.web import public_url, unit_of_work
+from bousol.web.forms import page_status, refuse
 
 bp = Blueprint("auth", __name__)
 
@@ -161,7 +162,6 @@ def login():
     if current_user.is_authenticated:
         return redirect(url_for("auth.index"))
     form = LoginForm(next=request.args.get("next", ""))
-    status = 200
     if form.validate_on_submit():
         username, password = form.username.data, form.password.data
         try:
@@ -176,9 +176,7 @@ def login():
         else:
             start_session(user)
             return redirect(_safe_next(form.next.data) or url_for(HOME_BY_ROLE[user.role]))
-    if form.errors:
-        status = 422
-    return render_template("auth/login.html", form=form), status
+    return render_template("auth/login.html", form=form), page_status(form)
 
 
 class ForgottenForm(FlaskForm):
@@ -211,9 +209,8 @@ def forgotten_password():
                  "un courriel vient d'y partir avec un lien valable 30 minutes. "
                  "Pensez à regarder dans les indésirables."), "info")
         return redirect(url_for("auth.forgotten_password"))
-    status = 422 if form.errors else 200
     return render_template("auth/forgotten.html", form=form,
-                           title=_l("Mot de passe oublié")), status
+                           title=_l("Mot de passe oublié")), page_status(form)
 
 
 @bp.route("/mot-de-passe/<token>", methods=["GET", "POST"])
@@ -228,8 +225,8 @@ def reset_password(token: str):
         except password_resets.InvalidResetLink as error:
             return render_template("auth/reset.html", form=None, error=error.message,
                                    title=_l("Nouveau mot de passe")), 410
-        except DomainError as error:
-            form.new_password.errors.append(error.message)
+        except DomainError as error:  # the password's rules
+            status = refuse(form, error, "new_password")
         else:
             db.session.expire_all()
             user = db.session.get(User, reset.user_id)
@@ -242,10 +239,8 @@ def reset_password(token: str):
         return render_template("auth/reset.html", form=None,
                                error=password_resets.InvalidResetLink.default_message,
                                title=_l("Nouveau mot de passe")), 410
-    if form.errors:
-        status = 422
     return render_template("auth/reset.html", form=form, error=None,
-                           title=_l("Nouveau mot de passe")), status
+                           title=_l("Nouveau mot de passe")), page_status(form, status)
 
 
 @bp.route("/deconnexion", methods=["POST"])

@@ -21,7 +21,8 @@ from bousol.ledger.kernel import clock, settings
 from bousol.ledger.kernel.errors import DomainError
 from bousol.ledger.merchants import approval
 from bousol.ledger.models import COLLEGE_LABELS, College, Role
-from bousol.web import current_actor, form_status, unit_of_work
+from bousol.web import current_actor, unit_of_work
+from bousol.web.forms import FieldMap, field_for, flash_refusal, or_404, refuse
 
 bp = Blueprint("collective", __name__, url_prefix="/collectif")
 
@@ -81,11 +82,8 @@ def index():
 
 # ---------------------------------------------------------------- proposing
 
-# The ledger's field names → the form's.
-PROPOSE_FIELDS = {"title": "title", "body": "body", "closes_at": "closes_on",
-                  "closes_on": "closes_on", "closes_time": "closes_time", "effect": "effect",
-                  "setting_key": "setting_key", "setting_value": "setting_value",
-                  "prestataire": "prestataire"}
+# The ledger's field names → the form's, where they differ (the others are the same).
+PROPOSE_FIELDS: FieldMap = {"closes_at": "closes_on"}
 
 
 class ProposeForm(FlaskForm):
@@ -138,14 +136,9 @@ def propose():
                 setting_key=form.setting_key.data, setting_value=form.setting_value.data,
                 prestataire_code=form.prestataire.data)
         except DomainError as error:
-            name = PROPOSE_FIELDS.get(str(error.details.get("field")))
-            if name is None:
-                if error.http_status == 403:
-                    abort(403)
-                form.form_errors.append(error.message)
-            else:
-                form[name].errors = [*form[name].errors, error.message]
-            status = form_status(error)
+            if error.http_status == 403 and field_for(form, error, fields=PROPOSE_FIELDS) is None:
+                abort(403)  # not about what was typed: not for this user
+            status = refuse(form, error, fields=PROPOSE_FIELDS)
         else:
             flash(_("Décision n° %(id)s soumise au vote du collectif.", id=motion_id), "info")
             return redirect(url_for("collective.motion_page", motion_id=motion_id))
@@ -169,10 +162,8 @@ class VoteForm(FlaskForm):
 
 def _motion(motion_id: int, vote_form: VoteForm | None = None, status: int = 200):
     with unit_of_work(read_only=True) as uow:
-        try:
+        with or_404():
             found = decisions.motion(uow.conn, motion_id)
-        except DomainError:
-            abort(404)
         counted = decisions.results(uow.conn, motion_id)
         mine = decisions.my_vote(uow.conn, motion_id, current_user.id)
         member = decisions.seat(uow.conn, current_user.id)
@@ -208,10 +199,7 @@ def vote(motion_id: int):
     try:
         cast = decisions.vote(unit_of_work(), current_actor(), motion_id, form.choice.data)
     except DomainError as error:
-        if error.http_status == 404:
-            abort(404)
-        form.choice.errors = [*form.choice.errors, error.message]
-        return _motion(motion_id, form, form_status(error))
+        return _motion(motion_id, form, refuse(form, error, "choice", not_found_404=True))
     label = _(decisions.CHOICE_LABELS[decisions.Choice(cast.choice)])
     if cast.first:
         flash(_("Votre vote est enregistré : %(choice)s.", choice=label), "info")
@@ -244,5 +232,5 @@ def close_or_withdraw(motion_id: int, action: str):
             abort(404)
         if error.http_status == 403:
             abort(403)
-        flash(error.message, "error")
+        flash_refusal(error)
     return redirect(url_for("collective.motion_page", motion_id=motion_id))

@@ -13,7 +13,6 @@ from flask import Blueprint, abort, flash, redirect, render_template, request, u
 from flask_babel import lazy_gettext as _l
 from flask_login import current_user
 from flask_wtf import FlaskForm
-from sqlalchemy import select
 from wtforms import HiddenField, PasswordField, StringField
 from wtforms.validators import DataRequired, Length
 
@@ -23,12 +22,13 @@ from bousol.ledger.access.parties import normalise_party_code
 from bousol.ledger.books import operations, queries
 from bousol.ledger.ccas import vouchers
 from bousol.ledger.kernel import money
-from bousol.ledger.kernel.errors import DomainError, InvalidAmount, NotFound
+from bousol.ledger.kernel.errors import DomainError, NotFound
 from bousol.ledger.kernel.uow import UnitOfWork
 from bousol.ledger.merchants import payment_requests
-from bousol.ledger.models import Party, User
-from bousol.web import current_actor, form_status, role_required, unit_of_work
+from bousol.ledger.models import User
+from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.formatting import fr_money
+from bousol.web.forms import FieldMap, check_field, page_status, refuse
 
 bp = Blueprint("pay", __name__, url_prefix="/payer")
 
@@ -62,16 +62,10 @@ def _confirm_secret(form: ConfirmForm) -> None:
                     address=request.remote_addr or "unknown")
 
 
-def _refused(form: ConfirmForm, error: DomainError, field=None) -> int:
-    (field or form.secret).errors.append(error.message)
-    return form_status(error)
-
-
 @bp.route("/", methods=["GET", "POST"])
 @role_required(*PAYER_ROLES)
 def enter_code():
     form = CodeForm()
-    status = 200
     if form.validate_on_submit():
         with unit_of_work(read_only=True) as uow:
             found = payment_requests.by_short_code(uow.conn, form.code.data)
@@ -79,10 +73,8 @@ def enter_code():
             return redirect(url_for("pay.pay_request", token=found.token))
         form.code.errors.append(_l("Aucune demande de paiement ne porte ce code : "
                                    "vérifiez-le auprès du commerçant."))
-    if form.errors:
-        status = 422
     return render_template("pay/enter_code.html", form=form,
-                           title=_l("Payer avec un code")), status
+                           title=_l("Payer avec un code")), page_status(form)
 
 
 @bp.route("/<token>", methods=["GET", "POST"])
@@ -104,62 +96,43 @@ def pay_request(token: str):
             paid = payment_requests.pay(unit_of_work(), current_actor(), token=token)
             return redirect(url_for("pay.done", entry_id=paid.entry_id))
         except DomainError as error:
-            status = _refused(form, error)
+            status = refuse(form, error, "secret")
             with unit_of_work(read_only=True) as uow:  # it may have changed meanwhile
                 view = payment_requests.by_token(uow.conn, token)
-    elif form.errors:
-        status = 422
     return render_template("pay/request.html", view=view, form=form, balance=balance,
                            addressed_elsewhere=(view.kind == "invoice" and not mine),
-                           title=_l("Payer")), status
-
-
-def _merchant(code: str):
-    if not isinstance(code, str) or len(code) > 16:
-        return None
-    parties = Party.__table__
-    with unit_of_work(read_only=True) as uow:
-        return uow.conn.execute(
-            select(parties.c.code, parties.c.name, parties.c.status, parties.c.filiere,
-                   parties.c.commune)
-            .where(parties.c.code == code, parties.c.kind == "prestataire")
-        ).first()
+                           title=_l("Payer")), page_status(form, status)
 
 
 @bp.route("/commerce/<code>", methods=["GET", "POST"])
 @role_required(*PAYER_ROLES)
 def pay_merchant(code: str):
     """The merchant's fixed QR code (shop window, counter): the payer types the amount."""
-    merchant = _merchant(code)
-    if merchant is None or merchant.status != "approved":
+    with unit_of_work(read_only=True) as uow:
+        merchant = payment_requests.fixed_qr_payee(uow.conn, code)
+    if merchant is None:
         abort(404)  # like the directory: nothing said about who is not approved
     form = MerchantPayForm()
     if not form.request_key.data:
         form.request_key.data = uuid.uuid4().hex
     status = 200
-    if form.validate_on_submit():
+    # The amount checked first, so that its error shows by the amount field.
+    if form.validate_on_submit() and check_field(form, "amount", money.parse_amount):
         try:
-            amount = form.amount.data
-            money.parse_amount(amount)  # so that its error shows by the amount field
-        except InvalidAmount as error:
-            status = _refused(form, error, form.amount)
-        else:
-            try:
-                _confirm_secret(form)
-                paid = operations.pay(
-                    unit_of_work(), current_actor(), payee_code=merchant.code, amount=amount,
-                    memo=form.memo.data or None,
-                    idempotency_key=f"fixed-qr:{form.request_key.data}",
-                )
-                return redirect(url_for("pay.done", entry_id=paid.entry_id))
-            except DomainError as error:
-                status = _refused(form, error)
-                # A refusal is remembered under its key: the next try is a new request.
-                form.request_key.data = uuid.uuid4().hex
-    elif form.errors:
-        status = 422
+            _confirm_secret(form)
+            paid = operations.pay(
+                unit_of_work(), current_actor(), payee_code=merchant.code,
+                amount=form.amount.data, memo=form.memo.data or None,
+                idempotency_key=f"fixed-qr:{form.request_key.data}",
+            )
+            return redirect(url_for("pay.done", entry_id=paid.entry_id))
+        except DomainError as error:
+            status = refuse(form, error, "secret")
+            # A refusal is remembered under its key: the next try is a new request.
+            form.request_key.data = uuid.uuid4().hex
     return render_template("pay/merchant.html", merchant=merchant, form=form,
-                           title=_l("Payer %(name)s", name=merchant.name)), status
+                           title=_l("Payer %(name)s", name=merchant.name)), \
+        page_status(form, status)
 
 
 class PinForm(FlaskForm):
@@ -188,11 +161,9 @@ def pin():
                 flash(_l("Code PIN enregistré.") if form.pin.data
                       else _l("Code PIN supprimé : confirmez avec votre mot de passe."), "info")
                 return redirect(url_for("pay.pin"))
-            except DomainError as error:
-                target = form.pin if error.code == "invalid_input" else form.password
-                status = _refused(form, error, target)
-    if form.errors and status == 200:
-        status = 422
+            except DomainError as error:  # the PIN's rules, else the password
+                status = refuse(form, error, "password", fields={"invalid_input": "pin"})
+    status = page_status(form, status)
     has_pin = db.session.get(User, current_user.id).pin_hash is not None
     return render_template("pay/pin.html", form=form, has_pin=has_pin,
                            title=_l("Code PIN de paiement")), status
@@ -202,6 +173,12 @@ class EarmarkedForm(ConfirmForm):
     voucher = StringField(_l("Bon d'aide"), validators=[DataRequired(), Length(max=12)])
     payee = StringField(_l("Code du prestataire"), validators=[DataRequired(), Length(max=16)])
     amount = StringField(_l("Montant en Bou'Sols"), validators=[DataRequired(), Length(max=20)])
+
+
+# Where a refusal of pay_with_earmarked shows (the others: by the password or PIN).
+EARMARKED_FIELDS: FieldMap = {
+    "invalid_amount": "amount", "amount_exceeds_remaining": "amount", "not_found": "voucher",
+    "unknown_party": "payee", "filiere_not_allowed": "payee", "flow_not_allowed": "payee"}
 
 
 @bp.route("/bons", methods=["GET", "POST"])
@@ -235,15 +212,9 @@ def earmarked():
                   "info")
             return redirect(url_for("pay.earmarked"))
         except DomainError as error:
-            target = {"invalid_amount": form.amount, "not_found": form.voucher,
-                      "unknown_party": form.payee, "filiere_not_allowed": form.payee,
-                      "flow_not_allowed": form.payee,
-                      "amount_exceeds_remaining": form.amount}.get(error.code, form.secret)
-            status = _refused(form, error, target)
-    elif form.errors:
-        status = 422
+            status = refuse(form, error, "secret", fields=EARMARKED_FIELDS)
     return render_template("pay/earmarked.html", form=form, vouchers=mine,
-                           title=_l("Mes Bou'Sols fléchés")), status
+                           title=_l("Mes Bou'Sols fléchés")), page_status(form, status)
 
 
 @bp.route("/recu/<int:entry_id>")

@@ -15,6 +15,7 @@ from bousol.ledger.books.statements import KIND_LABELS
 from bousol.ledger.kernel import settings
 from bousol.ledger.kernel.errors import InvalidInput
 from bousol.web import charts, unit_of_work
+from bousol.web.forms import FieldMap, refuse
 
 
 def party_home(title: str):
@@ -71,8 +72,8 @@ PAGE_SIZE = 50
 HOME_LINES = 10
 DIRECTION_LABELS = {"in": _l("Entrées"), "out": _l("Sorties")}
 # The form's field for each filter the ledger may refuse.
-FILTER_FIELDS = {"date_from": "du", "date_to": "au", "kind": "type", "direction": "sens",
-                 "q": "q"}
+FILTER_FIELDS: FieldMap = {"date_from": "du", "date_to": "au", "kind": "type",
+                           "direction": "sens"}
 
 
 class FilterForm(Form):
@@ -102,8 +103,7 @@ class FilterForm(Form):
                 date_from=self.du.data, date_to=self.au.data, kind=self.type.data,
                 direction=self.sens.data, q=self.q.data)
         except InvalidInput as error:
-            name = FILTER_FIELDS.get(str(error.details.get("field")), "q")
-            self[name].errors = [*self[name].errors, error.message]
+            refuse(self, error, "q", fields=FILTER_FIELDS)
             return None
 
     def args(self) -> dict[str, str]:

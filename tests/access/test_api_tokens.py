@@ -10,9 +10,7 @@ import sqlalchemy as sa
 
 from bousol.ledger.access import api_tokens, logins
 from bousol.ledger.models import Role, utcnow
-from tests.helpers import csrf_token, login
-
-PASSWORD = "password-123"
+from tests.helpers import PASSWORD, csrf_token, login
 
 
 def _issue(client, username: str, password: str = PASSWORD, **extra):
@@ -231,7 +229,7 @@ def test_a_grant_replayed_after_a_redemption_answers_the_first_body(app, ledger)
     grocer = ledger.prestataire()
     client = app.test_client()
     token = client.post("/api/v1/tokens", json={"username": ccas.username,
-                                                "password": "password-123"}).json["token"]
+                                                "password": PASSWORD}).json["token"]
     body = {"amount": "10.00", "beneficiary_ref": "DOS-1",
             "valid_until": (paris_today() + dt.timedelta(days=30)).isoformat()}
     headers = {"Authorization": f"Bearer {token}", "Idempotency-Key": "grant-1"}

@@ -4,9 +4,8 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import csrf_token, login
+from tests.helpers import PASSWORD, csrf_token, login
 
-PASSWORD = "password-123"
 HUGE = 2**64
 
 

@@ -18,9 +18,15 @@ from bousol.ledger.kernel import clock, mail
 from bousol.ledger.kernel.errors import TooManyAttempts, WrongSecret
 from bousol.ledger.models import utcnow
 from config import ProductionConfig
-from tests.helpers import CSRF_RE, csrf_token, login
-
-PASSWORD = "password-123"
+from tests.helpers import (
+    APPLICATION_FORM,
+    CSRF_RE,
+    PASSWORD,
+    csrf_token,
+    login,
+    post_form,
+    valid_siret,
+)
 
 
 def test_five_failures_on_a_username_slow_it_down(client, ledger):
@@ -457,23 +463,22 @@ def test_the_csrf_token_is_renewed_at_login(client, ledger):
 
 def test_the_public_form_does_not_say_a_username_is_taken_before_it_is_complete(
         app, ledger):
-    from tests.merchants.test_approval import valid_siret
-    from tests.web.test_public import FORM, _post
-
     taken = ledger.soliste()
-    draft = _post(app.test_client(), "/agrement", name="Le Fournil", filiere="alimentation",
-                  username=taken.username, password=PASSWORD, password_confirm=PASSWORD,
-                  action="save")
+    draft = post_form(app.test_client(), "/agrement", name="Le Fournil", filiere="alimentation",
+                      username=taken.username, password=PASSWORD, password_confirm=PASSWORD,
+                      action="save")
     assert draft.status_code == 422
     assert "Complétez d&#39;abord" in draft.text and "pas disponible" not in draft.text
     for i in range(logins.MAX_SIGNUP_REFUSALS):
-        complete = _post(app.test_client(), "/agrement",
-                         **{**FORM, "siret": valid_siret(10 + i), "username": taken.username},
-                         charter="y", action="submit")
+        complete = post_form(app.test_client(), "/agrement",
+                             **{**APPLICATION_FORM, "siret": valid_siret(10 + i),
+                                "username": taken.username},
+                             charter="y", action="submit")
         assert complete.status_code == 422 and "n&#39;est pas disponible" in complete.text
         assert taken.username not in complete.text.split("Identifiant de connexion")[0]
-    throttled = _post(app.test_client(), "/agrement",
-                      **{**FORM, "siret": valid_siret(30), "username": taken.username},
-                      charter="y", action="submit")
+    throttled = post_form(app.test_client(), "/agrement",
+                          **{**APPLICATION_FORM, "siret": valid_siret(30),
+                             "username": taken.username},
+                          charter="y", action="submit")
     assert throttled.status_code == 429 and "Trop d&#39;identifiants" in throttled.text
     assert ledger.count("parties WHERE kind = 'prestataire'") == 0

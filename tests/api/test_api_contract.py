@@ -22,10 +22,9 @@ import pytest
 import sqlalchemy as sa
 
 from bousol.ledger.kernel import clock
-from tests.kernel.test_concurrency import hammer
+from tests.helpers import PASSWORD, hammer
 
 API = "/api/v1"
-PASSWORD = "secret-123"
 PNG_SIGNATURE = b"\x89PNG\r\n\x1a\n"
 CROCKFORD = "0123456789ABCDEFGHJKMNPQRSTVWXYZ"
 PARIS = ZoneInfo("Europe/Paris")

@@ -38,9 +38,9 @@ from bousol.extensions import db
 from bousol.ledger.ccas import voucher_codes
 from bousol.ledger.kernel import clock
 from bousol.ledger.kernel.errors import InvalidCode
+from tests.helpers import PASSWORD
 
 API = "/api/v1"
-PASSWORD = "secret-123"
 EXAMPLES = {GenerationMode.POSITIVE: 15, GenerationMode.NEGATIVE: 10}
 # Refusals of a well-formed request by the books or the clock: the schema cannot know
 # a balance. Anything else a positive (schema-valid) request gets in 400, 410, 413, 415

@@ -7,7 +7,7 @@ import io
 
 import pytest
 
-PASSWORD = "password-123"
+from tests.helpers import PASSWORD
 
 
 def _token(client, username: str) -> dict[str, str]:

@@ -34,11 +34,8 @@ from bousol.ledger.kernel.errors import (
     UnknownMotion,
 )
 from bousol.ledger.merchants import approval
-from tests.helpers import csrf_token, login
-from tests.kernel.test_concurrency import THREADS, hammer
-from tests.merchants.test_approval import apply
+from tests.helpers import PASSWORD, THREADS, apply, csrf_token, hammer, login
 
-PASSWORD = "password-123"
 STATUSES = ["open", "adopted", "rejected", "withdrawn"]
 ACTIONS = ["adopt", "reject", "withdraw"]
 # The state machine, written out here so that the code's table is checked

@@ -19,9 +19,8 @@ from bousol.ledger.desk import members
 from bousol.ledger.kernel.clock import paris_today
 from bousol.ledger.kernel.errors import DomainError, Forbidden, InvalidDate, InvalidInput
 from bousol.ledger.models import SystemAccount
-from tests.helpers import BANK, csrf_token, login
+from tests.helpers import BANK, PASSWORD, csrf_token, login
 
-PASSWORD = "password-123"
 YEAR_2026 = fec.Period(dt.date(2026, 1, 1), dt.date(2026, 12, 31))
 
 

@@ -27,10 +27,8 @@ from bousol.ledger.kernel.errors import (
     UnknownParty,
 )
 from bousol.ledger.models import College, PartyKind
-from tests.helpers import BANK, csrf_token, login
-from tests.kernel.test_concurrency import hammer
+from tests.helpers import BANK, PASSWORD, csrf_token, hammer, login
 
-PASSWORD = "password-123"
 DECEMBER = dt.date(2026, 12, 15)
 
 

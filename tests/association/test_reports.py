@@ -19,12 +19,12 @@ from bousol.ledger.association.reports import GroupFigures, Supply, Tally
 from bousol.ledger.books import posting
 from bousol.ledger.books.posting import Leg, lock_accounts, post
 from bousol.ledger.ccas import vouchers
-from bousol.ledger.desk import notes
+from bousol.ledger.desk import note_operations
 from bousol.ledger.kernel.clock import paris_today
 from bousol.ledger.kernel.errors import InvalidDate
 from bousol.ledger.merchants import refunds
 from bousol.ledger.models import SystemAccount
-from tests.helpers import BANK, login
+from tests.helpers import BANK, PASSWORD, login
 
 TODAY = paris_today()
 DEC, JAN, FEB, MAR = (dt.date(2024, 12, 1), dt.date(2025, 1, 1), dt.date(2025, 2, 1),
@@ -125,7 +125,7 @@ def history(ledger, monkeypatch):
 
     ledger.notes_at_desk([(20, 1, 5), (1, 101, 110)])
     at(monkeypatch, utc(2025, 3, 5, 9))
-    notes.exchange_notes(ledger.uow(), BANK, party_code=paul.party_code, euros="20.00",
+    note_operations.exchange_notes(ledger.uow(), BANK, party_code=paul.party_code, euros="20.00",
                          counts={20: 1, 1: 1})
     at(monkeypatch, utc(2025, 3, 28, 9))
     top_up_reserve(ledger, 1525)
@@ -292,7 +292,7 @@ def rows(response) -> list[list[str]]:
 
 @pytest.mark.parametrize("role", ["admin", "bank"])
 def test_the_page_shows_the_figures(client, ledger, history, role):
-    login(client, ledger.user(role).username, "password-123")
+    login(client, ledger.user(role).username, PASSWORD)
     home = client.get("/admin/" if role == "admin" else "/comptoir/")
     assert "/admin/rapports" in home.text
     page = client.get("/admin/rapports", query_string=PERIOD)
@@ -312,10 +312,10 @@ def test_the_page_shows_the_figures(client, ledger, history, role):
 
 def test_the_default_page_and_who_may_see_it(app, ledger):
     member, treasurer = app.test_client(), app.test_client()
-    login(member, ledger.soliste().username, "password-123")
+    login(member, ledger.soliste().username, PASSWORD)
     assert member.get("/admin/rapports").status_code == 403
     assert member.get("/admin/rapports.csv").status_code == 403
-    login(treasurer, ledger.user("admin").username, "password-123")
+    login(treasurer, ledger.user("admin").username, PASSWORD)
     page = treasurer.get("/admin/rapports")
     assert page.status_code == 200
     current = TODAY.replace(day=1)
@@ -333,7 +333,7 @@ def test_the_default_page_and_who_may_see_it(app, ledger):
     ({"du": "2025-13"}, "Ce mois n&#39;existe pas"),
 ])
 def test_a_bad_period_is_422_with_a_message(client, ledger, query, message):
-    login(client, ledger.user("admin").username, "password-123")
+    login(client, ledger.user("admin").username, PASSWORD)
     for path in ("/admin/rapports", "/admin/rapports.csv"):
         page = client.get(path, query_string=query)
         assert page.status_code == 422
@@ -342,12 +342,12 @@ def test_a_bad_period_is_422_with_a_message(client, ledger, query, message):
 
 
 def test_an_unknown_table_is_404(client, ledger):
-    login(client, ledger.user("admin").username, "password-123")
+    login(client, ledger.user("admin").username, PASSWORD)
     assert client.get("/admin/rapports.csv?table=secret").status_code == 404
 
 
 def test_monthly_csv_matches_the_ledger(client, ledger, history):
-    login(client, ledger.user("admin").username, "password-123")
+    login(client, ledger.user("admin").username, PASSWORD)
     response = client.get("/admin/rapports.csv", query_string={**PERIOD, "table": "mois"})
     assert "rapport-mois-2024-12-au-2025-03.csv" in response.headers["Content-Disposition"]
     header, *lines = rows(response)
@@ -380,7 +380,7 @@ def test_monthly_csv_matches_the_ledger(client, ledger, history):
 
 def test_filiere_and_commune_csv(client, ledger, history):
     set_commune(ledger, history["baker"], "=HYPERLINK(\"http://x\")")
-    login(client, ledger.user("admin").username, "password-123")
+    login(client, ledger.user("admin").username, PASSWORD)
     header, *lines = rows(client.get("/admin/rapports.csv",
                                      query_string={**PERIOD, "table": "filieres"}))
     assert header == ["Mois", "Filière", "Code de la filière", "Paiements (nombre)",

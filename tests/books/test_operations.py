@@ -6,6 +6,7 @@ import pytest
 import sqlalchemy as sa
 
 from bousol.ledger.books import operations
+from bousol.ledger.desk import exchange as desk_exchange
 from bousol.ledger.kernel.actors import Actor
 from bousol.ledger.kernel.errors import (
     AlreadyReversed,
@@ -117,7 +118,7 @@ def test_exchange_refusals(ledger):
     with pytest.raises(InvalidInput):
         ledger.exchange(marie, "20", tender="bitcoin")
     with pytest.raises(Forbidden):
-        operations.exchange(ledger.uow(), marie, party_code=marie.party_code, euros="20")
+        desk_exchange.exchange(ledger.uow(), marie, party_code=marie.party_code, euros="20")
     assert ledger.count("entries") == 1  # only the subsidy
     ledger.assert_consistent()
 
@@ -437,7 +438,7 @@ def test_odd_party_codes_name_nobody(ledger, funded, code):
         operations.pay(ledger.uow(), marie, payee_code=code, amount="1.00",
                        idempotency_key="odd")
     with pytest.raises(UnknownParty):
-        operations.exchange(ledger.uow(), BANK, party_code=code, euros="1")
+        desk_exchange.exchange(ledger.uow(), BANK, party_code=code, euros="1")
     with pytest.raises(UnknownParty):
         operations.reconvert(ledger.uow(), BANK, prestataire_code=code, bousols="1")
     assert ledger.balance(marie) == 4200

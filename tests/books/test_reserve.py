@@ -7,7 +7,7 @@ import datetime as dt
 import pytest
 
 from bousol.ledger.books import posting, queries
-from tests.helpers import login
+from tests.helpers import PASSWORD, login
 
 
 def on_day(monkeypatch, day: dt.date) -> None:
@@ -52,7 +52,7 @@ def test_history_keeps_the_last_days_only(ledger, three_days):
                                             ("admin", "/admin/reserve")])
 def test_reserve_page(client, ledger, three_days, role, path):
     user = ledger.user(role)
-    login(client, user.username, "password-123")
+    login(client, user.username, PASSWORD)
     page = client.get(path)
     assert page.status_code == 200
     assert '<svg class="chart"' in page.text and "<polyline" in page.text
@@ -62,7 +62,7 @@ def test_reserve_page(client, ledger, three_days, role, path):
 
 def test_reserve_page_is_for_the_bank_and_the_association(client, ledger, three_days):
     marie = three_days[0]
-    login(client, marie.username, "password-123")
+    login(client, marie.username, PASSWORD)
     assert client.get("/comptoir/reserve").status_code == 403
     assert client.get("/admin/reserve").status_code == 403
 
@@ -97,7 +97,7 @@ def test_the_parts_of_the_money_supply_add_up(client, ledger, role, path):
     ledger.exchange(agent, "100.00", programme_id=programme.id)  # 105 B to the CCAS
     vouchers.grant(ledger.uow(), agent, beneficiary_ref="B-0001", amount="30.00",
                    programme_id=programme.id)                    # 30 B of them on a voucher
-    login(client, ledger.user(role).username, "password-123")
+    login(client, ledger.user(role).username, PASSWORD)
     page = client.get(path)
     assert page.status_code == 200
     parts = [_figure(page.text, t) for t in ("electronic", "notes", "vouchers")]

@@ -7,111 +7,19 @@ They skip with a reason when /usr/bin/chromium is missing; ``BOUSOL_REQUIRE_BROW
 
 from __future__ import annotations
 
-import os
-import shutil
-import threading
-from pathlib import Path
-
 import pytest
-from werkzeug.serving import make_server
 
-from bousol.app import create_app
-from bousol.extensions import db
 from bousol.ledger.desk import notes
-from bousol.ledger.kernel.db import make_engine, make_session_factory
-from bousol.ledger.kernel.uow import UnitOfWork
-from tests.helpers import BANK, Ledger
-
-CHROMIUM = os.environ.get("BOUSOL_CHROMIUM", "/usr/bin/chromium")
-CHROMIUM_ARGS = ["--headless", "--no-sandbox", "--disable-gpu", "--no-first-run",
-                 "--disable-background-networking", "--disable-component-update",
-                 "--disable-sync"]
-WCAG = {"runOnly": {"type": "tag", "values": ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]}}
+from tests.browser.helpers import assert_accessible, assert_clean_console, plain
+from tests.helpers import BANK, PASSWORD
 
 pytestmark = pytest.mark.browser
-
-
-@pytest.fixture(scope="module")
-def chromium_path() -> str:
-    if not Path(CHROMIUM).exists():
-        reason = (f"no Chromium at {CHROMIUM}: apt-get install -y chromium "
-                  "(or set BOUSOL_CHROMIUM); BOUSOL_REQUIRE_BROWSER=1 makes this a failure")
-        if os.environ.get("BOUSOL_REQUIRE_BROWSER") == "1":
-            pytest.fail(reason)
-        pytest.skip(reason)
-    return CHROMIUM
-
-
-@pytest.fixture
-def live(tmp_path, sqlite_template):
-    """The app served by a real HTTP server on a free local port, on its own database."""
-    path = tmp_path / "live.sqlite3"
-    shutil.copyfile(sqlite_template, path)
-    url = f"sqlite:///{path}"
-    app = create_app("testing", SQLALCHEMY_DATABASE_URI=url)
-    server = make_server("127.0.0.1", 0, app, threaded=True)
-    thread = threading.Thread(target=server.serve_forever, daemon=True)
-    thread.start()
-    engine = make_engine(url)
-    factory = make_session_factory(engine)
-    ledger = Ledger(engine, lambda **kw: UnitOfWork(factory, **kw))
-    yield f"http://127.0.0.1:{server.server_port}", ledger
-    server.shutdown()
-    thread.join()
-    engine.dispose()
-    with app.app_context():
-        db.engine.dispose()
-
-
-@pytest.fixture
-def page(chromium_path):
-    from playwright.sync_api import sync_playwright
-
-    with sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium_path, args=CHROMIUM_ARGS)
-        context = browser.new_context(locale="fr-FR")
-        yield context.new_page()
-        context.close()
-        browser.close()
-
-
-def assert_clean_console(messages: list[str]) -> None:
-    """No missing asset, no CSP violation, no script error. A form sent back with its
-    errors answers 422 (bad input) or 409 (the books refuse: a note not in circulation)
-    on purpose, and the browser logs that too: not a fault."""
-    faults = [m for m in messages if "status of 422" not in m and "status of 409" not in m]
-    assert not faults, faults
-
-
-def log_in(page, base: str, username: str, then: str,
-           password: str = "password-123") -> None:
-    """Open ``then`` (the app sends to the login first), fill the login form, send it."""
-    page.goto(f"{base}{then}")
-    page.get_by_label("Identifiant").fill(username)
-    page.get_by_label("Mot de passe").fill(password)
-    page.get_by_role("button", name="Se connecter").click()
-
-
-def plain(text: str) -> str:
-    """An amount as shown (narrow no-break spaces) in plain spaces, trimmed."""
-    return text.replace("\u202f", " ").replace("\u00a0", " ").strip()
-
-
-def assert_accessible(page) -> None:
-    from axe_playwright_python.sync_playwright import Axe
-
-    results = Axe().run(page, options=WCAG)
-    violations = results.response["violations"]
-    assert not violations, "\n".join(
-        f"{v['id']} ({v['impact']}): {v['help']} — {[n['target'] for n in v['nodes']]}"
-        for v in violations
-    )
 
 
 def test_soliste_logs_in_with_the_keyboard_and_sees_the_balance(live, page):
     base, ledger = live
     ledger.subsidy("10.00")
-    marie = ledger.soliste(name="Marie Lefebvre", password="mot-de-passe-1")
+    marie = ledger.soliste(name="Marie Lefebvre", password=PASSWORD)
     baker = ledger.prestataire(name="Boulangerie du Vieux Boulogne")
     ledger.exchange(marie, "40.00")
     ledger.pay(marie, baker, "12.50", memo="Pain")
@@ -129,7 +37,7 @@ def test_soliste_logs_in_with_the_keyboard_and_sees_the_balance(live, page):
     page.keyboard.type(marie.username)
     page.keyboard.press("Tab")
     assert page.evaluate("document.activeElement.name") == "password"
-    page.keyboard.type("mot-de-passe-1")
+    page.keyboard.type(PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url("**/soliste/")
 
@@ -146,7 +54,7 @@ def test_soliste_logs_in_with_the_keyboard_and_sees_the_balance(live, page):
 
 def test_wrong_password_message_is_announced_and_accessible(live, page):
     base, ledger = live
-    marie = ledger.soliste(password="mot-de-passe-1")
+    marie = ledger.soliste(password=PASSWORD)
     page.goto(f"{base}/connexion")
     page.get_by_label("Identifiant").fill(marie.username)
     page.get_by_label("Mot de passe").fill("faux-mot-de-passe")
@@ -160,11 +68,11 @@ def test_wrong_password_message_is_announced_and_accessible(live, page):
 def test_bank_page_is_accessible(live, page):
     base, ledger = live
     ledger.subsidy("10.00")
-    clerk = ledger.user("bank", password="mot-de-passe-1")
+    clerk = ledger.user("bank", password=PASSWORD)
     ledger.exchange(ledger.soliste(), "20.00", tender="cash")
     page.goto(f"{base}/connexion")
     page.get_by_label("Identifiant").fill(clerk.username)
-    page.get_by_label("Mot de passe").fill("mot-de-passe-1")
+    page.get_by_label("Mot de passe").fill(PASSWORD)
     page.get_by_role("button", name="Se connecter").click()
     page.wait_for_url("**/comptoir/")
     circulation = page.get_by_test_id("circulation").inner_text()
@@ -188,13 +96,13 @@ def test_clerk_registers_a_soliste_exchanges_40_euros_and_prints_the_receipt(liv
     # The desk holds notes of series A26: 20 of each value.
     ledger.notes_at_desk([(value, first, first + 19) for value, first
                           in ((20, 1), (10, 101), (5, 201), (2, 301), (1, 401))])
-    clerk = ledger.user("bank", password="mot-de-passe-1")
+    clerk = ledger.user("bank", password=PASSWORD)
     console: list[str] = []
     page.on("console", lambda message: console.append(message.text))
 
     page.goto(f"{base}/connexion")
     page.get_by_label("Identifiant").fill(clerk.username)
-    page.get_by_label("Mot de passe").fill("mot-de-passe-1")
+    page.get_by_label("Mot de passe").fill(PASSWORD)
     page.keyboard.press("Enter")
     page.wait_for_url("**/comptoir/")
     page.get_by_label("Rechercher un adhérent (nom ou code)").fill("lefebvre")
@@ -270,15 +178,15 @@ def test_desk_notes_closing_and_payout_pages_are_accessible(live, page):
     notes.move(ledger.uow(), BANK, serials="A26-000001..000020", to_place="vault")
     notes.move(ledger.uow(), BANK, serials="A26-000001..000010", to_place="desk")
     shop = ledger.prestataire(name="Boulangerie du Port")
-    clerk = ledger.user("bank", password="mot-de-passe-1")
-    treasurer = ledger.user("admin", password="mot-de-passe-1")
+    clerk = ledger.user("bank", password=PASSWORD)
+    treasurer = ledger.user("admin", password=PASSWORD)
     console: list[str] = []
     page.on("console", lambda message: console.append(message.text))
 
     def log_in(user) -> None:
         page.goto(f"{base}/connexion")
         page.get_by_label("Identifiant").fill(user.username)
-        page.get_by_label("Mot de passe").fill("mot-de-passe-1")
+        page.get_by_label("Mot de passe").fill(PASSWORD)
         page.get_by_role("button", name="Se connecter").click()
         page.wait_for_load_state()
 

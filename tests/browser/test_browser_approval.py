@@ -9,17 +9,10 @@ import pytest
 from bousol.ledger.kernel.actors import Actor
 from bousol.ledger.merchants import approval
 from bousol.ledger.models import Role
-from tests.merchants.test_approval import application
-from tests.browser.test_browser import (  # noqa: F401 - browser fixtures
-    assert_accessible,
-    assert_clean_console,
-    chromium_path,
-    live,
-    page,
-)
+from tests.browser.helpers import assert_accessible, assert_clean_console
+from tests.helpers import PASSWORD, application
 
 pytestmark = pytest.mark.browser
-PASSWORD = "mot-de-passe-1"
 
 
 def _log_in(tab, base: str, username: str) -> None:
@@ -36,7 +29,7 @@ def _error_of(tab, label: str) -> str:
     return tab.locator(f"#{field.get_attribute('aria-describedby')}").inner_text()
 
 
-def test_approval_and_directory_pages_are_accessible(live, page):  # noqa: F811
+def test_approval_and_directory_pages_are_accessible(live, page):
     base, ledger = live
     admin = ledger.user("admin", password=PASSWORD)
     shown = approval.apply(ledger.uow(), username="velo", password=PASSWORD, submit=True,

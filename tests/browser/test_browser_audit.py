@@ -5,19 +5,13 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser.test_browser import (  # noqa: F401 - browser fixtures
-    assert_accessible,
-    chromium_path,
-    live,
-    log_in,
-    page,
-)
+from tests.browser.helpers import assert_accessible, log_in
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
-PASSWORD = "mot-de-passe-1"
 
 
-def test_the_audit_trail_fits_a_phone(live, page):  # noqa: F811
+def test_the_audit_trail_fits_a_phone(live, page):
     base, ledger = live
     admin = ledger.user("admin", password=PASSWORD)
     ledger.subsidy("100.00")

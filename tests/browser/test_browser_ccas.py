@@ -10,19 +10,14 @@ import pytest
 
 from bousol.ledger.ccas import vouchers
 from bousol.ledger.kernel.clock import paris_today
-from tests.browser import test_browser
-from tests.browser.test_browser import chromium_path, live  # noqa: F401 - browser fixtures
-
-CHROMIUM_ARGS = test_browser.CHROMIUM_ARGS
-assert_accessible = test_browser.assert_accessible
-assert_clean_console = test_browser.assert_clean_console
+from tests.browser.helpers import CHROMIUM_ARGS, assert_accessible, assert_clean_console
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
-PASSWORD = "password-123"
 TODAY = paris_today()
 
 
-def test_ccas_pages_are_accessible(live, chromium_path, tmp_path):  # noqa: F811 - fixtures
+def test_ccas_pages_are_accessible(live, chromium_path, tmp_path):
     from playwright.sync_api import sync_playwright
 
     base, ledger = live

@@ -13,17 +13,10 @@ import sqlalchemy as sa
 from bousol.ledger.association import decisions
 from bousol.ledger.kernel import clock
 from bousol.ledger.kernel.actors import SYSTEM
-from tests.browser.test_browser import (  # noqa: F401 - browser fixtures
-    assert_accessible,
-    assert_clean_console,
-    chromium_path,
-    live,
-    log_in,
-    page,
-)
+from tests.browser.helpers import assert_accessible, assert_clean_console, log_in
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
-PASSWORD = "mot-de-passe-1"
 
 
 def _collective(ledger):
@@ -40,7 +33,7 @@ def _collective(ledger):
     return admin, marie, baker, motion_id
 
 
-def test_member_votes_with_the_keyboard_and_changes_the_vote(live, page):  # noqa: F811
+def test_member_votes_with_the_keyboard_and_changes_the_vote(live, page):
     base, ledger = live
     _admin, marie, _baker, motion_id = _collective(ledger)
     console: list[str] = []
@@ -112,7 +105,7 @@ def test_member_votes_with_the_keyboard_and_changes_the_vote(live, page):  # noq
     assert_clean_console(console)
 
 
-def test_admin_pages_and_results_are_accessible(live, page):  # noqa: F811
+def test_admin_pages_and_results_are_accessible(live, page):
     base, ledger = live
     admin, marie, baker, motion_id = _collective(ledger)
     decisions.vote(ledger.uow(), marie, motion_id, "for")

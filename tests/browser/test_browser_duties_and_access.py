@@ -13,19 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 from bousol.ledger.desk import iban_changes
-from tests.helpers import BANK
-from tests.browser.test_browser import (  # noqa: F401 - browser fixtures
-    assert_accessible,
-    assert_clean_console,
-    chromium_path,
-    live,
-    log_in,
-    page,
-    plain,
-)
+from tests.browser.helpers import assert_accessible, assert_clean_console, log_in, plain
+from tests.helpers import BANK, PASSWORD
 
 pytestmark = pytest.mark.browser
-PASSWORD = "mot-de-passe-1"
 IBAN_OLD = "FR7630006000011234567890189"
 IBAN_NEW = "DE89370400440532013000"
 IBAN_NEW_SHOWN = "DE89 3704 0044 0532 0130 00"
@@ -63,7 +54,7 @@ def _register(tab, name: str, phone: str) -> None:
     tab.get_by_label("La personne a lu et accepte la charte du Bou'Sol").check()
 
 
-def test_desk_registration_then_first_password_then_login(live, page):  # noqa: F811
+def test_desk_registration_then_first_password_then_login(live, page):
     base, ledger = live
     clerk = ledger.user("bank", password=PASSWORD)
     console = _console(page)
@@ -141,7 +132,7 @@ def _reset_link(ledger, email: str) -> str:
     return links[0]
 
 
-def test_forgotten_password_then_changed_in_the_account(live, page):  # noqa: F811
+def test_forgotten_password_then_changed_in_the_account(live, page):
     base, ledger = live
     marie = ledger.soliste(name="Marie Lefebvre", password=PASSWORD)
     _with_email(ledger, marie, "marie@example.org")
@@ -222,7 +213,7 @@ def _iban_mails(ledger) -> int:
             "AND to_address = 'boulangerie@example.org'")).scalar_one()
 
 
-def test_iban_typed_at_the_desk_takes_effect_when_the_prestataire_confirms(live, page):  # noqa: F811
+def test_iban_typed_at_the_desk_takes_effect_when_the_prestataire_confirms(live, page):
     base, ledger = live
     clerk = ledger.user("bank", password=PASSWORD)
     baker = ledger.prestataire(name="Boulangerie du Port", password=PASSWORD)
@@ -282,7 +273,7 @@ def test_iban_typed_at_the_desk_takes_effect_when_the_prestataire_confirms(live,
 
 
 def test_a_payout_batch_is_released_downloaded_and_paid_by_a_second_person(
-        live, page, tmp_path):  # noqa: F811
+        live, page, tmp_path):
     base, ledger = live
     ledger.subsidy("100.00")
     marie = ledger.soliste()
@@ -349,7 +340,7 @@ def test_a_payout_batch_is_released_downloaded_and_paid_by_a_second_person(
     assert_clean_console(console)
 
 
-def test_a_closed_day_is_announced_then_reopened_by_an_admin(live, page):  # noqa: F811
+def test_a_closed_day_is_announced_then_reopened_by_an_admin(live, page):
     base, ledger = live
     clerk = ledger.user("bank", password=PASSWORD)
     admin = ledger.user("admin", password=PASSWORD)

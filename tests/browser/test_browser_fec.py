@@ -10,18 +10,13 @@ import pytest
 
 from bousol.ledger.association import fec
 from bousol.ledger.kernel.clock import paris_today
-from tests.browser import test_browser
-from tests.browser.test_browser import chromium_path, live, page  # noqa: F401 - browser fixtures
-
-assert_accessible = test_browser.assert_accessible
-assert_clean_console = test_browser.assert_clean_console
-log_in = test_browser.log_in
+from tests.browser.helpers import assert_accessible, assert_clean_console, log_in
 
 pytestmark = pytest.mark.browser
 DESK_CASH = "Caisse du comptoir (espèces et chèques)"
 
 
-def test_accounting_page_is_accessible_and_works(live, page, tmp_path):  # noqa: F811
+def test_accounting_page_is_accessible_and_works(live, page, tmp_path):
     base, ledger = live
     ledger.subsidy("100.00")
     marie = ledger.soliste(name="Marie Lefebvre")

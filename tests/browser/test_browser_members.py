@@ -9,20 +9,13 @@ import sqlalchemy as sa
 
 from bousol.ledger.association import membership
 from bousol.ledger.kernel.clock import paris_today
-from tests.browser.test_browser import (  # noqa: F401 - browser fixtures
-    assert_accessible,
-    assert_clean_console,
-    chromium_path,
-    live,
-    log_in,
-    page,
-)
+from tests.browser.helpers import assert_accessible, assert_clean_console, log_in
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
-PASSWORD = "mot-de-passe-1"
 
 
-def test_members_and_lapsing_pages_are_accessible(live, page):  # noqa: F811
+def test_members_and_lapsing_pages_are_accessible(live, page):
     base, ledger = live
     admin = ledger.user("admin", password=PASSWORD)
     marie = ledger.soliste(name="Marie Lefebvre")

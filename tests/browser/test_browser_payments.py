@@ -5,20 +5,19 @@ from __future__ import annotations
 
 import pytest
 
-from tests.browser import test_browser
-from tests.browser.test_browser import chromium_path, live  # noqa: F401 - browser fixtures
-
-CHROMIUM_ARGS = test_browser.CHROMIUM_ARGS
-assert_accessible = test_browser.assert_accessible
-assert_clean_console = test_browser.assert_clean_console
-log_in = test_browser.log_in
-plain = test_browser.plain
+from tests.browser.helpers import (
+    CHROMIUM_ARGS,
+    assert_accessible,
+    assert_clean_console,
+    log_in,
+    plain,
+)
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
-PASSWORD = "password-123"
 
 
-def test_till_request_of_12_50_paid_by_a_soliste(live, chromium_path):  # noqa: F811
+def test_till_request_of_12_50_paid_by_a_soliste(live, chromium_path):
     from playwright.sync_api import expect, sync_playwright
 
     base, ledger = live
@@ -78,7 +77,7 @@ def test_till_request_of_12_50_paid_by_a_soliste(live, chromium_path):  # noqa: 
     assert_clean_console(console)
 
 
-def test_payment_pages_are_accessible(live, chromium_path):  # noqa: F811 - fixtures
+def test_payment_pages_are_accessible(live, chromium_path):
     from playwright.sync_api import sync_playwright
 
     base, ledger = live

@@ -8,21 +8,13 @@ import pytest
 
 from bousol.ledger.association.reports import add_months
 from bousol.ledger.kernel.clock import paris_today
-from tests.browser.test_browser import (  # noqa: F401 - browser fixtures
-    assert_accessible,
-    assert_clean_console,
-    chromium_path,
-    live,
-    log_in,
-    page,
-    plain,
-)
+from tests.browser.helpers import assert_accessible, assert_clean_console, log_in, plain
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
-PASSWORD = "mot-de-passe-1"
 
 
-def test_activity_report_page_is_accessible(live, page):  # noqa: F811
+def test_activity_report_page_is_accessible(live, page):
     base, ledger = live
     admin = ledger.user("admin", password=PASSWORD)
     ledger.phase("b2b", True)

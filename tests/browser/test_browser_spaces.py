@@ -8,23 +8,17 @@ import re
 import pytest
 
 from bousol.ledger.desk import reconversion_requests as rr
-from tests.browser.test_browser import (  # noqa: F401 - browser fixtures
-    assert_accessible,
-    assert_clean_console,
-    chromium_path,
-    live,
-    page,
-)
+from tests.browser.helpers import assert_accessible, assert_clean_console
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
-PASSWORD = "mot-de-passe-1"
 
 
 def _plain(text: str) -> str:
     return text.replace("\u202f", " ").replace("\u00a0", " ")
 
 
-def test_spaces_and_desk_requests_are_accessible(live, page):  # noqa: F811
+def test_spaces_and_desk_requests_are_accessible(live, page):
     base, ledger = live
     ledger.subsidy("10.00")
     marie = ledger.soliste(name="Marie Lefebvre", password=PASSWORD)

@@ -8,15 +8,10 @@ import urllib.request
 
 import pytest
 
-from tests.browser import test_browser
-from tests.browser.test_browser import chromium_path, live, page  # noqa: F401 - browser fixtures
-
-assert_accessible = test_browser.assert_accessible
-assert_clean_console = test_browser.assert_clean_console
-log_in = test_browser.log_in
+from tests.browser.helpers import assert_accessible, assert_clean_console, log_in
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
-PASSWORD = "password-123"
 
 
 def _token(base: str, username: str, label: str, **extra) -> dict:
@@ -29,7 +24,7 @@ def _token(base: str, username: str, label: str, **extra) -> dict:
         return json.load(response)
 
 
-def test_token_pages_are_accessible_and_revoke(live, page):  # noqa: F811
+def test_token_pages_are_accessible_and_revoke(live, page):
     base, ledger = live
     marie = ledger.soliste(name="Marie Lefebvre")
     admin = ledger.user("admin")

@@ -7,21 +7,16 @@ import datetime as dt
 
 import pytest
 
-from bousol.ledger.ccas import vouchers
+from bousol.ledger.ccas import voucher_batches, vouchers
 from bousol.ledger.kernel.clock import paris_today
-from tests.browser import test_browser
-from tests.browser.test_browser import chromium_path, live  # noqa: F401 - browser fixtures
-
-CHROMIUM_ARGS = test_browser.CHROMIUM_ARGS
-assert_accessible = test_browser.assert_accessible
-assert_clean_console = test_browser.assert_clean_console
+from tests.browser.helpers import CHROMIUM_ARGS, assert_accessible, assert_clean_console
+from tests.helpers import PASSWORD
 
 pytestmark = pytest.mark.browser
-PASSWORD = "password-123"
 TODAY = paris_today()
 
 
-def test_print_sheet_and_report_are_accessible(live, chromium_path):  # noqa: F811
+def test_print_sheet_and_report_are_accessible(live, chromium_path):
     from playwright.sync_api import sync_playwright
 
     base, ledger = live
@@ -34,7 +29,7 @@ def test_print_sheet_and_report_are_accessible(live, chromium_path):  # noqa: F8
         filieres=["alimentation"], default_validity_days=60)
     ledger.exchange(ccas, "200.00", programme_id=programme.id)
     lines = "\n".join(f"B-{i};{5 + i},00;Nom {i}" for i in range(9))
-    batch = vouchers.grant_batch(ledger.uow(), ccas, text=lines, programme_id=programme.id)
+    batch = voucher_batches.grant_batch(ledger.uow(), ccas, text=lines, programme_id=programme.id)
     grocer = ledger.prestataire("alimentation", name="Épicerie solidaire")
     with ledger.engine.connect() as conn:
         first = vouchers.vouchers_by_ids(conn, ccas, batch.voucher_ids[:1])[0]

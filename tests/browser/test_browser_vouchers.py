@@ -9,18 +9,18 @@ import pytest
 
 from bousol.ledger.ccas import vouchers
 from bousol.ledger.kernel.clock import paris_today
-from tests.browser import test_browser
-from tests.browser.test_browser import chromium_path, live  # noqa: F401 - browser fixtures
+from tests.browser.helpers import (
+    CHROMIUM_ARGS,
+    assert_accessible,
+    assert_clean_console,
+    log_in,
+    plain,
+)
 
-CHROMIUM_ARGS = test_browser.CHROMIUM_ARGS
-assert_accessible = test_browser.assert_accessible
-assert_clean_console = test_browser.assert_clean_console
-log_in = test_browser.log_in
-plain = test_browser.plain
 pytestmark = pytest.mark.browser
 
 
-def test_ccas_grants_a_voucher_and_a_merchant_takes_part_of_it(live, chromium_path):  # noqa: F811
+def test_ccas_grants_a_voucher_and_a_merchant_takes_part_of_it(live, chromium_path):
     from playwright.sync_api import expect, sync_playwright
 
     base, ledger = live

@@ -13,11 +13,10 @@ import pytest
 import sqlalchemy as sa
 
 from bousol.ledger.ccas import vouchers
+from bousol.ledger.desk import exchange as desk_exchange
 from bousol.ledger.kernel.clock import paris_today
-from tests.helpers import BANK, csrf_token, login
-from tests.kernel.test_concurrency import hammer
+from tests.helpers import BANK, PASSWORD, csrf_token, hammer, login
 
-PASSWORD = "password-123"
 TODAY = paris_today()
 
 
@@ -467,9 +466,8 @@ def test_odd_addresses_are_404_never_500(funded):
 def test_bank_funds_a_programme_the_desk_way(funded):
     """The programme's funding is the desk's exchange (BANK actor): its page follows."""
     ledger, agent, web, programme_id = funded
-    from bousol.ledger.books import operations
 
-    operations.exchange(ledger.uow(), BANK, party_code=agent.party_code, euros="20.00",
+    desk_exchange.exchange(ledger.uow(), BANK, party_code=agent.party_code, euros="20.00",
                         programme_id=programme_id)
     assert 'data-testid="funded-eur">220,00 €' in _plain(
         web.get(f"/ccas/programmes/{programme_id}").text)

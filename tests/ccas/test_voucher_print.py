@@ -8,13 +8,12 @@ import re
 
 import pytest
 
-from bousol.ledger.ccas import vouchers
+from bousol.ledger.ccas import voucher_batches, vouchers
 from bousol.ledger.kernel.clock import paris_today
 from bousol.web.ccas.printing import pdf_text, redemption_link
-from tests.helpers import login
+from tests.helpers import PASSWORD, login
 
 TODAY = paris_today()
-PASSWORD = "password-123"
 PAGE_RE = re.compile(rb"/Type /Page\b(?!s)")
 
 
@@ -35,7 +34,7 @@ def printed(ledger):
         filieres=["alimentation", "mobilite-douce"], default_validity_days=60)
     ledger.exchange(ccas, "200.00", programme_id=programme.id)
     lines = "\n".join(f"SECRET-REF-{i};{10 + i},50;Mme Secrète-{i}" for i in range(10))
-    batch = vouchers.grant_batch(ledger.uow(), ccas, text=lines, programme_id=programme.id)
+    batch = voucher_batches.grant_batch(ledger.uow(), ccas, text=lines, programme_id=programme.id)
     ledger.exchange(ccas, "20.00")
     single = vouchers.grant(ledger.uow(), ccas, beneficiary_ref="SECRET-ALONE",
                             beneficiary_name="M. Caché", amount="7.00")

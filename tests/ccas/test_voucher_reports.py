@@ -11,16 +11,15 @@ import re
 import pytest
 import sqlalchemy as sa
 
+from bousol.ledger.ccas import voucher_batches, vouchers
 from bousol.ledger.ccas import voucher_reports as reports
-from bousol.ledger.ccas import vouchers
 from bousol.ledger.kernel import clock
 from bousol.ledger.kernel.clock import PARIS, paris_today
 from bousol.ledger.kernel.errors import InvalidDate, NotFound
 from bousol.ledger.models import Voucher
-from tests.helpers import login
+from tests.helpers import PASSWORD, login
 
 TODAY = paris_today()
-PASSWORD = "password-123"
 
 
 def _grant(ledger, ccas, programme, amount, ref, **kw):
@@ -62,7 +61,7 @@ def scenario(ledger, new_uow):
     assert vouchers.expire_due(new_uow).returned_cents == 1000
     v4 = _grant(ledger, ccas, main, "8.00", "B-4")
     vouchers.cancel(ledger.uow(), ccas, code=v4.code)
-    batch = vouchers.grant_batch(ledger.uow(), ccas, text="B-5;4,00\nB-6;6,00\n",
+    batch = voucher_batches.grant_batch(ledger.uow(), ccas, text="B-5;4,00\nB-6;6,00\n",
                                  programme_id=main.id)
 
     w1 = _grant(ledger, ccas, once, "25.00", "N-1")

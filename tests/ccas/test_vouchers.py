@@ -8,8 +8,8 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
+from bousol.ledger.ccas import voucher_batches, vouchers
 from bousol.ledger.ccas import voucher_codes as codes
-from bousol.ledger.ccas import vouchers
 from bousol.ledger.kernel import csv_text
 from bousol.ledger.kernel.clock import paris_today
 from bousol.ledger.kernel.errors import (
@@ -29,7 +29,7 @@ from bousol.ledger.kernel.errors import (
     VoucherExpired,
     VoucherRedeemed,
 )
-from tests.kernel.test_concurrency import hammer
+from tests.helpers import hammer
 
 TODAY = paris_today()
 
@@ -300,21 +300,21 @@ def test_earmarked_voucher_on_a_soliste_account(aid):
 def test_csv_batch_preview_and_all_or_nothing(aid):
     ledger, ccas, programme, _grocer, _books = aid
     bad = "référence;montant;nom\nB-1;20,00;Mme A\nB-2;abc\n;5\nB-1;3\nB-3;5;X;extra\n"
-    preview = vouchers.preview_batch(bad)
+    preview = voucher_batches.preview_batch(bad)
     assert [line.number for line in preview.errors] == [3, 4, 5, 6]
     assert "Montant invalide" in preview.errors[0].error
     assert "déjà à la ligne 2" in preview.errors[2].error
     with pytest.raises(InvalidInput, match="4 ligne"):
-        vouchers.grant_batch(ledger.uow(), ccas, text=bad, programme_id=programme.id)
+        voucher_batches.grant_batch(ledger.uow(), ccas, text=bad, programme_id=programme.id)
     assert ledger.count("vouchers") == 0
     good = "\ufeffB-1;20,00;Mme A\nB-2;15.50\nB-3;5\n".encode()
-    result = vouchers.grant_batch(ledger.uow(), ccas, text=good, programme_id=programme.id)
+    result = voucher_batches.grant_batch(ledger.uow(), ccas, text=good, programme_id=programme.id)
     assert len(result.voucher_ids) == 3 and result.total_cents == 4050
     assert ledger.system("vouchers_outstanding") == 4050
     # A file worth more than the programme holds: nothing at all.
     too_much = "\n".join(f"C-{i};30" for i in range(10))
     with pytest.raises(InsufficientFunds):
-        vouchers.grant_batch(ledger.uow(), ccas, text=too_much, programme_id=programme.id)
+        voucher_batches.grant_batch(ledger.uow(), ccas, text=too_much, programme_id=programme.id)
     assert ledger.count("vouchers") == 3
     ledger.assert_consistent()
 
@@ -403,14 +403,14 @@ def test_expiry_date_cannot_be_in_the_future(aid, new_uow):
 
 
 def test_a_first_line_that_is_a_reference_is_not_taken_for_a_header():
-    preview = vouchers.preview_batch("REF-2026-001;25,00\nREF-2026-002;30,00\n")
+    preview = voucher_batches.preview_batch("REF-2026-001;25,00\nREF-2026-002;30,00\n")
     assert [line.ref for line in preview.lines] == ["REF-2026-001", "REF-2026-002"]
     assert preview.total_cents == 5500
-    assert len(vouchers.preview_batch("Référence;Montant\nA-1;5\n").lines) == 1
-    classic_mac = vouchers.preview_batch("A-1;5\rA-2;6\r")
+    assert len(voucher_batches.preview_batch("Référence;Montant\nA-1;5\n").lines) == 1
+    classic_mac = voucher_batches.preview_batch("A-1;5\rA-2;6\r")
     assert classic_mac.total_cents == 1100
     with pytest.raises(InvalidInput, match="illisible"):
-        vouchers.preview_batch('A-1;"' + "x" * 200_000 + "\n")
+        voucher_batches.preview_batch('A-1;"' + "x" * 200_000 + "\n")
 
 
 def test_erased_reference_cannot_be_typed_again(aid):
@@ -504,13 +504,13 @@ def test_programme_and_batch_are_idempotent_with_a_key(aid):
         ledger.uow(), ccas, name="Rentrée", budget="100", starts_on=TODAY,
         ends_on=TODAY + dt.timedelta(days=10), idempotency_key="prog-1") for _ in range(2)]
     assert made[0] == made[1] and ledger.count("aid_programmes") == 2  # the fixture's + 1
-    lots = [vouchers.grant_batch(ledger.uow(), ccas, text="B-1;5\nB-2;6\n",
+    lots = [voucher_batches.grant_batch(ledger.uow(), ccas, text="B-1;5\nB-2;6\n",
                                  programme_id=_programme.id, idempotency_key="lot-1")
             for _ in range(2)]
     assert lots[0] == lots[1] and ledger.count("voucher_batches") == 1
     assert ledger.count("vouchers") == 2
     with pytest.raises(IdempotencyConflict):
-        vouchers.grant_batch(ledger.uow(), ccas, text="B-1;5\n", programme_id=_programme.id,
+        voucher_batches.grant_batch(ledger.uow(), ccas, text="B-1;5\n", programme_id=_programme.id,
                              idempotency_key="lot-1")
 
 
@@ -518,7 +518,7 @@ def test_concurrent_batches_with_one_key_make_one_lot(aid):
     ledger, ccas, programme, _grocer, _books = aid
 
     def worker(_i: int) -> int:
-        return vouchers.grant_batch(ledger.uow(), ccas, text="B-1;5\nB-2;6\n",
+        return voucher_batches.grant_batch(ledger.uow(), ccas, text="B-1;5\nB-2;6\n",
                                     programme_id=programme.id,
                                     idempotency_key="lot-race").batch_id
 
@@ -554,5 +554,5 @@ def test_csv_text_refusals_say_why(data, encoding, reason):
 
 
 def test_preview_batch_reads_windows_1252_bytes():
-    preview = vouchers.preview_batch("B-1;5;Cœur Hélène €\n".encode("cp1252"))
+    preview = voucher_batches.preview_batch("B-1;5;Cœur Hélène €\n".encode("cp1252"))
     assert preview.ok and preview.lines[0].name == "Cœur Hélène €"

@@ -14,9 +14,8 @@ import sqlalchemy as sa
 from bousol.ledger.ccas import vouchers
 from bousol.ledger.kernel.clock import paris_today
 from bousol.web.admin import audit as admin_audit
-from tests.helpers import csrf_token, login
+from tests.helpers import PASSWORD, csrf_token, login
 
-PASSWORD = "password-123"
 TODAY = paris_today()
 
 

@@ -13,11 +13,10 @@ import sqlalchemy as sa
 from bousol.ledger.books import operations
 from bousol.ledger.desk import closing, members
 from bousol.ledger.kernel.errors import DomainError
-from tests.helpers import BANK, csrf_token, login
+from tests.helpers import BANK, PASSWORD, csrf_token, login
 
 DAY = dt.date(2024, 3, 11)  # in the past: the real clock never finds it still open
 NEXT_DAY = dt.date(2024, 3, 12)
-PASSWORD = "password-123"
 
 
 def _expected(ledger, today=DAY):

@@ -7,9 +7,7 @@ import re
 
 import pytest
 
-from tests.helpers import csrf_token, login
-
-PASSWORD = "password-123"
+from tests.helpers import PASSWORD, confirm_exchange, csrf_token, enter_exchange, login
 
 
 @pytest.fixture
@@ -19,22 +17,6 @@ def desk(client, ledger):
     marie = ledger.soliste(name="Marie Lefebvre")
     login(client, clerk.username, PASSWORD)
     return clerk, marie
-
-
-def _enter(client, code, euros, tender="cash"):
-    page = client.get(f"/comptoir/change/{code}")
-    return client.post(f"/comptoir/change/{code}", data={
-        "csrf_token": csrf_token(page.text), "euros": euros, "tender": tender})
-
-
-def _confirm(client, code, preview):
-    key = re.search(r'name="request_key" type="hidden" value="([0-9a-f]+)"', preview.text)
-    assert key, "the confirmation page carries its request key"
-    fields = {"csrf_token": csrf_token(preview.text), "request_key": key.group(1),
-              "euros": re.search(r'name="euros" value="([^"]*)"', preview.text).group(1),
-              "tender": re.search(r'name="tender" value="([^"]*)"', preview.text).group(1),
-              "confirm": "1"}
-    return client.post(f"/comptoir/change/{code}", data=fields), fields
 
 
 def test_search_by_name_and_code(client, desk):
@@ -57,11 +39,11 @@ def test_prestataires_are_offered_a_reconversion_not_an_exchange(client, ledger,
 
 def test_exchange_shows_bousols_before_confirming(client, ledger, desk):
     _, marie = desk
-    preview = _enter(client, marie.party_code, "40,00")
+    preview = enter_exchange(client, marie.party_code, "40,00")
     assert preview.status_code == 200
     assert "40,00\u00a0€" in preview.text and "42,00\u00a0B" in preview.text
     assert ledger.balance(marie) == 0  # nothing happens before confirmation
-    done, _ = _confirm(client, marie.party_code, preview)
+    done, _ = confirm_exchange(client, marie.party_code, preview)
     assert done.status_code == 302 and "/comptoir/recu/" in done.location
     assert ledger.balance(marie) == 4200
     assert ledger.system("desk_cash") == 4000
@@ -70,8 +52,8 @@ def test_exchange_shows_bousols_before_confirming(client, ledger, desk):
 
 def test_a_second_click_on_confirm_exchanges_once(client, ledger, desk):
     _, marie = desk
-    preview = _enter(client, marie.party_code, "20.00", tender="card")
-    first, fields = _confirm(client, marie.party_code, preview)
+    preview = enter_exchange(client, marie.party_code, "20.00", tender="card")
+    first, fields = confirm_exchange(client, marie.party_code, preview)
     again = client.post(f"/comptoir/change/{marie.party_code}", data=fields)
     assert again.location == first.location  # the same receipt
     assert ledger.balance(marie) == 2100 and ledger.system("eur_reserve") == 2100
@@ -79,7 +61,8 @@ def test_a_second_click_on_confirm_exchanges_once(client, ledger, desk):
 
 def test_receipt_prints_and_reprints(client, ledger, desk):
     _, marie = desk
-    done, _ = _confirm(client, marie.party_code, _enter(client, marie.party_code, "40"))
+    preview = enter_exchange(client, marie.party_code, "40")
+    done, _ = confirm_exchange(client, marie.party_code, preview)
     receipt = client.get(done.location)
     assert receipt.status_code == 200
     for text in ("Reçu de change", "Marie Lefebvre", "40,00\u00a0€", "42,00\u00a0B", "Espèces"):
@@ -95,7 +78,7 @@ def test_receipt_prints_and_reprints(client, ledger, desk):
     ("abc", "Montant invalide"), ("2000000", "Montant invalide")])
 def test_bad_amounts_say_what_is_wrong(client, ledger, desk, euros, message):
     _, marie = desk
-    response = _enter(client, marie.party_code, euros)
+    response = enter_exchange(client, marie.party_code, euros)
     assert response.status_code == 422 and message in response.text
     assert ledger.balance(marie) == 0
 
@@ -106,8 +89,8 @@ def test_an_exchange_beyond_the_subsidy_advances_the_bonus(client, ledger, desk)
     # (1 200 € at once would wait for a second person by default: thresholds raised.)
     ledger.setting("exchange.approval_above_cents", "200000")
     ledger.setting("exchange.approval_daily_above_cents", "200000")
-    preview = _enter(client, marie.party_code, "1200")
-    done, _ = _confirm(client, marie.party_code, preview)
+    preview = enter_exchange(client, marie.party_code, "1200")
+    done, _ = confirm_exchange(client, marie.party_code, preview)
     assert done.status_code == 302
     assert ledger.balance(marie) == 126_000 and ledger.system("bonus_fund") == 5000 - 6000
     ledger.assert_consistent()

@@ -7,10 +7,8 @@ import re
 
 import pytest
 
-from bousol.ledger.desk import notes
-from tests.helpers import BANK, csrf_token, login
-
-PASSWORD = "password-123"
+from bousol.ledger.desk import note_operations
+from tests.helpers import BANK, PASSWORD, csrf_token, login
 
 
 @pytest.fixture
@@ -87,7 +85,7 @@ def test_stock_page_forms(client, desk):
 
 def test_deposit_and_reactivation_pages(client, desk):
     marie, shop = desk.soliste(), desk.prestataire(name="Boulangerie du Port")
-    notes.exchange_notes(desk.uow(), BANK, party_code=marie.party_code, euros="40",
+    note_operations.exchange_notes(desk.uow(), BANK, party_code=marie.party_code, euros="40",
                          counts={20: 2, 2: 1})
     url = f"/comptoir/billets/depot/{shop.party_code}"
     page = client.get(url)

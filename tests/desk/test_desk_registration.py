@@ -13,10 +13,7 @@ from bousol.ledger.access import first_login, parties
 from bousol.ledger.desk import members
 from bousol.ledger.kernel import clock
 from bousol.ledger.kernel.errors import DomainError, IdempotencyConflict
-from tests.helpers import BANK, csrf_token, login
-from tests.kernel.test_concurrency import hammer
-
-PASSWORD = "password-123"
+from tests.helpers import BANK, PASSWORD, csrf_token, hammer, login
 
 
 def register(ledger, actor=BANK, **overrides):

@@ -10,8 +10,8 @@ from collections import Counter
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger.books import operations
-from bousol.ledger.desk import exchange_approvals, notes
+from bousol.ledger.desk import exchange as desk_exchange
+from bousol.ledger.desk import exchange_approvals, note_operations
 from bousol.ledger.desk.exchange_approvals import TRANSITIONS, Status
 from bousol.ledger.kernel import settings
 from bousol.ledger.kernel.errors import (
@@ -23,7 +23,7 @@ from bousol.ledger.kernel.errors import (
     SecondPersonRequired,
     UnknownExchangeApproval,
 )
-from tests.kernel.test_concurrency import THREADS, hammer
+from tests.helpers import PASSWORD, THREADS, hammer
 
 
 @pytest.fixture
@@ -34,7 +34,7 @@ def desk(ledger):
 
 
 def ask(ledger, clerk, member, euros: str, **kw):
-    return operations.exchange(ledger.uow(), clerk, party_code=member.party_code, euros=euros,
+    return desk_exchange.exchange(ledger.uow(), clerk, party_code=member.party_code, euros=euros,
                                **kw)
 
 
@@ -280,11 +280,12 @@ def test_an_exchange_in_notes_above_the_thresholds_is_refused(ledger):
     ledger.setting("exchange.approval_above_cents", "4000")
     entries = ledger.count("entries")
     with pytest.raises(NotesAboveApprovalLimit, match="40,00") as refused:
-        notes.exchange_notes(ledger.uow(), ledger.user("bank"), party_code=marie.party_code,
+        note_operations.exchange_notes(
+            ledger.uow(), ledger.user("bank"), party_code=marie.party_code,
                              euros="60.00", counts={20: 3, 2: 1, 1: 1})
     assert refused.value.code == "notes_above_approval_limit"
     assert ledger.count("entries") == entries and ledger.count("exchange_approvals") == 0
-    assert notes.exchange_notes(ledger.uow(), ledger.user("bank"),
+    assert note_operations.exchange_notes(ledger.uow(), ledger.user("bank"),
                                 party_code=marie.party_code, euros="40.00",
                                 counts={20: 2, 2: 1}).entry_id
 
@@ -353,8 +354,6 @@ def _party_id(conn, member) -> int:
 
 
 # ---------------------------------------------------------------- the desk's pages
-
-PASSWORD = "password-123"
 
 
 def _desk_exchange(client, code: str, euros: str, **extra):

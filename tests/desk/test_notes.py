@@ -9,7 +9,7 @@ import pytest
 import sqlalchemy as sa
 
 from bousol.ledger.books import operations
-from bousol.ledger.desk import notes
+from bousol.ledger.desk import note_operations, notes
 from bousol.ledger.kernel.errors import (
     FlowNotAllowed,
     IdempotencyConflict,
@@ -24,8 +24,7 @@ from bousol.ledger.kernel.errors import (
     UnknownSerial,
 )
 from bousol.ledger.models import NotePlace
-from tests.helpers import BANK
-from tests.kernel.test_concurrency import hammer
+from tests.helpers import BANK, hammer
 
 TODAY = dt.date(2026, 11, 22)
 # (denomination, first number, last number) of the demo delivery of series A26.
@@ -51,7 +50,8 @@ def stocked(ledger):
 
 
 def exchange(ledger, party, euros="40.00", counts=None, **kw):
-    return notes.exchange_notes(ledger.uow(), BANK, party_code=party.party_code, euros=euros,
+    return note_operations.exchange_notes(ledger.uow(), BANK, party_code=party.party_code,
+                                          euros=euros,
                                 counts=counts if counts is not None else {20: 2, 2: 1},
                                 today=kw.pop("today", TODAY), **kw)
 
@@ -272,14 +272,14 @@ def test_two_clerks_never_hand_out_the_same_note(stocked):
 def test_deposit_credited_to_the_prestataire(stocked):
     marie, shop = stocked.soliste(), stocked.prestataire()
     exchange(stocked, marie)  # the notes now circulate: marie pays the baker in notes
-    result = notes.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
+    result = note_operations.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
                            serials="A26-000001..000002 A26-000301", today=TODAY)
     assert (result.mode, result.bousol_cents, result.count) == ("credit", 4200, 3)
     assert stocked.balance(shop) == 4200
     assert stocked.system("notes_circulation") == 0
     assert place_of(stocked, "A26-000301") == ("returned", None)
     with pytest.raises(NoteNotAvailable, match="rendu"):  # the same notes twice
-        notes.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
+        note_operations.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
                       serials="A26-000001", today=TODAY)
     stocked.assert_consistent()
 
@@ -289,7 +289,7 @@ def test_deposit_reconverted_pays_euros_less_the_fee(stocked):
     exchange(stocked, marie)
     operations.bank_desk_cash(stocked.uow(), BANK, euros="40.00")  # the cash reaches the reserve
     reserve = stocked.system("eur_reserve")
-    result = notes.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
+    result = note_operations.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
                            serials="A26-000001..000002", mode="reconvert", today=TODAY)
     assert (result.bousol_cents, result.fee_cents, result.euro_cents) == (4000, 200, 3800)
     assert stocked.balance(shop) == 0
@@ -308,16 +308,16 @@ def test_deposit_refusals(stocked):
     exchange(stocked, marie)
     before = entries(stocked)
     with pytest.raises(NoteNotAvailable, match="guichet"):  # still at the desk
-        notes.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
+        note_operations.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
                       serials="A26-000003", today=TODAY)
     with pytest.raises(FlowNotAllowed):
-        notes.deposit(stocked.uow(), BANK, prestataire_code=marie.party_code,
+        note_operations.deposit(stocked.uow(), BANK, prestataire_code=marie.party_code,
                       serials="A26-000001", today=TODAY)
     with pytest.raises(NoteExpired):
-        notes.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
+        note_operations.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
                       serials="A26-000001", today=dt.date(2027, 6, 1))
     with pytest.raises(UnknownSerial):
-        notes.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
+        note_operations.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
                       serials="A26-000001 Q1-000001", today=TODAY)
     assert entries(stocked) == before
 
@@ -330,7 +330,7 @@ def test_reactivation_stamps_a_new_date_against_a_fee(stocked):
     exchange(stocked, marie)
     later = dt.date(2027, 6, 15)
     income = stocked.system("fees_income")
-    result = notes.reactivate(stocked.uow(), BANK, serials="A26-000001", tender="cash",
+    result = note_operations.reactivate(stocked.uow(), BANK, serials="A26-000001", tender="cash",
                               today=later)
     assert (result.face_cents, result.fee_cents, result.valid_until) == (2000, 100,
                                                                          "2027-12-15")
@@ -338,13 +338,13 @@ def test_reactivation_stamps_a_new_date_against_a_fee(stocked):
     assert stocked.system("notes_circulation") == 4200
     # Now valid again: it can be deposited; the other 20 cannot.
     shop = stocked.prestataire()
-    notes.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
+    note_operations.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
                   serials="A26-000001", today=later)
     with pytest.raises(NoteExpired):
-        notes.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
+        note_operations.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
                       serials="A26-000002", today=later)
     with pytest.raises(NoteStillValid):
-        notes.reactivate(stocked.uow(), BANK, serials="A26-000301", tender="cash",
+        note_operations.reactivate(stocked.uow(), BANK, serials="A26-000301", tender="cash",
                          today=TODAY)
     stocked.assert_consistent()
 
@@ -357,7 +357,7 @@ def test_reactivation_by_exchange_for_valid_notes(stocked):
         uow.conn.execute(sa.text("UPDATE notes SET valid_until = '2027-12-31' "
                                  "WHERE serial IN ('A26-000003', 'A26-000302')"))
         uow.commit()
-    result = notes.reactivate(stocked.uow(), BANK, serials="A26-000002 A26-000301",
+    result = note_operations.reactivate(stocked.uow(), BANK, serials="A26-000002 A26-000301",
                               tender="card", mode="replace", today=later)
     assert result.returned == ["A26-000002", "A26-000301"]
     assert result.handed_out == ["A26-000003", "A26-000302"]
@@ -371,7 +371,7 @@ def test_reactivation_by_exchange_for_valid_notes(stocked):
 def test_reactivation_fee_is_a_setting(stocked):
     exchange(stocked, stocked.soliste())
     stocked.setting("notes.reactivation_fee_bp", "1000")
-    result = notes.reactivate(stocked.uow(), BANK, serials="A26-000001", tender="cheque",
+    result = note_operations.reactivate(stocked.uow(), BANK, serials="A26-000001", tender="cheque",
                               today=dt.date(2027, 6, 15))
     assert result.fee_cents == 200
 
@@ -410,7 +410,7 @@ def test_a_closed_day_takes_no_notes_for_cash_nor_reactivation_fees(stocked, mon
     with pytest.raises(DayClosed):
         exchange(stocked, marie)
     with pytest.raises(DayClosed):
-        notes.reactivate(stocked.uow(), BANK, serials="A26-000001", tender="cash",
+        note_operations.reactivate(stocked.uow(), BANK, serials="A26-000001", tender="cash",
                          today=dt.date(2027, 6, 15))
     # A bank transfer does not go through the drawer.
     assert exchange(stocked, marie, tender="transfer").bousol_cents == 4200
@@ -424,7 +424,7 @@ def test_entries_that_moved_notes_are_not_reversed(stocked):
 
     marie, shop = stocked.soliste(), stocked.prestataire()
     bought = exchange(stocked, marie)
-    deposited = notes.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
+    deposited = note_operations.deposit(stocked.uow(), BANK, prestataire_code=shop.party_code,
                               serials="A26-000301", today=TODAY)
     for entry_id in (bought.entry_id, deposited.entry_id):
         with pytest.raises(NotReversible, match="billets"):

@@ -33,26 +33,25 @@ from bousol.ledger.kernel.errors import (
     UnknownPayoutBatch,
 )
 from bousol.ledger.models import Role
-from tests.helpers import BANK, csrf_token, login
-from tests.kernel.test_concurrency import THREADS, hammer
-from tests.browser.test_browser import chromium_path, live, page  # noqa: F401 - browser fixtures
+from tests.helpers import (
+    BANK,
+    IBAN_FR,
+    PASSWORD,
+    THREADS,
+    csrf_token,
+    hammer,
+    login,
+    set_iban,
+)
 
 # The official ISO 20022 schema, as the sepaxml package ships it (a test dependency):
 # a clone with nothing beside it (a contributor's laptop) validates the files too.
 XSD = Path(sepaxml.__file__).resolve().parent / "schemas" / "pain.001.001.03.xsd"
 NS = {"p": payouts.PAIN_NS}
-PASSWORD = "password-123"
-IBAN_FR = "FR7630006000011234567890189"
 IBAN_DE = "DE89370400440532013000"
 IBAN_BE = "BE68539007547034"
 DEBTOR = payouts.Debtor("Crédit Municipal de Boulogne-sur-Mer", "FR14 2004 1010 0505 0001 3M0 2606",
                         "PSSTFRPPLIL")
-
-
-def set_iban(ledger, code: str, iban_value: str, bic: str | None = None):
-    """The two-person rule: the desk asks, an admin validates (docs/duties.md)."""
-    asked = iban_changes.request_change(ledger.uow(), BANK, code, iban_value, bic)
-    return iban_changes.confirm(ledger.uow(), ledger.user("admin"), asked.change_id)
 
 
 def pay_batch(ledger, batch_id: int, who=None):
@@ -963,64 +962,3 @@ def test_confirming_an_iban_concurrently_confirms_once(ledger, owed):
 def test_iban_page_only_for_prestataires(client, clerk, owed):
     assert client.get(f"/comptoir/prestataire/{owed['marie'].party_code}/banque"
                       ).status_code == 404
-
-
-# ---------------------------------------------------------------- in a browser, with axe
-
-
-@pytest.mark.browser
-def test_payout_pages_are_accessible(live, page):  # noqa: F811 - the fixtures imported
-    from tests.browser.test_browser import assert_accessible
-
-    base, ledger = live
-    ledger.subsidy("10.00")
-    marie = ledger.soliste()
-    baker = ledger.prestataire(name="Boulangerie du Portel")
-    florist = ledger.prestataire(name="Fleurs sans IBAN")
-    ledger.exchange(marie, "100.00", tender="card")
-    for shop in (baker, florist):
-        ledger.pay(marie, shop, "20.00")
-        ledger.reconvert(shop, "20.00")
-    set_iban(ledger, baker.party_code, IBAN_FR)
-    admin = ledger.user("admin", password="mot-de-passe-1")
-    page.goto(f"{base}/connexion")
-    page.get_by_label("Identifiant").fill(admin.username)
-    page.get_by_label("Mot de passe").fill("mot-de-passe-1")
-    page.get_by_role("button", name="Se connecter").click()
-    page.wait_for_url("**/admin/")
-    page.get_by_role("link", name="Virements de reconversion (SEPA)").click()
-    page.wait_for_url("**/admin/virements")
-    assert page.get_by_test_id("missing-iban").count() == 1
-    assert_accessible(page)
-    page.get_by_role("button", name="Préparer un lot").click()
-    page.wait_for_url("**/admin/virements/lots/*")
-    assert page.get_by_test_id("second-person").count() == 1  # the preparer pays nothing
-    assert page.get_by_role("button", name="Marquer comme payé").count() == 0
-    assert_accessible(page)
-    # A batch the desk prepared: the admin is the second person.
-    batch_url = page.url
-    batch_id = int(batch_url.rsplit("/", 1)[1])
-    payouts.cancel(ledger.uow(), BANK, batch_id)
-    clerk = ledger.user("bank")
-    made = payouts.create_batch(ledger.uow(), clerk)
-    page.goto(f"{base}/admin/virements/lots/{made.id}")
-    page.get_by_role("button", name="Libérer le lot").click()  # box not ticked
-    assert page.get_by_label("J'ai vérifié les bénéficiaires, les IBAN et les montants de ce lot"
-                             ).get_attribute("aria-invalid") == "true"
-    assert_accessible(page)
-    page.get_by_label("J'ai vérifié les bénéficiaires, les IBAN et les montants de ce lot").check()
-    page.get_by_role("button", name="Libérer le lot").click()
-    page.wait_for_url(f"**/admin/virements/lots/{made.id}")
-    assert page.get_by_role("link", name="Télécharger le fichier SEPA (pain.001)").count() == 1
-    page.get_by_role("button", name="Marquer comme payé").click()  # box not ticked
-    assert page.get_by_label("Je confirme que la banque a exécuté les virements de ce lot"
-                             ).get_attribute("aria-invalid") == "true"
-    assert_accessible(page)
-    page.goto(f"{base}/comptoir/prestataire/{florist.party_code}/banque")
-    page.get_by_label("IBAN").fill("FR76 3000 6000 0112 3456 7890 188")
-    page.get_by_role("button", name="Demander ce changement").click()
-    field = page.get_by_label("IBAN", exact=True)
-    assert field.get_attribute("aria-invalid") == "true"
-    assert "clé de contrôle" in page.locator(
-        f"#{field.get_attribute('aria-describedby')}").inner_text()
-    assert_accessible(page)

@@ -19,8 +19,7 @@ from bousol.ledger.kernel.errors import (
     ReserveInsufficient,
 )
 from bousol.ledger.models import Role
-from tests.helpers import BANK
-from tests.kernel.test_concurrency import THREADS, hammer
+from tests.helpers import BANK, THREADS, hammer
 
 Status = rr.Status
 

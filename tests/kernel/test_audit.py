@@ -11,13 +11,10 @@ from types import SimpleNamespace
 import pytest
 import sqlalchemy as sa
 
-from bousol.ledger.kernel import audit
+from bousol.ledger.kernel import audit, audit_capture
 from bousol.ledger.kernel.errors import DomainError
 from bousol.ledger.models import AuditRecord
-from tests.desk.test_desk import _confirm, _enter
-from tests.helpers import csrf_token, login
-from tests.kernel.test_concurrency import hammer
-from tests.web.test_cli import run
+from tests.helpers import confirm_exchange, csrf_token, enter_exchange, hammer, login, run_cli
 
 
 def records(engine) -> list:
@@ -159,9 +156,9 @@ def test_the_trail_is_append_only(trail, statement):
 
 def test_verify_command_fails_on_a_tampered_trail(app, ledger):
     ledger.exchange(ledger.soliste(), "20.00")
-    assert run(app, "verify").exit_code == 0
+    assert run_cli(app, "verify").exit_code == 0
     tamper(ledger.engine, "UPDATE audit_records SET address = '10.0.0.66' WHERE seq = 1")
-    result = run(app, "verify")
+    result = run_cli(app, "verify")
     assert result.exit_code == 1
     assert "[ÉCHEC] journal d'audit chaîné" in result.output
 
@@ -173,8 +170,8 @@ def test_a_web_action_names_the_user_the_address_and_the_request(app, client, le
     clerk = ledger.user("bank", password="guichet-123")
     marie = ledger.soliste()
     login(client, clerk.username, "guichet-123")
-    preview = _enter(client, marie.party_code, "20,00")
-    answer, _fields = _confirm(client, marie.party_code, preview)
+    preview = enter_exchange(client, marie.party_code, "20,00")
+    answer, _fields = confirm_exchange(client, marie.party_code, preview)
     assert answer.status_code == 302, answer.text
     exchange = [r for r in records(ledger.engine)
                 if "exchange" in json.dumps(changes(r).get("insert entries", {}))]
@@ -212,18 +209,18 @@ def test_a_pin_set_on_the_pay_pages_names_its_user(client, ledger):
 
 def test_secrets_in_paths_and_codes_stay_out_of_the_trail(ledger):
     """A voucher's code is a bearer instrument: the trail names the column only."""
-    from bousol.ledger.kernel.audit import _SECRET
+    from bousol.ledger.kernel.audit_capture import _SECRET
 
     assert ("vouchers", "code") in _SECRET
     with ledger.engine.begin() as conn:
         table = sa.table("vouchers", sa.column("code"))
         audit.note_write(conn, sa.insert(table), 1, [{"code": "ABCD1234EFGH5678"}])
-        written = conn.info[audit._WRITES]["insert vouchers"]
+        written = conn.info[audit_capture._WRITES]["insert vouchers"]
         assert written.columns == {"code"} and written.values == {}
 
 
 def test_a_command_names_itself(app, ledger):
-    result = run(app, "setting", "reconversion.fee_bp", "400", "--reason", "AG 2026")
+    result = run_cli(app, "setting", "reconversion.fee_bp", "400", "--reason", "AG 2026")
     assert result.exit_code == 0, result.output
     last = records(ledger.engine)[-1]
     assert last.action == "flask bousol setting"

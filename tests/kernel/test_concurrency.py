@@ -8,38 +8,12 @@ the account rows FOR UPDATE in ascending id order.
 from __future__ import annotations
 
 import random
-import threading
 from collections import Counter
 
 import pytest
 
 from bousol.ledger.kernel.errors import AlreadyReversed, DomainError, InsufficientFunds
-
-THREADS = 8
-
-
-def hammer(worker, threads: int = THREADS) -> list:
-    """Run ``worker(i)`` in threads started together; return outcomes, raise crashes."""
-    barrier = threading.Barrier(threads)
-    outcomes: list = [None] * threads
-    crashes: list[BaseException] = []
-
-    def run(i: int) -> None:
-        barrier.wait()
-        try:
-            outcomes[i] = worker(i)
-        except BaseException as error:
-            crashes.append(error)
-
-    pool = [threading.Thread(target=run, args=(i,)) for i in range(threads)]
-    for thread in pool:
-        thread.start()
-    for thread in pool:
-        thread.join(timeout=120)
-    assert not any(t.is_alive() for t in pool), "a worker hung (deadlock?)"
-    if crashes:
-        raise crashes[0]
-    return outcomes
+from tests.helpers import THREADS, hammer
 
 
 def total_bsol(ledger) -> int:

@@ -15,7 +15,7 @@ from bousol.ledger.books.verify import verify
 from bousol.ledger.kernel.db import make_engine, make_session_factory
 from bousol.ledger.kernel.uow import UnitOfWork
 from bousol.ledger.models import User
-from tests.helpers import login
+from tests.helpers import PASSWORD, login
 
 
 @pytest.fixture
@@ -73,7 +73,7 @@ def test_logging_in_does_not_hold_a_transaction(client, ledger, shop, impatient_
         return real_check(stored, password)
 
     monkeypatch.setattr(parties, "check_password_hash", check_and_pay)
-    login(client, marie.username, "password-123")
+    login(client, marie.username, PASSWORD)
     assert paid_meanwhile and ledger.balance(baker) == 300
 
 

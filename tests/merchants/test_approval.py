@@ -6,7 +6,6 @@ from __future__ import annotations
 
 import dataclasses
 import datetime as dt
-import itertools
 from collections import Counter
 
 import pytest
@@ -25,12 +24,10 @@ from bousol.ledger.kernel.errors import (
     NotAPrestataire,
     UnknownParty,
 )
-from bousol.ledger.merchants import approval
+from bousol.ledger.merchants import approval, directory
 from bousol.ledger.models import Role
-from tests.helpers import BANK
-from tests.kernel.test_concurrency import THREADS, hammer
+from tests.helpers import BANK, PASSWORD, THREADS, application, apply, hammer
 
-PASSWORD = "password-123"
 STATUSES = ["draft", "submitted", "approved", "refused", "suspended"]
 ACTIONS = ["submit", "approve", "refuse", "suspend", "reinstate", "amend"]
 # The state machine, written out here so that the code's table is checked
@@ -43,38 +40,11 @@ EXPECTED = {
     ("suspended", "reinstate"): "approved",
     ("refused", "amend"): "draft",
 }
-_numbers = itertools.count(1)
-
-
-# Establishments of SIREN 732 829 320 with a valid key: distinct SIRETs for the tests.
-VALID_SIRETS = [s for s in (f"732829320{nic:05d}" for nic in range(1, 5_000))
-                if siret.luhn_ok(s)]
-
-
-def valid_siret(n: int) -> str:
-    return VALID_SIRETS[n % len(VALID_SIRETS)]
-
-
-COMPLETE = {
-    "name": "Épicerie du Portel", "legal_form": "sarl", "address": "12 rue de la Plage",
-    "commune": "Le Portel", "filiere": "alimentation", "contact_name": "Claire Dubois",
-    "phone": "06 12 34 56 78", "email": "claire.dubois@epicerie.example",
-    "iban": "FR76 3000 6000 0112 3456 7890 189", "bic": "", "charter_accepted": True,
-}
-
-
-def application(**overrides) -> dict:
-    return {**COMPLETE, "siret": valid_siret(next(_numbers)), **overrides}
 
 
 def applicant(applied: approval.Applied) -> Actor:
     return Actor(applied.user_id, Role.PRESTATAIRE, applied.party_id, applied.party_code,
                  applied.username)
-
-
-def apply(ledger, *, submit: bool = False, **overrides) -> approval.Applied:
-    return approval.apply(ledger.uow(), username=f"shop{next(_numbers)}", password=PASSWORD,
-                          submit=submit, **application(**overrides))
 
 
 def shop_in(ledger, status: str, admin: Actor, **overrides) -> approval.Applied:
@@ -527,7 +497,7 @@ def town(ledger, admin):
 
 def _directory(ledger, **filters) -> list[str]:
     with ledger.uow(read_only=True) as uow:
-        return [e.name for e in approval.directory(uow.conn, **filters)]
+        return [e.name for e in directory.directory(uow.conn, **filters)]
 
 
 def test_the_directory_lists_approved_prestataires_only(ledger, town):
@@ -554,11 +524,11 @@ def test_directory_filters(ledger, town, filters, names):
 
 def test_directory_communes_and_entries(ledger, town):
     with ledger.uow(read_only=True) as uow:
-        communes = approval.directory_communes(uow.conn)
-        entry = approval.directory_entry(uow.conn, town["velo"].party_code)
-        others = [approval.directory_entry(uow.conn, town[name].party_code)
+        communes = directory.directory_communes(uow.conn)
+        entry = directory.directory_entry(uow.conn, town["velo"].party_code)
+        others = [directory.directory_entry(uow.conn, town[name].party_code)
                   for name in ("draft", "submitted", "refused", "suspended")]
-        nobody = [approval.directory_entry(uow.conn, code)
+        nobody = [directory.directory_entry(uow.conn, code)
                   for code in ("S-000001", "P-999999", "x" * 100)]
     assert len(communes) == 2 and "Le Portel" in communes
     assert {c.strip().lower() for c in communes} == {"le portel", "boulogne-sur-mer"}
@@ -567,7 +537,7 @@ def test_directory_communes_and_entries(ledger, town):
 
 
 def test_directory_entries_carry_no_personal_data():
-    public = {f.name for f in dataclasses.fields(approval.DirectoryEntry)}
+    public = {f.name for f in dataclasses.fields(directory.DirectoryEntry)}
     assert public == {"code", "name", "filiere", "commune", "address", "opening_hours",
                       "description"}
     assert not public & {"contact_name", "phone", "email", "iban", "bic", "siret"}
@@ -580,7 +550,7 @@ def test_the_public_profile(ledger, admin):
         ledger.uow(), shop, opening_hours="Mardi–samedi : 8 h – 19 h\r\nDimanche : 8 h – 12 h",
         description="  Pain au levain.  ")
     with ledger.uow(read_only=True) as uow:
-        entry = approval.directory_entry(uow.conn, applied.party_code)
+        entry = directory.directory_entry(uow.conn, applied.party_code)
     assert entry.opening_hours == "Mardi–samedi : 8 h – 19 h\nDimanche : 8 h – 12 h"
     assert entry.description == "Pain au levain."
     with pytest.raises(InvalidInput):

@@ -31,7 +31,7 @@ from bousol.ledger.kernel.errors import (
     WrongSecret,
 )
 from bousol.ledger.merchants import payment_requests, refunds
-from tests.kernel.test_concurrency import hammer
+from tests.helpers import PASSWORD, hammer
 
 STATUSES = ("open", "paid", "declined", "cancelled", "expired")
 ACTIONS = ("pay", "decline", "cancel")
@@ -370,21 +370,21 @@ def test_refund_is_idempotent_with_a_key(shop):
 
 
 def test_confirm_with_password_or_pin_and_throttle(ledger, new_uow):
-    marie = ledger.soliste(password="password-123")
-    confirm.confirm(new_uow, user_id=marie.user_id, secret="password-123", address="a")
+    marie = ledger.soliste(password=PASSWORD)
+    confirm.confirm(new_uow, user_id=marie.user_id, secret=PASSWORD, address="a")
     with pytest.raises(WrongSecret):
         confirm.confirm(new_uow, user_id=marie.user_id, secret="1234", address="a")
     with pytest.raises(WrongSecret):  # the PIN needs the password
         confirm.set_pin(new_uow, marie, password="wrong-pass", pin="4321", address="a")
     with pytest.raises(InvalidInput):
-        confirm.set_pin(new_uow, marie, password="password-123", pin="12a4", address="a")
-    confirm.set_pin(new_uow, marie, password="password-123", pin="4321", address="a")
+        confirm.set_pin(new_uow, marie, password=PASSWORD, pin="12a4", address="a")
+    confirm.set_pin(new_uow, marie, password=PASSWORD, pin="4321", address="a")
     confirm.confirm(new_uow, user_id=marie.user_id, secret="4321", address="a")
-    confirm.confirm(new_uow, user_id=marie.user_id, secret="password-123", address="a")
-    confirm.set_pin(new_uow, marie, password="password-123", pin="", address="a")
+    confirm.confirm(new_uow, user_id=marie.user_id, secret=PASSWORD, address="a")
+    confirm.set_pin(new_uow, marie, password=PASSWORD, pin="", address="a")
     with pytest.raises(WrongSecret):  # removed
         confirm.confirm(new_uow, user_id=marie.user_id, secret="4321", address="a")
-    confirm.set_pin(new_uow, marie, password="password-123", pin="4321", address="a")
+    confirm.set_pin(new_uow, marie, password=PASSWORD, pin="4321", address="a")
     for _ in range(5):
         with pytest.raises(WrongSecret):
             confirm.confirm(new_uow, user_id=marie.user_id, secret="0000", address="b")

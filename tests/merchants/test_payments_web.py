@@ -8,9 +8,7 @@ import pytest
 import sqlalchemy as sa
 
 from bousol.ledger.merchants import payment_requests
-from tests.helpers import csrf_token, login
-
-PASSWORD = "password-123"
+from tests.helpers import PASSWORD, csrf_token, login
 
 
 @pytest.fixture

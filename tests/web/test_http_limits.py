@@ -7,9 +7,8 @@ import pytest
 
 from bousol.app import create_app
 from config import ProductionConfig
-from tests.helpers import csrf_token, login
+from tests.helpers import PASSWORD, csrf_token, login
 
-PASSWORD = "password-123"
 TOO_BIG = "x" * (2 * 1024 * 1024 + 1)  # MAX_CONTENT_LENGTH is 2 MiB
 
 

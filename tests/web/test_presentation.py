@@ -19,10 +19,7 @@ from bousol.ledger.kernel.errors import FlowNotAllowed
 from bousol.ledger.models import PartyKind
 from bousol.web import audit_view
 from bousol.web.formatting import elides, fr_basis_points, setting_value
-from tests.desk.test_desk import _confirm, _enter
-from tests.helpers import csrf_token, login
-
-PASSWORD = "password-123"
+from tests.helpers import PASSWORD, confirm_exchange, csrf_token, enter_exchange, login
 
 
 def english(client) -> None:
@@ -189,8 +186,8 @@ def test_the_audit_trail_says_who_did_what_to_which_record(app, client, ledger):
     clerk = ledger.user("bank", password="guichet-123")
     marie = ledger.soliste()
     login(client, clerk.username, "guichet-123")
-    answer, _fields = _confirm(client, marie.party_code, _enter(client, marie.party_code,
-                                                                "20,00"))
+    preview = enter_exchange(client, marie.party_code, "20,00")
+    answer, _fields = confirm_exchange(client, marie.party_code, preview)
     assert answer.status_code == 302
     with ledger.engine.connect() as conn:
         entry_id = conn.execute(sa.text(

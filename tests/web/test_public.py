@@ -12,24 +12,15 @@ from bousol.ledger.kernel import iban, siret
 from bousol.ledger.kernel.actors import Actor
 from bousol.ledger.merchants import approval
 from bousol.ledger.models import Role
-from tests.helpers import csrf_token, login
-from tests.merchants.test_approval import application, valid_siret
-
-PASSWORD = "password-123"
-
-FORM = {
-    "name": "Le Fournil de l'Estran", "legal_form": "ei", "siret": "732 829 320 00074",
-    "address": "3 quai Gambetta", "commune": "Boulogne-sur-Mer", "filiere": "alimentation",
-    "contact_name": "Hélène Caron", "phone": "06 98 76 54 32",
-    "email": "helene.caron@fournil.example", "iban": "FR76 3000 6000 0112 3456 7890 189",
-    "bic": "", "username": "fournil", "password": "mot-de-passe-1",
-    "password_confirm": "mot-de-passe-1",
-}
-
-
-def _post(client, path, page_path=None, **data):
-    page = client.get(page_path or path)
-    return client.post(path, data={"csrf_token": csrf_token(page.text), **data})
+from tests.helpers import APPLICATION_FORM as FORM
+from tests.helpers import (
+    PASSWORD,
+    application,
+    csrf_token,
+    login,
+    post_form,
+    valid_siret,
+)
 
 
 def _field_has_error(html: str, field_id: str) -> bool:
@@ -68,17 +59,17 @@ def test_the_application_form_is_public(client):
 def test_draft_then_sent_then_approved_and_seen_by_the_applicant(client, ledger,
                                                                  admin_client):
     # A draft: the name and the filière are enough; the applicant is logged in.
-    saved = _post(client, "/agrement", name="Le Fournil", filiere="alimentation",
-                  username="fournil", password="mot-de-passe-1",
-                  password_confirm="mot-de-passe-1", action="draft")
+    saved = post_form(client, "/agrement", name="Le Fournil", filiere="alimentation",
+                      username="fournil", password=PASSWORD,
+                      password_confirm=PASSWORD, action="draft")
     assert saved.status_code == 302 and saved.location.endswith("/prestataire/agrement")
     page = client.get(saved.location).text
     assert "Brouillon enregistré" in page and "Brouillon" in page
     assert 'data-testid="missing"' in page and "SIRET" in page
 
     # Sending it incomplete: refused, each error beside its field, nothing sent.
-    refused = _post(client, "/prestataire/agrement", name="Le Fournil",
-                    filiere="alimentation", siret="732 829 320 00075", action="submit")
+    refused = post_form(client, "/prestataire/agrement", name="Le Fournil",
+                        filiere="alimentation", siret="732 829 320 00075", action="submit")
     assert refused.status_code == 422
     assert _field_has_error(refused.text, "siret") and "clé de contrôle" in refused.text
     assert _field_has_error(refused.text, "contact_name")
@@ -87,7 +78,7 @@ def test_draft_then_sent_then_approved_and_seen_by_the_applicant(client, ledger,
 
     # Complete, charter ticked, sent.
     form = {k: v for k, v in FORM.items() if not k.startswith(("username", "password"))}
-    sent = _post(client, "/prestataire/agrement", **form, charter="y", action="submit")
+    sent = post_form(client, "/prestataire/agrement", **form, charter="y", action="submit")
     assert sent.status_code == 302
     page = client.get("/prestataire/agrement").text
     assert "Demande envoyée, en cours d'examen" in page
@@ -103,8 +94,8 @@ def test_draft_then_sent_then_approved_and_seen_by_the_applicant(client, ledger,
     assert "FR76 3000 6000 0112 3456 7890 189" in detail
     assert "Agréer ce prestataire" in detail and "Refuser la demande" in detail
     assert "Suspendre" not in detail and "Rétablir" not in detail
-    done = _post(admin_client, f"/admin/prestataires/{code}/approuver",
-                 f"/admin/prestataires/{code}")
+    done = post_form(admin_client, f"/admin/prestataires/{code}/approuver",
+                     f"/admin/prestataires/{code}")
     assert done.status_code == 302
     detail = admin_client.get(done.location).text
     assert "maintenant « Agréé »" in detail and "Suspendre l'agrément" in detail
@@ -121,60 +112,60 @@ def test_draft_then_sent_then_approved_and_seen_by_the_applicant(client, ledger,
 
 def test_bad_input_on_the_public_form_writes_nothing(client, ledger):
     parties = ledger.count("parties")
-    bad = _post(client, "/agrement", **{**FORM, "siret": "123", "iban": "FR00 1234",
-                                        "password_confirm": "autre-chose"},
-                charter="y", action="submit")
+    bad = post_form(client, "/agrement", **{**FORM, "siret": "123", "iban": "FR00 1234",
+                                            "password_confirm": "autre-chose"},
+                    charter="y", action="submit")
     assert bad.status_code == 422
     for field_id in ("siret", "iban", "password_confirm"):
         assert _field_has_error(bad.text, field_id), field_id
     assert ledger.count("parties") == parties and ledger.count("users") == 0
 
-    no_charter = _post(client, "/agrement", **FORM, action="submit")
+    no_charter = post_form(client, "/agrement", **FORM, action="submit")
     assert no_charter.status_code == 422
     assert 'aria-describedby="charter-error"' in no_charter.text
     assert "accepter la charte" in no_charter.text
     assert ledger.count("parties") == parties
 
-    weird = _post(client, "/agrement", **{**FORM, "legal_form": "gmbh", "filiere": "x"},
-                  charter="y", action="submit")
+    weird = post_form(client, "/agrement", **{**FORM, "legal_form": "gmbh", "filiere": "x"},
+                      charter="y", action="submit")
     assert weird.status_code == 422 and _field_has_error(weird.text, "legal_form")
     assert _field_has_error(weird.text, "filiere")
 
 
 def test_a_taken_username_is_said_on_its_field(client, ledger):
     ledger.user("soliste")  # soliste1…: not the one below
-    first = _post(client, "/agrement", **FORM, charter="y", action="submit")
+    first = post_form(client, "/agrement", **FORM, charter="y", action="submit")
     assert first.status_code == 302
     other = type(client)(client.application)
-    again = _post(other, "/agrement", **{**FORM, "siret": valid_siret(3)}, charter="y",
-                  action="submit")
+    again = post_form(other, "/agrement", **{**FORM, "siret": valid_siret(3)}, charter="y",
+                      action="submit")
     assert again.status_code == 422 and _field_has_error(again.text, "username")
     assert "n&#39;est pas disponible" in again.text and "déjà pris" not in again.text
 
 
 def test_refused_then_corrected_and_sent_again(client, ledger, admin_client):
-    assert _post(client, "/agrement", **FORM, charter="y", action="submit").status_code == 302
+    assert post_form(client, "/agrement", **FORM, charter="y", action="submit").status_code == 302
     code = re.search(r"P-\d{6}", client.get("/prestataire/agrement").text).group(0)
     path = f"/admin/prestataires/{code}"
-    no_reason = _post(admin_client, f"{path}/refuser", path, refuse_reason="  ")
+    no_reason = post_form(admin_client, f"{path}/refuser", path, refuse_reason="  ")
     assert no_reason.status_code == 422 and _field_has_error(no_reason.text, "refuse_reason")
     assert "Motif obligatoire" in no_reason.text
-    refused = _post(admin_client, f"{path}/refuser", path,
-                    refuse_reason="Le SIRET est celui du siège, pas de la boutique.")
+    refused = post_form(admin_client, f"{path}/refuser", path,
+                        refuse_reason="Le SIRET est celui du siège, pas de la boutique.")
     assert refused.status_code == 302
 
     page = client.get("/prestataire/agrement").text
     assert "Demande refusée" in page
     assert "Le SIRET est celui du siège, pas de la boutique." in page
     assert "Corriger ma demande" in page
-    assert _post(client, "/prestataire/agrement/corriger",
-                 "/prestataire/agrement").status_code == 302
+    assert post_form(client, "/prestataire/agrement/corriger",
+                     "/prestataire/agrement").status_code == 302
     page = client.get("/prestataire/agrement").text
     assert "Demande rouverte pour correction" in page and 'value="732 829 320 00074"' in page
     corrected = {k: v for k, v in FORM.items() if not k.startswith(("username", "pass"))}
-    sent = _post(client, "/prestataire/agrement",
-                 **{**corrected, "siret": siret.display(valid_siret(9))}, charter="y",
-                 action="submit")
+    sent = post_form(client, "/prestataire/agrement",
+                     **{**corrected, "siret": siret.display(valid_siret(9))}, charter="y",
+                     action="submit")
     assert sent.status_code == 302
     assert "Agréer ce prestataire" in admin_client.get(path).text
 
@@ -183,28 +174,28 @@ def test_suspend_and_reinstate_on_the_pages(client, ledger, admin_client):
     shop = ledger.prestataire(name="Cycles du Port")
     path = f"/admin/prestataires/{shop.party_code}"
     assert "Suspendre l'agrément" in admin_client.get(path).text
-    assert _post(admin_client, f"{path}/suspendre", path, suspend_reason="").status_code == 422
-    assert _post(admin_client, f"{path}/suspendre", path,
-                 suspend_reason="Impayés de cotisation.").status_code == 302
+    assert post_form(admin_client, f"{path}/suspendre", path, suspend_reason="").status_code == 422
+    assert post_form(admin_client, f"{path}/suspendre", path,
+                     suspend_reason="Impayés de cotisation.").status_code == 302
     detail = admin_client.get(path).text
     assert "Impayés de cotisation." in detail and "Rétablir l'agrément" in detail
     assert admin_client.get(f"/annuaire/{shop.party_code}").status_code == 404
     # The transition refused (already suspended): said, nothing done.
-    again = _post(admin_client, f"{path}/suspendre", path, suspend_reason="Encore.")
+    again = post_form(admin_client, f"{path}/suspendre", path, suspend_reason="Encore.")
     assert again.status_code == 302
     assert "l&#39;agrément est suspendu" in admin_client.get(path).text
-    assert _post(admin_client, f"{path}/retablir", path).status_code == 302
+    assert post_form(admin_client, f"{path}/retablir", path).status_code == 302
     assert admin_client.get(f"/annuaire/{shop.party_code}").status_code == 200
 
 
 def test_the_applicant_edits_its_public_page(client, ledger):
-    assert _post(client, "/agrement", **FORM, charter="y", action="submit").status_code == 302
+    assert post_form(client, "/agrement", **FORM, charter="y", action="submit").status_code == 302
     page = client.get("/prestataire/fiche")
     assert page.status_code == 200 and "sera publiée" in page.text
-    saved = _post(client, "/prestataire/fiche", opening_hours="Mardi–samedi : 7 h – 19 h",
-                  description="Pain au levain.")
+    saved = post_form(client, "/prestataire/fiche", opening_hours="Mardi–samedi : 7 h – 19 h",
+                      description="Pain au levain.")
     assert saved.status_code == 302
-    too_long = _post(client, "/prestataire/fiche", opening_hours="x" * 501, description="")
+    too_long = post_form(client, "/prestataire/fiche", opening_hours="x" * 501, description="")
     assert too_long.status_code == 422 and _field_has_error(too_long.text, "opening_hours")
     page = client.get("/prestataire/fiche").text
     assert "Mardi–samedi : 7 h – 19 h" in page

@@ -10,9 +10,8 @@ import re
 import pytest
 
 from bousol.ledger.kernel.clock import paris_today
-from tests.helpers import csrf_token, login
+from tests.helpers import PASSWORD, csrf_token, login
 
-PASSWORD = "password-123"
 NBSP, NNBSP = "\u00a0", "\u202f"
 
 

@@ -4,9 +4,7 @@ from __future__ import annotations
 
 import pytest
 
-from tests.helpers import csrf_token, login
-
-PASSWORD = "password-123"
+from tests.helpers import PASSWORD, csrf_token, login
 
 
 @pytest.fixture

@@ -28,12 +28,15 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, insert, select, update
 
 from bousol.ledger.access import logins, parties
-from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.access.models import ApiToken
+from bousol.ledger.books.models import Party, User
+from bousol.ledger.kernel import inputs
+from bousol.ledger.kernel.actors import Actor, Role
 from bousol.ledger.kernel.clock import as_utc
 from bousol.ledger.kernel.errors import DomainError, InvalidInput, NotFound, TooManyAttempts
+from bousol.ledger.kernel.models import utcnow
 from bousol.ledger.kernel.text import N_
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import ApiToken, Party, Role, User, utcnow
 
 tokens_t, users_t, parties_t = ApiToken.__table__, User.__table__, Party.__table__
 
@@ -293,9 +296,7 @@ def user_id_by_username(conn: Connection, username: object) -> int | None:
 def revoke(uow: UnitOfWork, actor: Actor, token_id: object) -> TokenView:
     """Revoke a token: its owner, or an admin (anyone else: ``not_found``). Revoking a
     token already revoked or expired is ``not_found`` too: it is no longer active."""
-    if isinstance(token_id, bool) or not isinstance(token_id, int) \
-            or not 0 < token_id < 2**31:
-        raise NotFound("Jeton introuvable.")
+    token_id = inputs.database_id(token_id, NotFound("Jeton introuvable."))
     with uow:
         conn = uow.conn
         row = conn.execute(select(tokens_t).where(tokens_t.c.id == token_id)

@@ -20,10 +20,10 @@ from sqlalchemy import select, update
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from bousol.ledger.access import logins, parties
+from bousol.ledger.books.models import User
 from bousol.ledger.kernel.actors import Actor
 from bousol.ledger.kernel.errors import InvalidInput, TooManyAttempts, WrongSecret
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import User
 
 users_t = User.__table__
 PIN_RE = re.compile(r"[0-9]{4,8}")

@@ -29,19 +29,13 @@ from sqlalchemy import Connection, insert, select, update
 from werkzeug.security import generate_password_hash
 
 from bousol.ledger.access import parties
-from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.access.models import FirstPasswordCode, PasswordReset
+from bousol.ledger.books.models import Party, PartyKind, User
+from bousol.ledger.kernel.actors import Actor, Role
 from bousol.ledger.kernel.clock import as_utc
 from bousol.ledger.kernel.errors import DomainError, UnknownParty
+from bousol.ledger.kernel.models import utcnow
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import (
-    FirstPasswordCode,
-    Party,
-    PartyKind,
-    PasswordReset,
-    Role,
-    User,
-    utcnow,
-)
 
 codes_t, users_t, parties_t = FirstPasswordCode.__table__, User.__table__, Party.__table__
 

@@ -44,10 +44,12 @@ from typing import TypeVar
 
 from sqlalchemy import Connection, exists, func, insert, select, text, update
 
+from bousol.ledger.access.models import LoginAttempt
+from bousol.ledger.books.models import User
 from bousol.ledger.kernel.clock import as_utc
 from bousol.ledger.kernel.errors import TooManyAttempts
+from bousol.ledger.kernel.models import new_session_token, utcnow
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import LoginAttempt, User, new_session_token, utcnow
 
 WINDOW = dt.timedelta(minutes=15)
 # Log-ins: per (username, address) before the growing delay starts.

@@ -13,27 +13,25 @@ from sqlalchemy.exc import IntegrityError
 from werkzeug.security import check_password_hash, generate_password_hash
 
 from bousol.ledger.access import logins
-from bousol.ledger.kernel.actors import Actor
-from bousol.ledger.kernel.errors import DuplicateUser, InvalidInput, WrongSecret
-from bousol.ledger.kernel.text import N_
-from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import (
+from bousol.ledger.access.models import ApiToken, FirstPasswordCode, PasswordReset
+from bousol.ledger.books.models import (
     PARTY_PREFIX,
     ROLE_PARTY_KIND,
     Account,
-    ApiToken,
-    Counter,
     Currency,
     Filiere,
-    FirstPasswordCode,
     Party,
     PartyKind,
-    PasswordReset,
-    Role,
     User,
-    new_session_token,
-    utcnow,
 )
+from bousol.ledger.kernel.actors import Actor, Role
+from bousol.ledger.kernel.errors import DuplicateUser, InvalidInput, WrongSecret
+from bousol.ledger.kernel.inputs import (  # re-exported: the web layer's forms use it
+    normalise_party_code as normalise_party_code,
+)
+from bousol.ledger.kernel.models import Counter, new_session_token, utcnow
+from bousol.ledger.kernel.text import N_
+from bousol.ledger.kernel.uow import UnitOfWork
 
 parties_t, accounts_t = Party.__table__, Account.__table__
 users_t, counters_t = User.__table__, Counter.__table__
@@ -190,6 +188,14 @@ def authenticate(uow: UnitOfWork, username: str, password: str) -> User | None:
     return user if check_password_hash(stored_hash, password or "") else None
 
 
+def solistes_among(conn: Connection, user_ids: set[int]) -> set[int]:
+    """Which of these users are solistes (the audit page hides an aid beneficiary)."""
+    if not user_ids:
+        return set()
+    return set(conn.execute(select(users_t.c.id).where(
+        users_t.c.id.in_(user_ids), users_t.c.role == Role.SOLISTE.value)).scalars())
+
+
 @functools.cache
 def _dummy_hash() -> str:
     return generate_password_hash("not-a-real-password")
@@ -203,22 +209,6 @@ def actor_for(user: User) -> Actor:
         party_code=user.party.code if user.party else None,
         username=user.username,
     )
-
-
-# What people type for a party code: "P 000002", "p-000002", "P000002", "P – 000002".
-# Spaces (also no-break ones) and dashes of any kind are ignored, as the forms' help says;
-# a letter and six digits make the code. Anything else is returned trimmed and upper-cased,
-# for the caller's usual "unknown party" answer.
-_CODE_NOISE = re.compile(r"[\s\u00a0\u202f\-\u2010-\u2015\u2212]+")
-_TYPED_CODE = re.compile(r"([A-Z])([0-9]{6})")
-
-
-def normalise_party_code(value: object) -> str:
-    if not isinstance(value, str):
-        return ""
-    text = value.strip().upper()
-    match = _TYPED_CODE.fullmatch(_CODE_NOISE.sub("", text))
-    return f"{match.group(1)}-{match.group(2)}" if match else text
 
 
 def check_new_password(password: object) -> str:

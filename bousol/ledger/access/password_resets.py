@@ -33,17 +33,13 @@ from sqlalchemy import func, insert, select, update
 from werkzeug.security import generate_password_hash
 
 from bousol.ledger.access import logins, parties
+from bousol.ledger.access.models import PasswordReset
+from bousol.ledger.books.models import Party, User
 from bousol.ledger.kernel import mail
+from bousol.ledger.kernel.actors import Role
 from bousol.ledger.kernel.errors import DomainError
+from bousol.ledger.kernel.models import MailMessage, utcnow
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import (
-    MailMessage,
-    Party,
-    PasswordReset,
-    Role,
-    User,
-    utcnow,
-)
 
 TTL = dt.timedelta(minutes=30)
 RATE_WINDOW = dt.timedelta(hours=1)

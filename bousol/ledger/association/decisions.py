@@ -3,8 +3,9 @@ No Flask here.
 
 The association has no president: a collegial management collective (collectif de
 gestion) drawn from three colleges — solistes, prestataires, acteurs locaux — decides,
-one person = one vote. A *seat* (:class:`~bousol.ledger.models.CollectiveMember`) makes a
-user a voting member for one college. A *motion* is put to the vote with a closing
+one person = one vote. A *seat*
+(:class:`~bousol.ledger.association.models.CollectiveMember`) makes a user a voting
+member for one college. A *motion* is put to the vote with a closing
 date; each member votes once (for, against, abstain) and may change the vote until the
 close (the same ``votes`` row, updated). Closing counts the votes per college and
 overall, checks the quorum (setting ``decisions.quorum_pct``) and applies the motion's
@@ -26,14 +27,15 @@ import datetime as dt
 import enum
 import json
 import re
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, case, exc, func, insert, or_, select, update
 
-from bousol.ledger.kernel import settings
-from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.association.models import CollectiveMember, College, Motion, Vote
+from bousol.ledger.books.models import Party, PartyKind, User
+from bousol.ledger.kernel import inputs, settings
+from bousol.ledger.kernel.actors import Actor, Role
 from bousol.ledger.kernel.clock import PARIS, as_utc
 from bousol.ledger.kernel.errors import (
     AlreadyInCollective,
@@ -47,27 +49,15 @@ from bousol.ledger.kernel.errors import (
     NotInCollective,
     UnknownMotion,
 )
+from bousol.ledger.kernel.models import SettingChange, utcnow
+from bousol.ledger.kernel.states import StateMachine
 from bousol.ledger.kernel.text import N_
 from bousol.ledger.kernel.uow import UnitOfWork
 from bousol.ledger.merchants import approval
-from bousol.ledger.models import (
-    CollectiveMember,
-    College,
-    Motion,
-    Party,
-    PartyKind,
-    Role,
-    SettingChange,
-    User,
-    Vote,
-    utcnow,
-)
 
 members_t, motions_t, votes_t = (CollectiveMember.__table__, Motion.__table__,
                                  Vote.__table__)
 users_t, parties_t, changes_t = User.__table__, Party.__table__, SettingChange.__table__
-
-ID_MAX = 2**31 - 1
 
 
 class Status(enum.StrEnum):
@@ -175,15 +165,13 @@ ROLE_COLLEGE = {
 }
 
 
+MACHINE = StateMachine(TRANSITIONS, lambda current, action: MotionClosed(
+    _closed_words(current), status=str(current), action=str(action)))
+
+
 def check_transition(current: str, action: str) -> Status:
     """The status ``action`` leads to from ``current``, or ``motion_closed``."""
-    try:
-        key = (Status(current), Action(action))
-    except ValueError:
-        key = None
-    if key is None or key not in TRANSITIONS:
-        raise MotionClosed(_closed_words(current), status=str(current), action=str(action))
-    return TRANSITIONS[key]
+    return MACHINE.next(current, action)
 
 
 def _closed_words(current: str) -> str:
@@ -204,26 +192,6 @@ def setting_label(key: str) -> str:
 
 
 # ---------------------------------------------------------------- input
-
-
-def _text(value: object, limit: int, label: str, field: str, *, multiline: bool = False,
-          required: bool = False) -> str | None:
-    """Trimmed text or None; no control characters (line breaks when ``multiline``)."""
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise InvalidInput(f"{label} : obligatoire.", field=field)
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"{label} : texte attendu.", field=field)
-    if multiline:
-        value = value.replace("\r\n", "\n").replace("\r", "\n")
-    allowed = "\n" if multiline else ""
-    if any(unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in value):
-        raise InvalidInput(f"{label} : caractères non imprimables.", field=field)
-    value = value.strip()
-    if len(value) > limit:
-        raise InvalidInput(f"{label} : {limit} caractères au plus.", field=field)
-    return value
 
 
 _TIME_RE = re.compile(r"([01]?[0-9]|2[0-3])\s*(?:[:hH]\s*([0-5][0-9])?)?")
@@ -256,10 +224,7 @@ def _now(now: dt.datetime | None) -> dt.datetime:
 
 
 def _motion_id(motion_id: object) -> int:
-    if isinstance(motion_id, bool) or not isinstance(motion_id, int) \
-            or not 0 < motion_id <= ID_MAX:
-        raise UnknownMotion()
-    return motion_id
+    return inputs.database_id(motion_id, UnknownMotion())
 
 
 def _lock_motion(conn: Connection, motion_id: object):
@@ -325,7 +290,7 @@ def add_member(uow: UnitOfWork, actor: Actor, username: str, college: str | None
     without a party must be given one. ``already_in_collective`` when seated already.
     """
     actor.require(Role.ADMIN)
-    name = _text(username, 80, "Identifiant", "username", required=True).lower()
+    name = inputs.text(username, 80, "Identifiant", field="username", required=True).lower()
     if college not in (None, ""):
         try:
             college = College(college)
@@ -369,7 +334,7 @@ def remove_member(uow: UnitOfWork, actor: Actor, username: str, *,
     """End ``username``'s seat (admins only); the seat's row stays as history. Votes
     already cast on open motions no longer count (see :func:`close`)."""
     actor.require(Role.ADMIN)
-    name = _text(username, 80, "Identifiant", "username", required=True).lower()
+    name = inputs.text(username, 80, "Identifiant", field="username", required=True).lower()
     with uow:
         conn = uow.conn
         row = conn.execute(
@@ -407,8 +372,8 @@ def propose(uow: UnitOfWork, actor: Actor, *, title: object, body: object = None
     ``submitted``). Errors name their field in ``details["field"]``.
     """
     now = _now(now)
-    title = _text(title, TITLE_MAX, "Titre", "title", required=True)
-    body = _text(body, BODY_MAX, "Exposé des motifs", "body", multiline=True)
+    title = inputs.text(title, TITLE_MAX, "Titre", field="title", required=True)
+    body = inputs.text(body, BODY_MAX, "Exposé des motifs", field="body", multiline=True)
     if not isinstance(closes_at, dt.datetime) or closes_at.tzinfo is None:
         raise InvalidDate("Date de clôture invalide.", field="closes_at")
     closes_at = closes_at.astimezone(dt.UTC)
@@ -683,7 +648,7 @@ def close(uow: UnitOfWork, actor: Actor, motion_id: int, *,
         results = _tally(conn, row.id, final=True, at=as_utc(row.closes_at))
         status = check_transition(row.status,
                                   Action.ADOPT if results.adopted else Action.REJECT)
-        note = _apply(conn, actor, row, now) if results.adopted else _unchanged(row)
+        note = _apply(uow, actor, row, now) if results.adopted else _unchanged(row)
         done = conn.execute(
             update(motions_t)
             .where(motions_t.c.id == row.id, motions_t.c.status == Status.OPEN.value)
@@ -696,8 +661,9 @@ def close(uow: UnitOfWork, actor: Actor, motion_id: int, *,
     return closed
 
 
-def _apply(conn: Connection, actor: Actor, row, now: dt.datetime) -> str | None:
+def _apply(uow: UnitOfWork, actor: Actor, row, now: dt.datetime) -> str | None:
     """The adopted motion's effect, in the closing transaction; what it did, in words."""
+    conn = uow.conn
     if row.effect == Effect.SETTING:
         before = settings.current(conn, [row.setting_key])[row.setting_key]
         try:
@@ -713,7 +679,7 @@ def _apply(conn: Connection, actor: Actor, row, now: dt.datetime) -> str | None:
         if party.status != approval.Status.SUBMITTED.value:
             return (f"Rien n'a changé : le prestataire {party.code} n'attend plus de "
                     f"décision d'agrément (statut : {party.status}).")
-        approval.decide_within(conn, actor, party.code, approval.Action.APPROVE,
+        approval.decide_within(uow, actor, party.code, approval.Action.APPROVE,
                                f"Décision n° {row.id} du collectif de gestion : {row.title}",
                                now=now)
         return f"Prestataire {party.code} agréé."
@@ -728,14 +694,14 @@ def _unchanged(row) -> str | None:
     return None
 
 
-def close_due(uow_factory: Callable[..., UnitOfWork], actor: Actor, *,
+def close_due(new_uow: Callable[..., UnitOfWork], actor: Actor, *,
               now: dt.datetime | None = None) -> list[Closed]:
     """Close every open motion whose closing date has passed (the command line's
     ``close-motions``, for a cron). Idempotent: a second run finds nothing to close;
     a motion closed meanwhile by someone else is skipped."""
     actor.require(Role.ADMIN)
     now = _now(now)
-    with uow_factory(read_only=True) as uow:
+    with new_uow(read_only=True) as uow:
         due = uow.conn.execute(
             select(motions_t.c.id).where(motions_t.c.status == Status.OPEN.value,
                                          motions_t.c.closes_at <= now)
@@ -743,7 +709,7 @@ def close_due(uow_factory: Callable[..., UnitOfWork], actor: Actor, *,
     closed = []
     for motion_id in due:
         try:
-            closed.append(close(uow_factory(), actor, motion_id, now=now))
+            closed.append(close(new_uow(), actor, motion_id, now=now))
         except (MotionClosed, MotionNotDue):
             continue
     return closed

@@ -31,25 +31,17 @@ from typing import TextIO
 from sqlalchemy import Connection, delete, select
 from sqlalchemy.dialects import postgresql, sqlite
 
+from bousol.ledger.association.models import FecMapping
+from bousol.ledger.books.models import Account, Entry, Party, PartyKind, Posting, User
 from bousol.ledger.books.queries import KIND_LABELS
 from bousol.ledger.books.statements import paris_bounds, parse_date
-from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.kernel.actors import Actor, Role
 from bousol.ledger.kernel.clock import PARIS, as_utc
 from bousol.ledger.kernel.errors import DomainError, InvalidDate, InvalidInput
+from bousol.ledger.kernel.models import utcnow
 from bousol.ledger.kernel.siret import luhn_ok
 from bousol.ledger.kernel.text import N_
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import (
-    Account,
-    Entry,
-    FecMapping,
-    Party,
-    PartyKind,
-    Posting,
-    Role,
-    User,
-    utcnow,
-)
 
 accounts_t, entries_t, postings_t = Account.__table__, Entry.__table__, Posting.__table__
 parties_t, mappings_t, users_t = Party.__table__, FecMapping.__table__, User.__table__

@@ -9,7 +9,6 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-import re
 import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
@@ -18,36 +17,24 @@ from sqlalchemy import Connection, and_, func, insert, or_, select, update
 from sqlalchemy.exc import IntegrityError
 
 from bousol.ledger.access.parties import next_number
-from bousol.ledger.books.operations import Tender, parse_tender
-from bousol.ledger.desk.members import (
-    _EMAIL_RE,
+from bousol.ledger.association.fees import (
     college_fee_cents,
     college_of,
     fee_due,
     next_until,
-    normalise_phone,
     post_fee,
 )
-from bousol.ledger.kernel import mail, money
-from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.association.models import College, Partner, PartnerCategory
+from bousol.ledger.books.models import Account, Entry, Party, PartyKind, Posting, SystemAccount
+from bousol.ledger.books.operations import Tender, parse_tender
+from bousol.ledger.kernel import inputs, mail, money
+from bousol.ledger.kernel.actors import Actor, Role
 from bousol.ledger.kernel.clock import paris_today
 from bousol.ledger.kernel.errors import InvalidInput, MembershipChanged, UnknownParty
+from bousol.ledger.kernel.models import MailMessage, utcnow
+from bousol.ledger.kernel.rows import Rows
 from bousol.ledger.kernel.text import N_
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import (
-    Account,
-    College,
-    Entry,
-    MailMessage,
-    Partner,
-    PartnerCategory,
-    Party,
-    PartyKind,
-    Posting,
-    Role,
-    SystemAccount,
-    utcnow,
-)
 
 __all__ = ["college_of"]  # re-exported: the college of a party kind
 
@@ -56,8 +43,9 @@ accounts_t, entries_t, postings_t = Account.__table__, Entry.__table__, Posting.
 
 PARTNER_PREFIX = "L"
 PARTNER_COUNTER = "partner:L"
-_PARTNER_CODE_RE = re.compile(r"L-[0-9]{6}")
-_PARTY_CODE_RE = re.compile(r"[SPCB]-[0-9]{6}")
+# The members whose fee the association records: solistes, prestataires, CCAS, banks (the
+# association itself is no member).
+_MEMBER_PREFIXES = "SPCB"
 # Tenders the association receives itself, away from the desk's drawer.
 ASSOCIATION_TENDERS = (Tender.TRANSFER, Tender.CHEQUE)
 REMINDER_KIND = "membership_reminder"
@@ -234,18 +222,9 @@ class PartnerFields:
 
 def _text(value: str | None, limit: int, label: str, name: str) -> str | None:
     """A trimmed optional text (blank → None), printable, at most ``limit`` long;
-    InvalidInput names the field (``details["field"]``)."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"{label} : texte attendu.", field=name)
-    # No control characters (NUL is refused by PostgreSQL) nor lone surrogates.
-    if any(unicodedata.category(c) in ("Cc", "Cs") for c in value):
-        raise InvalidInput(f"{label} : caractères non imprimables.", field=name)
-    value = value.strip()
-    if len(value) > limit:
-        raise InvalidInput(f"{label} : {limit} caractères au plus.", field=name)
-    return value or None
+    InvalidInput names the field (``details["field"]``). Its characters are checked
+    before its blankness (a lone tab is refused, not taken as empty)."""
+    return inputs.text(value, limit, label, field=name, blank_first=False)
 
 
 def _partner_fields(name, category, contact_name, email, phone, address,
@@ -258,13 +237,8 @@ def _partner_fields(name, category, contact_name, email, phone, address,
     except ValueError:
         raise InvalidInput("Catégorie inconnue : collectivité, Crédit Municipal, réseau de "
                            "l'ESS ou autre acteur local.", field="category") from None
-    email = _text(email, 200, "Courriel", "email")
-    if email is not None and not _EMAIL_RE.fullmatch(email):
-        raise InvalidInput("Adresse électronique invalide.", field="email")
-    try:
-        phone = normalise_phone(phone)
-    except InvalidInput as error:
-        raise InvalidInput(error.message, field="phone") from None
+    email = inputs.email(_text(email, 200, "Courriel", "email"), field="email")
+    phone = inputs.phone(phone, field="phone")
     return PartnerFields(name, category, _text(contact_name, 200, "Contact", "contact_name"),
                          email, phone, _text(address, 300, "Adresse", "address"),
                          _text(commune, 100, "Commune", "commune"))
@@ -306,7 +280,7 @@ def partner(conn: Connection, code: str):
     return conn.execute(select(partners_t).where(partners_t.c.code == code)).first()
 
 
-def partners(conn: Connection) -> list:
+def partners(conn: Connection) -> Rows:
     return conn.execute(select(partners_t).order_by(partners_t.c.name)).all()
 
 
@@ -387,8 +361,8 @@ def record_fee(uow: UnitOfWork, actor: Actor, code: str, tender: str, *,
     tender_value = _association_tender(tender)
     today = today or paris_today()
     code = (code or "").strip().upper() if isinstance(code, str) else ""
-    is_partner = bool(_PARTNER_CODE_RE.fullmatch(code))
-    if not is_partner and not _PARTY_CODE_RE.fullmatch(code):
+    is_partner = inputs.is_party_code(code, PARTNER_PREFIX)
+    if not is_partner and not inputs.is_party_code(code, _MEMBER_PREFIXES):
         raise UnknownParty()
     table = partners_t if is_partner else parties_t
     with uow:
@@ -423,7 +397,7 @@ def record_partner_fee(uow: UnitOfWork, actor: Actor, partner_code: str, tender:
     """A partner's yearly fee (acteurs locaux), by transfer or cheque."""
     actor.require(Role.ADMIN)
     if not (isinstance(partner_code, str)
-            and _PARTNER_CODE_RE.fullmatch(partner_code.strip().upper())):
+            and inputs.is_party_code(partner_code.strip().upper(), PARTNER_PREFIX)):
         raise UnknownParty("Partenaire inconnu.")
     return record_fee(uow, actor, partner_code, tender, today=today, seen_until=seen_until,
                       seen_fee_cents=seen_fee_cents)
@@ -490,7 +464,7 @@ class ReminderRun:
     without_email: list[str] = field(default_factory=list)
 
 
-def sent_this_month(conn: Connection, today: dt.date | None = None) -> list:
+def sent_this_month(conn: Connection, today: dt.date | None = None) -> Rows:
     """The reminders kept for ``today``'s month, newest first."""
     period = period_of(today or paris_today())
     return conn.execute(
@@ -499,7 +473,7 @@ def sent_this_month(conn: Connection, today: dt.date | None = None) -> list:
     ).all()
 
 
-def messages(conn: Connection, limit: int = 200) -> list:
+def messages(conn: Connection, limit: int = 200) -> Rows:
     """Every kept e-mail, newest first."""
     return conn.execute(select(mails_t).order_by(mails_t.c.id.desc()).limit(limit)).all()
 
@@ -513,7 +487,7 @@ def _retryable(status, created_at, now: dt.datetime):
                and_(status == "pending", created_at < now - STALE_PENDING))
 
 
-def send_reminders(uow_factory: Callable[..., UnitOfWork], actor: Actor,
+def send_reminders(new_uow: Callable[..., UnitOfWork], actor: Actor,
                    today: dt.date | None, mailer: mail.Mailer) -> ReminderRun:
     """Remind every member whose membership lapses this month and has an e-mail.
 
@@ -534,7 +508,7 @@ def send_reminders(uow_factory: Callable[..., UnitOfWork], actor: Actor,
     run = ReminderRun(period)
     claimed: list[tuple[int, str, str, str, str, str]] = []
     now = utcnow()
-    with uow_factory() as uow:
+    with new_uow() as uow:
         conn = uow.conn
         due = lapsing(conn, today)
         earlier = {row.recipient_key: row for row in conn.execute(
@@ -583,7 +557,7 @@ def send_reminders(uow_factory: Callable[..., UnitOfWork], actor: Actor,
             mailer.send(message)
         except (mail.DeliveryFailed, ValueError) as failure:
             error = str(failure)[:500] or "échec de l'envoi"
-        with uow_factory() as uow:
+        with new_uow() as uow:
             uow.conn.execute(update(mails_t).where(mails_t.c.id == mail_id).values(
                 status="failed" if error else "sent", error=error,
                 sent_at=None if error else utcnow()))

@@ -63,12 +63,7 @@ from sqlalchemy import (
 )
 
 from bousol.ledger.books import statements
-from bousol.ledger.ccas.voucher_reports import filiere_name
-from bousol.ledger.kernel import money
-from bousol.ledger.kernel.clock import PARIS, paris_today
-from bousol.ledger.kernel.errors import InvalidDate
-from bousol.ledger.kernel.text import N_
-from bousol.ledger.models import (
+from bousol.ledger.books.models import (
     Account,
     Entry,
     Filiere,
@@ -76,9 +71,14 @@ from bousol.ledger.models import (
     PartyKind,
     Posting,
     SystemAccount,
-    Voucher,
-    VoucherRedemption,
 )
+from bousol.ledger.ccas.models import Voucher, VoucherRedemption
+from bousol.ledger.ccas.voucher_reports import filiere_name
+from bousol.ledger.kernel import money
+from bousol.ledger.kernel.clock import PARIS, paris_today
+from bousol.ledger.kernel.errors import InvalidDate
+from bousol.ledger.kernel.rows import Rows
+from bousol.ledger.kernel.text import N_
 
 accounts_t, entries_t, postings_t = Account.__table__, Entry.__table__, Posting.__table__
 parties_t, vouchers_t = Party.__table__, Voucher.__table__
@@ -426,7 +426,7 @@ def _redemptions(bounds: list[dt.datetime]):
     )
 
 
-def _grouped(conn: Connection, inner, *columns) -> list:
+def _grouped(conn: Connection, inner, *columns) -> Rows:
     """(bucket, *columns, count, sum of amount) over a subquery."""
     keys = [inner.c.bucket, *(inner.c[name] for name in columns)]
     return conn.execute(

@@ -8,17 +8,15 @@ Amounts arrive as strings, ``int`` or ``Decimal`` and are parsed into cents here
 from __future__ import annotations
 
 import enum
-import re
-import unicodedata
 from dataclasses import dataclass
 
-from sqlalchemy import func, select
+from sqlalchemy import select
 
-from bousol.ledger.books import rules
-from bousol.ledger.books.posting import Leg, accounts_t, entries_t, lock_accounts, post, postings_t
-from bousol.ledger.desk import closing
-from bousol.ledger.kernel import idempotency, money, settings
-from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.books import hooks, rules
+from bousol.ledger.books.models import PartyKind, SystemAccount
+from bousol.ledger.books.posting import Leg, entries_t, lock_accounts, post, postings_t
+from bousol.ledger.kernel import idempotency, inputs, money, settings
+from bousol.ledger.kernel.actors import Actor, Role
 from bousol.ledger.kernel.errors import (
     AlreadyReversed,
     BonusAdvanceExceeded,
@@ -27,27 +25,9 @@ from bousol.ledger.kernel.errors import (
     InvalidAmount,
     InvalidInput,
     NotReversible,
-    UnknownAccount,
     UnknownEntry,
-    UnknownParty,
 )
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import (
-    AidProgramme,
-    CashClosing,
-    NoteMove,
-    Party,
-    PartyKind,
-    Payout,
-    PayoutBatch,
-    Refund,
-    Role,
-    SystemAccount,
-)
-
-MEMO_MAX = 500
-ENTRY_ID_MAX = 2**63 - 1
-_PARTY_CODE_RE = re.compile(r"[SPCBA]-[0-9]{6}")
 
 
 class Tender(enum.StrEnum):
@@ -74,170 +54,6 @@ def parse_tender(value: object) -> Tender:
         raise InvalidInput("Moyen de paiement inconnu.") from None
 
 
-def _memo(memo: str | None) -> str | None:
-    if memo is None:
-        return None
-    if not isinstance(memo, str) or len(memo) > MEMO_MAX:
-        raise InvalidInput(f"Libellé trop long (au plus {MEMO_MAX} caractères).")
-    # No control characters (NUL is refused by PostgreSQL, kept by SQLite) and nothing
-    # that cannot be written as UTF-8 (lone surrogates).
-    if any(unicodedata.category(c) in ("Cc", "Cs") for c in memo):
-        raise InvalidInput("Le libellé contient des caractères non imprimables.")
-    return memo.strip() or None
-
-
-def _party_code(code: object) -> str:
-    """A public party code (``S-000123``); anything else names nobody."""
-    if not isinstance(code, str) or not _PARTY_CODE_RE.fullmatch(code):
-        raise UnknownParty(f"Aucun adhérent ne porte le code {str(code)[:20]!r}.")
-    return code
-
-
-# ---------------------------------------------------------------- exchange
-
-
-class ExchangeStatus(enum.StrEnum):
-    """What became of an exchange: posted, or waiting for a second person."""
-
-    POSTED = "posted"
-    PENDING_APPROVAL = "pending_approval"
-
-
-@dataclass(frozen=True)
-class ExchangeResult:
-    entry_id: int | None  # None while it waits for approval
-    party_code: str
-    euro_cents: int
-    bousol_cents: int
-    bonus_cents: int
-    balance_cents: int  # the party's Bou'Sol balance after the exchange (or now, if pending)
-    status: str = ExchangeStatus.POSTED.value
-    approval_id: int | None = None  # the pending request (exchange_approvals)
-
-    @property
-    def pending(self) -> bool:
-        return self.status == ExchangeStatus.PENDING_APPROVAL
-
-
-def exchange(
-    uow: UnitOfWork,
-    actor: Actor,
-    *,
-    party_code: str,
-    euros: object,
-    tender: Tender | str = Tender.TRANSFER,
-    memo: str | None = None,
-    idempotency_key: str | None = None,
-    programme_id: int | None = None,
-) -> ExchangeResult:
-    """Euros → Bou'Sols at 20 € = 21 B into a soliste's (or the CCAS's) account.
-
-    One entry: the euros enter (outside → desk cash or reserve, by tender), the bonus
-    fund pays the bonus into the reserve, and issuance credits the party with the
-    Bou'Sols. When no subsidy has fed the bonus fund yet, the fund goes below zero: the
-    association advances the bonus and owes it to the reserve until a subsidy arrives.
-
-    The CCAS funding an aid programme (``programme_id``) gets the Bou'Sols in the
-    programme's account. Whether the bonus applies to the CCAS is the setting
-    ``ccas.bonus`` (on by default); without it, 20 € buy 20 B.
-
-    Above the approval thresholds (per operation, per member and day), nothing moves:
-    the result is ``pending_approval`` with the request's id, which a second person
-    approves (:mod:`bousol.ledger.desk.exchange_approvals`). A replayed key answers the same.
-    """
-    actor.require(Role.BANK, Role.ADMIN)
-    euro_cents = money.parse_amount(euros)
-    party_code = _party_code(party_code)
-    tender = parse_tender(tender)
-    memo = _memo(memo)
-    if programme_id is not None and (isinstance(programme_id, bool)
-                                     or not isinstance(programme_id, int)
-                                     or not 0 < programme_id < 2**31):
-        raise UnknownAccount("Programme d'aide inconnu.")
-    request = {"op": "exchange", "party": party_code, "euros": euro_cents,
-               "tender": tender.value, "memo": memo}
-    if programme_id is not None:
-        request["programme"] = programme_id
-
-    def work(uow: UnitOfWork) -> ExchangeResult:
-        return exchange_within(uow, actor, party_code=party_code, euro_cents=euro_cents,
-                               tender=tender, memo=memo, programme_id=programme_id)
-
-    return idempotency.run(uow, actor, idempotency_key, request, ExchangeResult, work)
-
-
-def exchange_within(
-    uow: UnitOfWork, actor: Actor, *, party_code: str, euro_cents: int, tender: Tender,
-    memo: str | None, programme_id: int | None, approval=None,
-) -> ExchangeResult:
-    """The exchange itself, inside a unit of work the caller holds open. ``approval``:
-    the locked row of the request being approved (the thresholds are then behind it;
-    the entry is the asking clerk's, its details name the request and the approver)."""
-    from bousol.ledger.desk import exchange_approvals  # it calls back into this module
-
-    into = _TENDER_ACCOUNT[tender]
-    programme = _programme_account(uow.conn, programme_id, party_code)
-    target_id = programme.account_id if programme else None
-    locked = lock_accounts(
-        uow.conn,
-        system=(SystemAccount.EUR_OUTSIDE, into, SystemAccount.EUR_RESERVE,
-                SystemAccount.BONUS_FUND, SystemAccount.ISSUANCE),
-        party_codes=(party_code,),
-        account_ids=(target_id,) if target_id else (),
-    )
-    if tender is not Tender.TRANSFER:  # the drawer or the terminal: counted at closing
-        closing.ensure_desk_open(uow.conn)  # after the lock: sees a closing just made
-    party = locked.party(party_code)
-    if party.party_kind not in (PartyKind.SOLISTE, PartyKind.CCAS):
-        raise FlowNotAllowed(
-            "Le change d'euros en Bou'Sols est réservé aux solistes et au CCAS ; "
-            "un prestataire reçoit ses Bou'Sols de ses clients."
-        )
-    target = next(r for r in locked.rows if r.id == target_id) if target_id else party
-    if programme is not None:
-        _check_budget(uow.conn, programme, euro_cents)
-    bousol_cents, bonus_cents = money.bousols_for_euros(euro_cents)
-    rate = f"{money.RATE_EUR}:{money.RATE_BSOL}"
-    if party.party_kind == PartyKind.CCAS and settings.current(
-            uow.conn, ["ccas.bonus"])["ccas.bonus"] == "off":
-        bousol_cents, bonus_cents, rate = euro_cents, 0, "1:1"
-    # Under the system accounts' locks (every exchange takes them): the day's total
-    # cannot change between this check and the request or the entry.
-    rule = None if approval is not None else exchange_approvals.rule_for(
-        uow.conn, party.party_id, euro_cents)
-    if rule is not None:
-        approval_id = exchange_approvals.record(
-            uow.conn, actor, party_id=party.party_id, euro_cents=euro_cents,
-            tender=tender.value, programme_id=programme_id, memo=memo, rule=rule)
-        return ExchangeResult(None, party_code, euro_cents, bousol_cents, bonus_cents,
-                              target.balance, ExchangeStatus.PENDING_APPROVAL.value,
-                              approval_id)
-    legs = [
-        Leg(locked.system(SystemAccount.EUR_OUTSIDE), -euro_cents),
-        Leg(locked.system(into), euro_cents),
-        Leg(locked.system(SystemAccount.ISSUANCE), -bousol_cents),
-        Leg(target, bousol_cents),
-    ]
-    if bonus_cents:
-        check_bonus_advance(uow.conn, locked.system(SystemAccount.BONUS_FUND).balance,
-                            bonus_cents)
-        legs += [
-            Leg(locked.system(SystemAccount.BONUS_FUND), -bonus_cents),
-            Leg(locked.system(SystemAccount.EUR_RESERVE), bonus_cents),
-        ]
-    details = {"tender": tender.value, "rate": rate}
-    if programme_id is not None:
-        details["programme"] = programme_id
-    author = actor.user_id
-    if approval is not None:
-        details.update(approval=approval.id, approved_by=actor.user_id)
-        author = approval.requested_by_user_id
-    entry_id = post(uow.conn, kind="exchange", legs=legs, actor_user_id=author,
-                    memo=memo, details=details)
-    return ExchangeResult(entry_id, party_code, euro_cents, bousol_cents, bonus_cents,
-                          target.balance + bousol_cents)
-
-
 def check_bonus_advance(conn, fund_balance: int, bonus_cents: int) -> None:
     """The association advances the bonus while no subsidy covers it, up to the
     setting ``exchange.bonus_advance_max_cents``: past it, ``bonus_advance_exceeded``
@@ -251,40 +67,6 @@ def check_bonus_advance(conn, fund_balance: int, bonus_cents: int) -> None:
             f"({money.format_fr(ceiling, '€')}) : il peut encore avancer "
             f"{money.format_fr(left, '€')} de bonification. Enregistrez une subvention "
             f"avant ce change.", ceiling_cents=ceiling, available_cents=left)
-
-
-def _programme_account(conn, programme_id: int | None, party_code: str):
-    """The CCAS's aid programme an exchange funds (its account, its budget), or None."""
-    if programme_id is None:
-        return None
-    programmes, parties = AidProgramme.__table__, Party.__table__
-    row = conn.execute(
-        select(programmes.c.account_id, programmes.c.budget_eur_cents, parties.c.code)
-        .join(parties, parties.c.id == programmes.c.ccas_party_id)
-        .where(programmes.c.id == programme_id)
-    ).first()
-    if row is None or row.code != party_code:
-        raise UnknownAccount("Programme d'aide inconnu pour cet adhérent.")
-    return row
-
-
-def _check_budget(conn, programme, euro_cents: int) -> None:
-    """A programme is funded up to its euro budget (under the account's lock: two
-    fundings at once are serialised by it)."""
-    funded = conn.execute(
-        select(func.coalesce(func.sum(postings_t.c.amount), 0))
-        .select_from(postings_t.join(accounts_t, accounts_t.c.id == postings_t.c.account_id))
-        .where(accounts_t.c.system_code == SystemAccount.EUR_OUTSIDE.value,
-               postings_t.c.entry_id.in_(
-                   select(postings_t.c.entry_id)
-                   .where(postings_t.c.account_id == programme.account_id)))
-    ).scalar_one()
-    already = -int(funded)  # euros let in by the entries that touched the programme
-    if already + euro_cents > programme.budget_eur_cents:
-        left = max(programme.budget_eur_cents - already, 0)
-        raise InvalidAmount(f"Le programme a un budget de "
-                            f"{money.format_fr(programme.budget_eur_cents, '€')} ; "
-                            f"il reste {money.format_fr(left, '€')} à financer.")
 
 
 # ---------------------------------------------------------------- payment
@@ -312,8 +94,8 @@ def pay(
     if actor.party_code is None:
         raise Forbidden("Seul un adhérent titulaire d'un compte peut payer.")
     amount_cents = money.parse_amount(amount)
-    payee_code = _party_code(payee_code)
-    memo = _memo(memo)
+    payee_code = inputs.party_code(payee_code)
+    memo = inputs.memo(memo)
     payer_code = actor.party_code
     request = {"op": "payment", "payer": payer_code, "payee": payee_code,
                "amount": amount_cents, "memo": memo}
@@ -397,8 +179,8 @@ def reconvert(
     """
     actor.require(Role.BANK, Role.ADMIN)
     bousol_cents = money.parse_amount(bousols)
-    prestataire_code = _party_code(prestataire_code)
-    memo = _memo(memo)
+    prestataire_code = inputs.party_code(prestataire_code)
+    memo = inputs.memo(memo)
     request = {"op": "reconversion", "prestataire": prestataire_code,
                "bousols": bousol_cents, "memo": memo}
 
@@ -465,7 +247,7 @@ def _system_transfer(
     """Euros from one of the bank's or the association's accounts to another."""
     actor.require(Role.BANK, Role.ADMIN)
     euro_cents = money.parse_amount(euros)
-    memo = _memo(memo)
+    memo = inputs.memo(memo)
     request = {"op": kind, "euros": euro_cents, "memo": memo}
 
     def work(uow: UnitOfWork) -> TransferResult:
@@ -511,69 +293,6 @@ def bank_desk_cash(
 
 # ---------------------------------------------------------------- reversal
 
-# Entries whose effects are not only postings: negating the postings alone would leave
-# the rest (a paid transfer file, a counted drawer) telling another story.
-_NOT_REVERSIBLE_KINDS = {
-    "payout": "Un virement payé ne se contre-passe pas : un virement rejeté par la banque "
-              "s'enregistre comme une opération à part.",
-    "cash_discrepancy": "Une clôture de caisse ne se modifie pas.",
-    # A refund counts against its payment's refundable amount: undoing it would let the
-    # merchant refund the same Bou'Sols twice. The customer pays again instead.
-    "refund": "Un remboursement ne se contre-passe pas : le client paie à nouveau.",
-    # A voucher's entries follow its state (remaining, status): the CCAS cancels an
-    # open voucher instead; a redemption is corrected by the merchant's refund-free
-    # new operation with the CCAS.
-    "voucher_grant": "Un bon d'aide attribué ne se contre-passe pas : annulez le bon.",
-    "voucher_redemption": "Un bon d'aide encaissé ne se contre-passe pas.",
-    "voucher_expiry": "L'expiration d'un bon d'aide ne se contre-passe pas.",
-    "voucher_cancellation": "L'annulation d'un bon d'aide ne se contre-passe pas.",
-}
-
-
-def _check_reversible(conn, entry_id: int, kind: str) -> None:
-    if kind in _NOT_REVERSIBLE_KINDS:
-        raise NotReversible(_NOT_REVERSIBLE_KINDS[kind])
-    moves = NoteMove.__table__
-    if conn.execute(select(moves.c.id).where(moves.c.entry_id == entry_id).limit(1)).first():
-        # The notes moved with the entry: the clerk makes the inverse operation with the
-        # paper in hand (a deposit, a new exchange), so the stock follows the books.
-        raise NotReversible("Cette opération a déplacé des billets : faites l'opération "
-                            "inverse au comptoir, billets en main, plutôt qu'une "
-                            "contre-passation.")
-    closings = CashClosing.__table__
-    if conn.execute(select(closings.c.id)
-                    .where(closings.c.deposit_entry_id == entry_id).limit(1)).first():
-        raise NotReversible("Une clôture de caisse ne se modifie pas.")
-
-
-def _check_not_in_open_batch(conn, legs_of) -> None:
-    """Euros owed that sit in an open transfer file may already be at the bank: the
-    entry that owed them cannot be undone until the batch is paid or cancelled. Checked
-    under the account locks, which preparing a batch takes too."""
-    batches, payouts = PayoutBatch.__table__, Payout.__table__
-    found = conn.execute(
-        select(payouts.c.id)
-        .select_from(payouts.join(batches, batches.c.id == payouts.c.batch_id)
-                     .join(accounts_t, (accounts_t.c.party_id == payouts.c.party_id)
-                           & (accounts_t.c.currency == "EUR")))
-        .where(batches.c.status == "open",
-               accounts_t.c.id.in_([leg.account_id for leg in legs_of]))
-        .limit(1)
-    ).first()
-    if found is not None:
-        raise NotReversible("Les euros dus de cette opération sont dans un lot de virements "
-                            "ouvert : payez ou annulez le lot d'abord.")
-
-
-def _check_not_refunded(conn, entry_id: int) -> None:
-    """Checked under the account locks, which a refund of the same payment takes too."""
-    refunds = Refund.__table__
-    if conn.execute(select(refunds.c.id)
-                    .where(refunds.c.payment_entry_id == entry_id).limit(1)).first():
-        raise NotReversible("Ce paiement a déjà été remboursé en partie ou en totalité : "
-                            "remboursez le reste plutôt que de contre-passer.")
-
-
 @dataclass(frozen=True)
 class ReversalResult:
     entry_id: int
@@ -592,13 +311,15 @@ def reverse(
 
     The reversal obeys the same limits as any entry: reversing an exchange whose
     Bou'Sols were already spent is refused with ``insufficient_funds``. A reversal
-    itself cannot be reversed (make a new operation instead).
+    itself cannot be reversed (make a new operation instead). What the domains forbid
+    (an entry that moved notes, a paid transfer, a refunded payment…) they registered
+    with :mod:`bousol.ledger.books.hooks`.
     """
     actor.require(Role.BANK, Role.ADMIN)
-    if (isinstance(entry_id, bool) or not isinstance(entry_id, int)
-            or not 0 < entry_id <= ENTRY_ID_MAX):
-        raise InvalidInput("Numéro d'écriture invalide.")
-    memo = _memo(memo)
+    hooks.require_loaded()
+    entry_id = inputs.database_id(entry_id, InvalidInput("Numéro d'écriture invalide."),
+                                  maximum=inputs.BIGINT_ID_MAX)
+    memo = inputs.memo(memo)
     request = {"op": "reversal", "entry": entry_id, "memo": memo}
 
     def work(uow: UnitOfWork) -> ReversalResult:
@@ -610,15 +331,21 @@ def reverse(
             raise UnknownEntry()
         if original.kind == "reversal":
             raise NotReversible()
-        _check_reversible(conn, entry_id, original.kind)
+        reason = hooks.irreversible_reason(original.kind)
+        if reason is not None:
+            raise NotReversible(reason)
+        for guard in hooks.guards(under_locks=False):
+            guard(conn, hooks.ReversalCandidate(entry_id, original.kind, ()))
         legs_of = conn.execute(
             select(postings_t.c.account_id, postings_t.c.amount)
             .where(postings_t.c.entry_id == entry_id)
             .order_by(postings_t.c.id)
         ).all()
         locked = lock_accounts(conn, account_ids=tuple({leg.account_id for leg in legs_of}))
-        _check_not_in_open_batch(conn, legs_of)
-        _check_not_refunded(conn, entry_id)
+        candidate = hooks.ReversalCandidate(
+            entry_id, original.kind, tuple(leg.account_id for leg in legs_of))
+        for guard in hooks.guards(under_locks=True):
+            guard(conn, candidate)
         # Checked under the account locks: a concurrent reversal of the same entry
         # waits here, then sees this one (and the unique reverses_id backs it anyway).
         already = conn.execute(

@@ -12,12 +12,13 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, select
 
-from bousol.ledger.books import operations, rules
-from bousol.ledger.kernel import settings
-from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.books import rules
+from bousol.ledger.books.models import User
+from bousol.ledger.kernel import inputs, settings
+from bousol.ledger.kernel.actors import Actor, Role
 from bousol.ledger.kernel.errors import InvalidInput
+from bousol.ledger.kernel.models import SettingChange
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import Role, SettingChange, User
 
 changes_t, users_t = SettingChange.__table__, User.__table__
 
@@ -77,7 +78,7 @@ def switch(uow: UnitOfWork, actor: Actor, *, phase: object, on: bool, reason: ob
     """The association opens or closes a phase; the reason (its decision) is required."""
     actor.require(Role.ADMIN)
     phase = _phase(phase)
-    reason = operations._memo(reason) if isinstance(reason, str) else None
+    reason = inputs.memo(reason) if isinstance(reason, str) else None
     if not reason:
         raise InvalidInput("Indiquez la décision qui ouvre ou ferme la phase (ex. : "
                            "« Conseil collégial du 12/01/2027 »).")

@@ -13,8 +13,9 @@ import json
 from collections import defaultdict
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, bindparam, insert, or_, select, update
+from sqlalchemy import ColumnElement, Connection, bindparam, insert, or_, select, update
 
+from bousol.ledger.books.models import Account, Entry, Party, Posting, SystemAccount
 from bousol.ledger.kernel.driver_sql import DriverStatement, timestamp
 from bousol.ledger.kernel.errors import (
     BonusFundInsufficient,
@@ -25,7 +26,7 @@ from bousol.ledger.kernel.errors import (
     UnknownAccount,
     UnknownParty,
 )
-from bousol.ledger.models import Account, Entry, Party, Posting, SystemAccount, utcnow
+from bousol.ledger.kernel.models import utcnow
 
 accounts_t = Account.__table__
 entries_t = Entry.__table__
@@ -100,7 +101,7 @@ def _lock_statement(
     n_system: int, n_codes: int, n_currencies: int, n_ids: int
 ) -> DriverStatement:
     """SELECT … FOR UPDATE of the accounts named, one statement per shape of request."""
-    conditions = []
+    conditions: list[ColumnElement[bool]] = []
     if n_system:
         conditions.append(
             accounts_t.c.system_code.in_([bindparam(f"s{i}") for i in range(n_system)])
@@ -199,7 +200,7 @@ def post(
             error = _SHORTFALL_ERRORS.get(account.system_code, InsufficientFunds)
             raise error(account=account.party_code or account.system_code)
 
-    (entry_id,) = _insert_entry.first(
+    inserted = _insert_entry.first(
         conn,
         {
             "kind": kind,
@@ -210,6 +211,8 @@ def post(
             "details": json.dumps(details, sort_keys=True) if details else None,
         },
     )
+    assert inserted is not None  # INSERT … RETURNING id: always its one row
+    (entry_id,) = inserted
     _insert_postings.executemany(
         conn,
         [

@@ -10,9 +10,8 @@ from fractions import Fraction
 
 from sqlalchemy import Connection, case, func, select
 
-from bousol.ledger.access.parties import normalise_party_code
-from bousol.ledger.kernel.text import N_
-from bousol.ledger.models import (
+from bousol.ledger.books import hooks
+from bousol.ledger.books.models import (
     BACKING_ACCOUNTS,
     Account,
     Entry,
@@ -20,8 +19,10 @@ from bousol.ledger.models import (
     Posting,
     SystemAccount,
     User,
-    VoucherRedemption,
 )
+from bousol.ledger.kernel.inputs import normalise_party_code
+from bousol.ledger.kernel.rows import Rows
+from bousol.ledger.kernel.text import N_
 
 accounts_t, entries_t, postings_t = Account.__table__, Entry.__table__, Posting.__table__
 parties_t, users_t = Party.__table__, User.__table__
@@ -113,7 +114,7 @@ def _counterparties(conn: Connection, entry_ids: list[int], party_id: int) -> di
     return {r.entry_id: f"{r.code} {r.name}" for r in rows}
 
 
-def system_accounts(conn: Connection) -> list:
+def system_accounts(conn: Connection) -> Rows:
     """The bank's and the association's accounts, and the world outside, with owners."""
     return conn.execute(
         select(accounts_t.c.system_code, accounts_t.c.label, accounts_t.c.currency,
@@ -185,11 +186,6 @@ class JournalLine:
     aid_merchant: str | None = None
 
 
-# Entries whose memo names an aid voucher and whose actor may be its beneficiary.
-AID_KINDS = frozenset({"voucher_grant", "voucher_redemption", "voucher_expiry",
-                       "voucher_cancellation"})
-
-
 def journal(conn: Connection, *, limit: int = 30) -> list[JournalLine]:
     """The latest entries, newest first, with what they moved."""
     outside = (
@@ -213,21 +209,24 @@ def journal(conn: Connection, *, limit: int = 30) -> list[JournalLine]:
                   users_t.c.username, entries_t.c.reverses_id)
         .order_by(entries_t.c.id.desc())
     ).all()
-    redemptions_t = VoucherRedemption.__table__
-    aid_ids = [r.id for r in rows if r.kind == "voucher_redemption"]
-    merchants = dict(conn.execute(
-        select(redemptions_t.c.entry_id, parties_t.c.name)
-        .join(parties_t, parties_t.c.id == redemptions_t.c.prestataire_party_id)
-        .where(redemptions_t.c.entry_id.in_(aid_ids))).all()) if aid_ids else {}
+    # The domains' private entries (the CCAS's aid vouchers, books/hooks.py): neither
+    # the memo (a voucher's code is a bearer instrument, and a link to its
+    # beneficiary's file) nor, unless the domain says so, who acted.
+    private: dict[str, hooks.PrivateKinds] = {}
+    counterparts: dict[int, str] = {}
+    for kinds in hooks.private_specs():
+        private.update(dict.fromkeys(kinds.kinds, kinds))
+        ids = [r.id for r in rows if r.kind in kinds.kinds]
+        if ids:
+            counterparts.update(kinds.counterpart(conn, ids))
     lines = []
     for r in rows:
-        if r.kind in AID_KINDS:
-            # Neither the code (a bearer instrument, and a link to its beneficiary's
-            # file) nor who spent it: the CCAS's own pages show those.
-            staff = r.username if r.kind in ("voucher_grant", "voucher_cancellation") else None
+        spec = private.get(r.kind)
+        if spec is not None:
+            staff = r.username if r.kind in spec.staff_named else None
             lines.append(JournalLine(r.id, r.kind, r.created_at, None, staff,
                                      int(r.bsol) // 2, int(r.eur_in), r.reverses_id,
-                                     aid=True, aid_merchant=merchants.get(r.id)))
+                                     aid=True, aid_merchant=counterparts.get(r.id)))
         else:
             lines.append(JournalLine(r.id, r.kind, r.created_at, r.memo, r.username,
                                      int(r.bsol) // 2, int(r.eur_in), r.reverses_id))
@@ -235,7 +234,7 @@ def journal(conn: Connection, *, limit: int = 30) -> list[JournalLine]:
 
 
 def search_parties(conn: Connection, text: str, *, kinds: tuple[str, ...],
-                   limit: int = 20) -> list:
+                   limit: int = 20) -> Rows:
     """Parties of these kinds whose code, name or phone contains ``text``."""
     needle = (text or "").strip().lower()
     if not needle:
@@ -280,7 +279,7 @@ class ExchangeReceipt:
     form: str = "electronic"  # or "notes": the Bou'Sols were handed out as paper notes
 
 
-def _receipt_legs(conn: Connection, entry_id: int) -> list:
+def _receipt_legs(conn: Connection, entry_id: int) -> Rows:
     """An entry's postings with their account's system code and party, for receipts."""
     return conn.execute(
         select(postings_t.c.amount, postings_t.c.currency, accounts_t.c.system_code,

@@ -11,9 +11,9 @@ from __future__ import annotations
 import enum
 from dataclasses import dataclass
 
+from bousol.ledger.books.models import PartyKind
 from bousol.ledger.kernel.errors import FlowNotAllowed
 from bousol.ledger.kernel.text import N_
-from bousol.ledger.models import PartyKind
 
 
 class Phase(enum.StrEnum):

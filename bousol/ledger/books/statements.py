@@ -19,12 +19,12 @@ from dataclasses import dataclass, field
 
 from sqlalchemy import Connection, and_, func, literal, or_, select
 
+from bousol.ledger.books.models import Account, Entry, Party, Posting
 from bousol.ledger.books.queries import KIND_LABELS as _QUERY_KIND_LABELS
-from bousol.ledger.kernel import money
+from bousol.ledger.kernel import inputs, money
 from bousol.ledger.kernel.clock import PARIS, as_utc, paris_today
 from bousol.ledger.kernel.errors import InvalidDate, InvalidInput
 from bousol.ledger.kernel.text import N_
-from bousol.ledger.models import Account, Entry, Party, Posting
 
 accounts_t, entries_t, postings_t = Account.__table__, Entry.__table__, Posting.__table__
 parties_t = Party.__table__
@@ -61,7 +61,7 @@ _DATE_ISO = re.compile(r"([0-9]{4})-([0-9]{2})-([0-9]{2})")
 def parse_date(value: object) -> dt.date | None:
     """``22/11/2026`` or ``2026-11-22`` → a date; blank → None; else ``invalid_date``."""
     if value is None or isinstance(value, dt.date):
-        return value  # type: ignore[return-value]
+        return value
     if not isinstance(value, str):
         raise InvalidDate()
     text = value.strip()
@@ -141,7 +141,9 @@ def parse_filters(*, date_from: object = None, date_to: object = None, kind: obj
         raise refuse(InvalidInput(f"Recherche trop longue (au plus {Q_MAX} caractères)."), "q")
     if any(ord(c) < 32 for c in text):
         raise refuse(InvalidInput("La recherche contient des caractères non imprimables."), "q")
-    return Filters(start, end, kind_value or None, direction_value or None, text or None)
+    # Past the checks, a value left is one of the known strings.
+    return Filters(start, end, str(kind_value) if kind_value else None,
+                   str(direction_value) if direction_value else None, text or None)
 
 
 # ---------------------------------------------------------------- the statement
@@ -253,18 +255,19 @@ def statement(
         query = query.where(entries_t.c.id < before_entry_id)
     if limit is not None:
         query = query.limit(limit + 1)  # one more: the other line of the last entry
-    rows = conn.execute(query).all()
+    rows = list(conn.execute(query).all())
     if limit is not None and len(rows) > limit:
         keep = rows[:limit]
         if rows[limit].id == keep[-1].id:
             keep.append(rows[limit])
         rows = keep
     others_by_entry = counterparties(conn, [r.id for r in rows], party_id)
-    return [
-        Line(r.id, r.kind, r.created_at, r.memo, r.currency, int(r.amount),
-             *others_by_entry.get(r.id, (None, None)), r.reverses_id)
-        for r in rows
-    ]
+    lines = []
+    for r in rows:
+        other_code, other_name = others_by_entry.get(r.id, (None, None))
+        lines.append(Line(r.id, r.kind, r.created_at, r.memo, r.currency, int(r.amount),
+                          other_code, other_name, r.reverses_id))
+    return lines
 
 
 @dataclass(frozen=True)
@@ -276,13 +279,17 @@ class Page:
 def statement_page(conn: Connection, party_id: int, filters: Filters, *, limit: int = 50,
                    before_entry_id: int | None = None) -> Page:
     """One page of the statement, and whether older lines exist."""
-    args = {"date_from": filters.date_from, "date_to": filters.date_to,
-            "kind": filters.kind, "direction": filters.direction, "q": filters.q}
-    lines = statement(conn, party_id, limit=limit, before_entry_id=before_entry_id, **args)
+    def lines_before(entry_id: int | None, limit: int) -> list[Line]:
+        return statement(conn, party_id, date_from=filters.date_from,
+                         date_to=filters.date_to, kind=filters.kind,
+                         direction=filters.direction, q=filters.q, limit=limit,
+                         before_entry_id=entry_id)
+
+    lines = lines_before(before_entry_id, limit)
     if not lines:
         return Page(lines, None)
     oldest = lines[-1].entry_id
-    more = statement(conn, party_id, limit=1, before_entry_id=oldest, **args)
+    more = lines_before(oldest, 1)
     return Page(lines, oldest if more else None)
 
 
@@ -380,7 +387,7 @@ class Receipt:
 def receipt(conn: Connection, party_id: int, entry_id: int) -> Receipt | None:
     """The entry as this party sees it, or None unless it touches one of its accounts
     (another member's entry is as unknown as a missing one)."""
-    if isinstance(entry_id, bool) or not isinstance(entry_id, int) or not 0 < entry_id < 2**62:
+    if not inputs.is_database_id(entry_id, maximum=2**62 - 1):
         return None
     rows = conn.execute(
         select(entries_t.c.id, entries_t.c.kind, entries_t.c.created_at, entries_t.c.memo,

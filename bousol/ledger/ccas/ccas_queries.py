@@ -11,31 +11,23 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, select
 
+from bousol.ledger.books.models import Account, Currency, Party
 from bousol.ledger.ccas import voucher_codes as codes
 from bousol.ledger.ccas import vouchers
-from bousol.ledger.kernel.errors import DomainError
-from bousol.ledger.models import (
-    Account,
+from bousol.ledger.ccas.models import (
     AidProgramme,
     Beneficiary,
-    Currency,
-    Party,
     Voucher,
     VoucherBatch,
     VoucherRedemption,
 )
+from bousol.ledger.kernel import inputs
+from bousol.ledger.kernel.errors import DomainError
 
 accounts_t, parties_t = Account.__table__, Party.__table__
 programmes_t, beneficiaries_t = AidProgramme.__table__, Beneficiary.__table__
 vouchers_t, batches_t = Voucher.__table__, VoucherBatch.__table__
 redemptions_t = VoucherRedemption.__table__
-
-ID_MAX = 2**31 - 1
-
-
-def _id_ok(value: object) -> bool:
-    return isinstance(value, int) and not isinstance(value, bool) and 0 < value <= ID_MAX
-
 
 def main_balance(conn: Connection, party_id: int) -> int:
     """The CCAS's own Bou'Sols (its ``main`` account; the programmes' accounts apart)."""
@@ -48,7 +40,7 @@ def main_balance(conn: Connection, party_id: int) -> int:
 def own_programme(conn: Connection, party_id: int, programme_id: object
                   ) -> vouchers.ProgrammeView | None:
     """The programme if it is this CCAS's, else None."""
-    if not _id_ok(programme_id):
+    if not inputs.is_database_id(programme_id):
         return None
     owner = conn.execute(select(programmes_t.c.ccas_party_id)
                          .where(programmes_t.c.id == programme_id)).scalar()
@@ -149,7 +141,7 @@ def batches(conn: Connection, party_id: int, *, programme_id: int | None = None,
 
 
 def batch(conn: Connection, party_id: int, batch_id: object) -> BatchInfo | None:
-    if not _id_ok(batch_id):
+    if not inputs.is_database_id(batch_id):
         return None
     row = conn.execute(_batch_query(party_id).where(batches_t.c.id == batch_id)).first()
     return _batch(row) if row is not None else None

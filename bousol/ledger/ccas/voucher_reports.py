@@ -30,20 +30,13 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, func, select
 
 from bousol.ledger.books import statements
+from bousol.ledger.books.models import FILIERE_LABELS, Entry, Filiere, Party, Posting
 from bousol.ledger.ccas import vouchers
+from bousol.ledger.ccas.models import Voucher, VoucherRedemption
 from bousol.ledger.kernel import money
 from bousol.ledger.kernel.clock import PARIS, as_utc, paris_today
 from bousol.ledger.kernel.errors import InvalidDate
 from bousol.ledger.kernel.text import N_
-from bousol.ledger.models import (
-    FILIERE_LABELS,
-    Entry,
-    Filiere,
-    Party,
-    Posting,
-    Voucher,
-    VoucherRedemption,
-)
 
 vouchers_t, redemptions_t = Voucher.__table__, VoucherRedemption.__table__
 parties_t, entries_t, postings_t = Party.__table__, Entry.__table__, Posting.__table__
@@ -114,7 +107,7 @@ class ProgrammeReport:
 
 def default_period(conn: Connection, programme_id: int) -> tuple[dt.date, dt.date]:
     """The programme's period, stretched to the day after its vouchers' last validity."""
-    row = vouchers._programme_row(conn, programme_id)
+    row = vouchers.programme(conn, programme_id)
     last_valid = conn.execute(select(func.max(vouchers_t.c.valid_until))
                               .where(vouchers_t.c.programme_id == row.id)).scalar()
     end = row.ends_on

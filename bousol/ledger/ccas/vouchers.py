@@ -5,7 +5,7 @@ docs/vouchers.md):
 - a **programme** has a euro budget, a period, the filières its vouchers may buy (or
   all), a default validity and whether a voucher may be spent in several goes. Its
   Bou'Sols sit in an account of its own, filled by an exchange at the bank
-  (``operations.exchange(programme_id=…)``);
+  (``desk.exchange.exchange(programme_id=…)``);
 - a **beneficiary** is a CCAS reference; a name beside it is the CCAS's own note, never
   shown to anyone else; it can be exported and erased (the vouchers stay, anonymous);
 - **granting** moves the voucher's value from the programme (or the CCAS's own account)
@@ -24,26 +24,41 @@ the accounts, so two tills redeeming one voucher at once never take more than it
 
 from __future__ import annotations
 
-import csv
 import dataclasses
 import datetime as dt
-import io
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
 from sqlalchemy import Connection, func, insert, select, update
 
 from bousol.ledger.access import parties
-from bousol.ledger.books import operations
+from bousol.ledger.books import hooks
+from bousol.ledger.books.models import (
+    Account,
+    Currency,
+    Entry,
+    Filiere,
+    Party,
+    PartyKind,
+    Posting,
+    SystemAccount,
+)
 from bousol.ledger.books.posting import Leg, lock_accounts, post
 from bousol.ledger.books.statements import paris_bounds
+from bousol.ledger.books.verify import Check, system_balance
 from bousol.ledger.ccas import voucher_codes as codes
-from bousol.ledger.kernel import audit, csv_text, idempotency, money
-from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.ccas.models import (
+    AidProgramme,
+    Beneficiary,
+    Voucher,
+    VoucherBatch,
+    VoucherRedemption,
+)
+from bousol.ledger.kernel import audit, idempotency, inputs, money
+from bousol.ledger.kernel.actors import Actor, Role
 from bousol.ledger.kernel.clock import paris_today
 from bousol.ledger.kernel.errors import (
     AmountExceedsRemaining,
-    DomainError,
     EarmarkedVoucherOpen,
     FiliereNotAllowed,
     FlowNotAllowed,
@@ -57,25 +72,9 @@ from bousol.ledger.kernel.errors import (
     VoucherExpired,
     VoucherRedeemed,
 )
+from bousol.ledger.kernel.models import IdempotencyKey, utcnow
+from bousol.ledger.kernel.states import StateMachine
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import (
-    Account,
-    AidProgramme,
-    Beneficiary,
-    Currency,
-    Entry,
-    Filiere,
-    IdempotencyKey,
-    Party,
-    PartyKind,
-    Posting,
-    Role,
-    SystemAccount,
-    Voucher,
-    VoucherBatch,
-    VoucherRedemption,
-    utcnow,
-)
 
 programmes_t, beneficiaries_t = AidProgramme.__table__, Beneficiary.__table__
 vouchers_t, batches_t = Voucher.__table__, VoucherBatch.__table__
@@ -105,11 +104,12 @@ VALIDITY_MAX_DAYS = 366  # a chèque d'accompagnement lasts a calendar year at m
 BATCH_MAX_LINES = 2000
 
 
+MACHINE = StateMachine(TRANSITIONS,
+                       lambda status, _action: _CLOSED_ERRORS.get(status, VoucherRedeemed)())
+
+
 def next_status(status: str, action: str) -> str:
-    try:
-        return TRANSITIONS[(status, action)]
-    except KeyError:
-        raise _CLOSED_ERRORS.get(status, VoucherRedeemed)() from None
+    return MACHINE.next(status, action)
 
 
 # ---------------------------------------------------------------- small parsers
@@ -121,14 +121,15 @@ def parse_filieres(value: object) -> tuple[str, ...] | None:
         return None
     items = value.split(",") if isinstance(value, str) else value
     if not isinstance(items, list | tuple):
-        raise InvalidInput("Filières : une liste de filières.")
+        raise InvalidInput("Filières : une liste de filières.", field="filieres")
     found = []
     for item in items:
         try:
             found.append(Filiere(str(item).strip()).value)
         except ValueError:
             raise InvalidInput(f"Filière inconnue : {str(item)[:40]!r} (attendu : "
-                               + ", ".join(f.value for f in Filiere) + ").") from None
+                               + ", ".join(f.value for f in Filiere) + ").",
+                               field="filieres") from None
     return tuple(sorted(set(found))) or None
 
 
@@ -140,7 +141,7 @@ def filieres_of(text: str | None) -> tuple[str, ...] | None:
     return tuple(text.split(",")) if text else None
 
 
-def parse_date(value: object, label: str = "Date") -> dt.date:
+def parse_date(value: object, label: str = "Date", field: str | None = None) -> dt.date:
     if isinstance(value, dt.datetime):
         return value.date()
     if isinstance(value, dt.date):
@@ -152,20 +153,12 @@ def parse_date(value: object, label: str = "Date") -> dt.date:
                 return dt.datetime.strptime(text, fmt).date()  # noqa: DTZ007 - a date only
             except ValueError:
                 pass
-    raise InvalidDate(f"{label} invalide (jj/mm/aaaa).")
+    raise InvalidDate(f"{label} invalide (jj/mm/aaaa).", field=field)
 
 
-def _text(value: object, limit: int, label: str, *, required: bool = True) -> str | None:
-    if value is None or (isinstance(value, str) and not value.strip()):
-        if required:
-            raise InvalidInput(f"{label} : obligatoire.")
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"{label} invalide.")
-    text = operations._memo(value)
-    if text is None or len(text) > limit:
-        raise InvalidInput(f"{label} : {limit} caractères au plus.")
-    return text
+# The words for a name or a reference: a memo's for its characters and its 500 characters
+# as typed (the cleaning it first had), the form's for the rest.
+_WORDS = dataclasses.replace(inputs.MEMO_WORDS, not_text="{label} invalide.")
 
 
 def _ccas(conn: Connection, actor: Actor):
@@ -200,20 +193,23 @@ def create_programme(
 ) -> ProgrammeView:
     """A new aid programme of the acting CCAS, with its own Bou'Sol account. With an
     idempotency key, a repeat returns the first programme (nothing created twice)."""
-    name = _text(name, 200, "Nom du programme")
+    name = inputs.text(name, 200, "Nom du programme", required=True, raw_limit=inputs.MEMO_MAX,
+                       messages=_WORDS, field="name")
     budget_cents = money.parse_amount(budget)
-    starts, ends = parse_date(starts_on, "Début"), parse_date(ends_on, "Fin")
+    starts = parse_date(starts_on, "Début", field="starts_on")
+    ends = parse_date(ends_on, "Fin", field="ends_on")
     if ends < starts:
-        raise InvalidDate("La fin du programme précède son début.")
+        raise InvalidDate("La fin du programme précède son début.", field="ends_on")
     if not (FIRST_DAY <= starts and ends <= LAST_DAY):
-        raise InvalidDate("Dates du programme : entre 2000 et 2100.")
+        raise InvalidDate("Dates du programme : entre 2000 et 2100.", field="ends_on")
     allowed = parse_filieres(filieres)
     try:
         days = int(str(default_validity_days))
     except ValueError:
         days = 0
     if not 1 <= days <= VALIDITY_MAX_DAYS:
-        raise InvalidInput(f"Validité des bons : de 1 à {VALIDITY_MAX_DAYS} jours.")
+        raise InvalidInput(f"Validité des bons : de 1 à {VALIDITY_MAX_DAYS} jours.",
+                           field="default_validity_days")
     request = {"op": "programme", "name": name, "budget": budget_cents,
                "starts_on": starts.isoformat(), "ends_on": ends.isoformat(),
                "filieres": _filieres_text(allowed), "days": days,
@@ -248,8 +244,7 @@ class Created:
 
 
 def _programme_row(conn: Connection, programme_id: object, ccas_id: int | None = None):
-    if isinstance(programme_id, bool) or not isinstance(programme_id, int) \
-            or not 0 < programme_id < 2**31:
+    if not inputs.is_database_id(programme_id):
         raise NotFound("Programme d'aide introuvable.")
     query = select(programmes_t).where(programmes_t.c.id == programme_id)
     if ccas_id is not None:
@@ -384,7 +379,8 @@ def _beneficiary(conn: Connection, ccas_id: int, ref: str, name: str | None) -> 
 
 
 def parse_ref(value: object) -> str:
-    ref = _text(value, REF_MAX, "Référence du bénéficiaire")
+    ref = inputs.text(value, REF_MAX, "Référence du bénéficiaire", required=True,
+                      raw_limit=inputs.MEMO_MAX, messages=_WORDS)
     if any(c in ref for c in ";,\"'<>") or not ref.strip("."):
         raise InvalidInput("Référence du bénéficiaire : lettres, chiffres, - _ / . seulement.")
     return ref
@@ -566,7 +562,7 @@ def _grant_all(uow: UnitOfWork, actor: Actor, lines: list[GrantLine], *, program
     soliste_id = None
     if soliste_code is not None:
         soliste = conn.execute(select(parties_t.c.id, parties_t.c.kind).where(
-            parties_t.c.code == operations._party_code(soliste_code))).first()
+            parties_t.c.code == inputs.party_code(soliste_code))).first()
         if soliste is None or soliste.kind != PartyKind.SOLISTE:
             raise UnknownParty("Aucun soliste ne porte ce code.")
         soliste_id = soliste.id
@@ -629,7 +625,8 @@ def grant(uow: UnitOfWork, actor: Actor, *, beneficiary_ref: object, amount: obj
     With an idempotency key, a repeat returns the first voucher (nothing granted twice).
     """
     line = GrantLine(parse_ref(beneficiary_ref), money.parse_amount(amount),
-                     _text(beneficiary_name, NAME_MAX, "Nom", required=False))
+                     inputs.text(beneficiary_name, NAME_MAX, "Nom", field="beneficiary_name",
+                                 raw_limit=inputs.MEMO_MAX, messages=_WORDS))
     code = None if soliste_code in (None, "") else str(soliste_code).strip().upper()
     request = {"op": "voucher_grant", "ref": line.ref, "amount": line.amount_cents,
                "name": line.name, "programme": str(programme_id or ""),
@@ -647,127 +644,6 @@ def grant(uow: UnitOfWork, actor: Actor, *, beneficiary_ref: object, amount: obj
     granted = idempotency.run(uow, actor, idempotency_key, request, Granted, work)
     with uow:
         return _view(uow.conn, vouchers_t.c.id == granted.voucher_id)
-
-
-# ---------------------------------------------------------------- CSV batches
-
-
-@dataclass(frozen=True)
-class BatchLine:
-    number: int  # line number in the file (1 = header, if there is one)
-    ref: str
-    amount: str
-    name: str | None
-    error: str | None
-    amount_cents: int | None
-
-
-@dataclass(frozen=True)
-class BatchPreview:
-    lines: list[BatchLine]
-    total_cents: int
-
-    @property
-    def errors(self) -> list[BatchLine]:
-        return [line for line in self.lines if line.error]
-
-    @property
-    def ok(self) -> bool:
-        return bool(self.lines) and not self.errors
-
-
-def preview_batch(text: object) -> BatchPreview:
-    """Read a CSV file of ``reference;amount[;name]`` (comma or semicolon, optional
-    header): every line with its error, before anything is written."""
-    if isinstance(text, bytes):  # UTF-8 (BOM or not) or Windows-1252, detected
-        text, _encoding = csv_text.decode(text)
-    if not isinstance(text, str) or not text.strip():
-        raise InvalidInput("Le fichier est vide.")
-    text = text.lstrip("\ufeff").replace("\r\n", "\n").replace("\r", "\n")
-    sample = text[:2000]
-    delimiter = ";" if sample.count(";") >= sample.count(",") else ","
-    try:
-        rows = list(csv.reader(io.StringIO(text), delimiter=delimiter))
-    except csv.Error as error:
-        raise InvalidInput(f"Fichier CSV illisible ({error}) : vérifiez les guillemets.") \
-            from None
-    if len(rows) > BATCH_MAX_LINES + 1:
-        raise InvalidInput(f"{BATCH_MAX_LINES} lignes au plus par fichier.")
-    lines, seen, total = [], {}, 0
-    for number, row in enumerate(rows, start=1):
-        cells = [c.strip() for c in row]
-        if not any(cells):
-            continue
-        if number == 1 and _is_header(cells):
-            continue
-        ref_text = cells[0] if cells else ""
-        amount_text = cells[1] if len(cells) > 1 else ""
-        name_text = cells[2] if len(cells) > 2 and cells[2] else None
-        error, cents, ref, name = None, None, ref_text, None
-        try:
-            ref = parse_ref(ref_text)
-            cents = money.parse_amount(amount_text)
-            name = _text(name_text, NAME_MAX, "Nom", required=False)
-            if len(cells) > 3 and any(cells[3:]):
-                raise InvalidInput("Trop de colonnes : référence ; montant ; nom (facultatif).")
-            if ref in seen:
-                raise InvalidInput(f"Référence déjà à la ligne {seen[ref]}.")
-            seen[ref] = number
-        except DomainError as failure:  # every refusal becomes the line's message
-            error = failure.message
-            cents = None
-        if cents:
-            total += cents
-        lines.append(BatchLine(number, ref_text[:REF_MAX + 10], amount_text[:30], name,
-                               error, cents))
-    if not lines:
-        raise InvalidInput("Aucune ligne dans le fichier.")
-    return BatchPreview(lines, total)
-
-
-def _is_header(cells: list[str]) -> bool:
-    """A first line whose amount column is not an amount ("montant", "amount"…)."""
-    if len(cells) < 2:
-        return False
-    try:
-        money.parse_amount(cells[1])
-    except DomainError:
-        return True
-    return False
-
-
-@dataclass(frozen=True)
-class BatchResult:
-    batch_id: int
-    voucher_ids: list[int]
-    total_cents: int
-
-
-def grant_batch(uow: UnitOfWork, actor: Actor, *, text: object, programme_id: object = None,
-                valid_until: object = None, idempotency_key: str | None = None
-                ) -> BatchResult:
-    """Grant every line of the file, all or nothing (a bad line: nothing is written).
-    With an idempotency key, a repeat returns the first lot (no second lot)."""
-    preview = preview_batch(text)
-    if not preview.ok:
-        bad = preview.errors[0]
-        raise InvalidInput(f"{len(preview.errors)} ligne(s) en erreur, rien n'a été attribué "
-                           f"(ligne {bad.number} : {bad.error}).", lines=len(preview.errors))
-    lines = [GrantLine(parse_ref(line.ref), line.amount_cents, line.name)
-             for line in preview.lines]
-    request = {"op": "voucher_batch", "programme": str(programme_id or ""),
-               "valid_until": str(valid_until or ""),
-               "lines": [[line.ref, line.amount_cents, line.name] for line in lines]}
-
-    def work(uow: UnitOfWork) -> BatchResult:
-        ids = _grant_all(uow, actor, lines, programme_id=programme_id,
-                         valid_until=valid_until, filieres=None, soliste_code=None,
-                         batch=True)
-        batch_id = uow.conn.execute(select(vouchers_t.c.batch_id)
-                                    .where(vouchers_t.c.id == ids[0])).scalar_one()
-        return BatchResult(batch_id, ids, preview.total_cents)
-
-    return idempotency.run(uow, actor, idempotency_key, request, BatchResult, work)
 
 
 # ---------------------------------------------------------------- reading vouchers
@@ -816,7 +692,7 @@ def vouchers_of_batch(conn: Connection, actor: Actor, batch_id: int) -> list[Vou
 
 def vouchers_by_ids(conn: Connection, actor: Actor, ids: Iterable[int]) -> list[VoucherView]:
     ccas = _ccas(conn, actor)
-    ids = [i for i in ids if isinstance(i, int) and 0 < i < 2**31]
+    ids = [i for i in ids if inputs.is_database_id(i)]
     return _views(conn, vouchers_t.c.id.in_(ids) & (vouchers_t.c.ccas_party_id == ccas.id))
 
 
@@ -971,11 +847,9 @@ def pay_with_earmarked(uow: UnitOfWork, actor: Actor, *, voucher_id: object,
     """A soliste spends an earmarked voucher of its own at a prestataire (with a key,
     a second click replays the first payment)."""
     actor.require(Role.SOLISTE)
-    payee_code = operations._party_code(payee_code)
+    payee_code = inputs.party_code(payee_code)
     amount_cents = money.parse_amount(amount)
-    if isinstance(voucher_id, bool) or not isinstance(voucher_id, int) \
-            or not 0 < voucher_id < 2**31:
-        raise NotFound("Bon d'aide introuvable.")
+    voucher_id = inputs.database_id(voucher_id, NotFound("Bon d'aide introuvable."))
     request = {"op": "voucher_spend", "voucher": voucher_id, "payee": payee_code,
                "amount": amount_cents}
 
@@ -1087,3 +961,51 @@ def outstanding_total(conn: Connection) -> int:
     return int(conn.execute(
         select(func.coalesce(func.sum(vouchers_t.c.remaining_cents), 0))
         .where(vouchers_t.c.status == OPEN)).scalar_one())
+
+
+# ---------------------------------------------------------------- what the books consult
+
+
+def _vouchers_match_the_open_ones(conn) -> Check:
+    """The vouchers outstanding in the ledger are what the open vouchers still hold."""
+    balance = system_balance(conn, SystemAccount.VOUCHERS_OUTSTANDING)
+    held = outstanding_total(conn)
+    return Check(
+        "bons d'aide en circulation = bons ouverts", balance == held,
+        f"compte {money.format_plain(balance)} B, restant sur les bons ouverts "
+        f"{money.format_plain(held)} B",
+        [] if balance == held
+        else [f"écart de {money.format_plain(balance - held)} B entre le compte "
+              "et les bons"],
+    )
+
+
+# A voucher's entries follow its state (remaining, status): the CCAS cancels an open
+# voucher instead; a redemption is corrected by a new operation with the CCAS.
+for _kind, _reason in {
+    "voucher_grant": "Un bon d'aide attribué ne se contre-passe pas : annulez le bon.",
+    "voucher_redemption": "Un bon d'aide encaissé ne se contre-passe pas.",
+    "voucher_expiry": "L'expiration d'un bon d'aide ne se contre-passe pas.",
+    "voucher_cancellation": "L'annulation d'un bon d'aide ne se contre-passe pas.",
+}.items():
+    hooks.irreversible_kind(_kind, _reason)
+hooks.invariant(_vouchers_match_the_open_ones)
+
+
+def _redeeming_merchants(conn, entry_ids: list[int]) -> dict[int, str]:
+    """The journal names the merchant who took a voucher, never its beneficiary."""
+    redemptions, parties = VoucherRedemption.__table__, Party.__table__
+    return dict(conn.execute(
+        select(redemptions.c.entry_id, parties.c.name)
+        .join(parties, parties.c.id == redemptions.c.prestataire_party_id)
+        .where(redemptions.c.entry_id.in_(entry_ids))).all())
+
+
+# The association's journal shows the aid's movements without their memo (the code)
+# and without who spent them; the CCAS staff who granted or cancelled stay named.
+hooks.private_kinds(hooks.PrivateKinds(
+    kinds=frozenset({"voucher_grant", "voucher_redemption", "voucher_expiry",
+                     "voucher_cancellation"}),
+    staff_named=frozenset({"voucher_grant", "voucher_cancellation"}),
+    counterpart=_redeeming_merchants,
+))

@@ -41,21 +41,16 @@ from decimal import Decimal
 
 from sqlalchemy import Connection, case, func, insert, select
 
+from bousol.ledger.books import hooks
+from bousol.ledger.books.models import Account, Entry, Posting, SystemAccount, User
 from bousol.ledger.books.posting import Leg, lock_accounts, post
+from bousol.ledger.desk.models import CashClosing, CashClosingReopening
 from bousol.ledger.kernel import clock, money
-from bousol.ledger.kernel.actors import Actor
-from bousol.ledger.kernel.errors import DomainError, InvalidInput
+from bousol.ledger.kernel.actors import Actor, Role
+from bousol.ledger.kernel.errors import DomainError, InvalidInput, NotReversible
+from bousol.ledger.kernel.rows import Rows
+from bousol.ledger.kernel.states import StateMachine
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import (
-    Account,
-    CashClosing,
-    CashClosingReopening,
-    Entry,
-    Posting,
-    Role,
-    SystemAccount,
-    User,
-)
 
 accounts_t, entries_t, postings_t = Account.__table__, Entry.__table__, Posting.__table__
 closings_t, users_t = CashClosing.__table__, User.__table__
@@ -132,20 +127,17 @@ class DayState:
     CLOSED = "closed"
 
 
-TRANSITIONS: frozenset[tuple[str, str, str]] = frozenset({
-    (DayState.OPEN, "close", DayState.CLOSED),
-    (DayState.CLOSED, "reopen", DayState.OPEN),
-})
+TRANSITIONS: dict[tuple[str, str], str] = {
+    (DayState.OPEN, "close"): DayState.CLOSED,
+    (DayState.CLOSED, "reopen"): DayState.OPEN,
+}
+MACHINE = StateMachine(TRANSITIONS, lambda _state, action: (
+    DayClosed() if action == "close" else ClosingNotReopenable()))
 
 
 def next_state(state: str, action: str) -> str:
     """The state after ``action``, or the refusal of that action in ``state``."""
-    for source, name, target in TRANSITIONS:
-        if source == state and name == action:
-            return target
-    if action == "close":
-        raise DayClosed()
-    raise ClosingNotReopenable()
+    return MACHINE.next(state, action)
 
 
 def _not_reopened():
@@ -538,7 +530,7 @@ _report_from = (
     .outerjoin(_reopener, _reopener.c.id == reopenings_t.c.reopened_by_user_id))
 
 
-def history(conn: Connection, limit: int = 60) -> list:
+def history(conn: Connection, limit: int = 60) -> Rows:
     """The latest closings, newest first (reopened ones too, with who, when and why)."""
     return conn.execute(
         select(*_report_columns).select_from(_report_from)
@@ -636,3 +628,17 @@ def counts_of(row) -> list[tuple[int, int]]:
     stored = {int(k): v for k, v in json.loads(row.counts or "{}").items()}
     return [(d, stored.get(d, 0)) for d in DENOMINATIONS]
 
+
+# ---------------------------------------------------------------- what the books consult
+
+
+def _refuse_reversal_of_a_deposit(conn, candidate: hooks.ReversalCandidate) -> None:
+    closings = CashClosing.__table__
+    if conn.execute(select(closings.c.id)
+                    .where(closings.c.deposit_entry_id == candidate.entry_id).limit(1)).first():
+        raise NotReversible("Une clôture de caisse ne se modifie pas.")
+
+
+# A counted drawer is a fact: its discrepancy entry tells what was found that day.
+hooks.irreversible_kind("cash_discrepancy", "Une clôture de caisse ne se modifie pas.")
+hooks.reversal_guard(_refuse_reversal_of_a_deposit)

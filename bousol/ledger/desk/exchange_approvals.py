@@ -18,16 +18,26 @@ system accounts, so two exchanges at once cannot both slip under the daily amoun
 from __future__ import annotations
 
 import datetime as dt
-import enum
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, func, select, update
 
-from bousol.ledger.books.posting import accounts_t, entries_t, postings_t
-from bousol.ledger.books.statements import paris_day_start
-from bousol.ledger.kernel import settings
-from bousol.ledger.kernel.actors import Actor
-from bousol.ledger.kernel.clock import paris_today
+from bousol.ledger.books.models import Party, User
+from bousol.ledger.ccas.models import AidProgramme
+from bousol.ledger.desk import exchange as desk_exchange
+from bousol.ledger.desk.exchange_limits import (  # noqa: F401  (the limits the approvals
+    PER_DAY,  # apply: importable from here too)
+    PER_OPERATION,
+    Status,
+    Thresholds,
+    exchanged_today,
+    record,
+    rule_for,
+    thresholds,
+)
+from bousol.ledger.desk.models import ExchangeApproval, NoteMove
+from bousol.ledger.kernel import inputs
+from bousol.ledger.kernel.actors import Actor, Role
 from bousol.ledger.kernel.errors import (
     ExchangeApprovalTransition,
     Forbidden,
@@ -35,31 +45,13 @@ from bousol.ledger.kernel.errors import (
     SecondPersonRequired,
     UnknownExchangeApproval,
 )
+from bousol.ledger.kernel.models import utcnow
+from bousol.ledger.kernel.states import StateMachine
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import (
-    AidProgramme,
-    ExchangeApproval,
-    NoteMove,
-    Party,
-    Role,
-    SystemAccount,
-    User,
-    utcnow,
-)
 
 approvals_t, parties_t, users_t = ExchangeApproval.__table__, Party.__table__, User.__table__
 programmes_t, moves_t = AidProgramme.__table__, NoteMove.__table__
-PER_OPERATION = "exchange.approval_above_cents"
-PER_DAY = "exchange.approval_daily_above_cents"
 REASON_MAX = 500
-ID_MAX = 2**31 - 1
-
-
-class Status(enum.StrEnum):
-    PENDING = "pending"
-    APPROVED = "approved"
-    REFUSED = "refused"
-    CANCELLED = "cancelled"
 
 
 TRANSITIONS: frozenset[tuple[Status, Status]] = frozenset({
@@ -75,88 +67,13 @@ _CLOSED_WORDS = {
 }
 
 
+MACHINE = StateMachine.moves(TRANSITIONS, lambda current, target: ExchangeApprovalTransition(
+    _CLOSED_WORDS.get(current), status=str(current), target=target.value))
+
+
 def check_transition(current: str, target: Status) -> None:
     """Refuse (``exchange_approval_transition``) any move not in :data:`TRANSITIONS`."""
-    try:
-        state = Status(current)
-    except ValueError:
-        state = None
-    if state is None or (state, target) not in TRANSITIONS:
-        raise ExchangeApprovalTransition(_CLOSED_WORDS.get(state), status=str(current),
-                                         target=target.value)
-
-
-# ---------------------------------------------------------------- the thresholds
-
-
-@dataclass(frozen=True)
-class Thresholds:
-    per_operation_cents: int
-    per_day_cents: int
-
-
-def thresholds(conn: Connection) -> Thresholds:
-    values = settings.current(conn, [PER_OPERATION, PER_DAY])
-    return Thresholds(int(values[PER_OPERATION]), int(values[PER_DAY]))
-
-
-def exchanged_today(conn: Connection, party_id: int, today: dt.date | None = None) -> int:
-    """The euros this member exchanged on this Paris day: posted exchanges (electronic:
-    their Bou'Sols reached one of its accounts; notes: sold to it), less the reversed
-    ones, plus its pending requests of the day."""
-    today = today or paris_today()
-    start, end = paris_day_start(today), paris_day_start(today + dt.timedelta(days=1))
-    reversals = entries_t.alias("reversals")
-    its_entries = (
-        select(postings_t.c.entry_id)
-        .join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
-        .where(accounts_t.c.party_id == party_id)
-        .union(select(moves_t.c.entry_id).where(moves_t.c.party_id == party_id,
-                                                 moves_t.c.entry_id.is_not(None)))
-    )
-    posted = conn.execute(
-        select(func.coalesce(func.sum(-postings_t.c.amount), 0))
-        .select_from(postings_t
-                     .join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
-                     .join(entries_t, entries_t.c.id == postings_t.c.entry_id))
-        .where(accounts_t.c.system_code == SystemAccount.EUR_OUTSIDE.value,
-               entries_t.c.kind == "exchange",
-               entries_t.c.created_at >= start, entries_t.c.created_at < end,
-               entries_t.c.id.in_(its_entries),
-               ~select(reversals.c.id).where(reversals.c.reverses_id == entries_t.c.id)
-               .exists())
-    ).scalar_one()
-    pending = conn.execute(
-        select(func.coalesce(func.sum(approvals_t.c.amount_cents), 0))
-        .where(approvals_t.c.party_id == party_id,
-               approvals_t.c.status == Status.PENDING.value,
-               approvals_t.c.requested_at >= start, approvals_t.c.requested_at < end)
-    ).scalar_one()
-    return int(posted) + int(pending)
-
-
-def rule_for(conn: Connection, party_id: int, euro_cents: int) -> str | None:
-    """``"operation"`` or ``"day"``: the threshold this exchange is above (it must wait
-    for a second person), or None (it posts at once). At or under both, it posts."""
-    limits = thresholds(conn)
-    if euro_cents > limits.per_operation_cents:
-        return "operation"
-    if exchanged_today(conn, party_id) + euro_cents > limits.per_day_cents:
-        return "day"
-    return None
-
-
-# ---------------------------------------------------------------- asking
-
-
-def record(conn: Connection, actor: Actor, *, party_id: int, euro_cents: int, tender: str,
-           programme_id: int | None, memo: str | None, rule: str) -> int:
-    """A pending request (inside the exchange's unit of work, under its locks)."""
-    return conn.execute(insert(approvals_t).values(
-        party_id=party_id, amount_cents=euro_cents, tender=tender, programme_id=programme_id,
-        memo=memo, rule=rule, status=Status.PENDING.value, requested_at=utcnow(),
-        requested_by_user_id=actor.user_id,
-    ).returning(approvals_t.c.id)).scalar_one()
+    MACHINE.next(current, target)
 
 
 # ---------------------------------------------------------------- reading
@@ -247,10 +164,7 @@ def get(conn: Connection, approval_id: int) -> Request | None:
 
 
 def _check_id(approval_id: object) -> int:
-    if (isinstance(approval_id, bool) or not isinstance(approval_id, int)
-            or not 0 < approval_id <= ID_MAX):
-        raise UnknownExchangeApproval()
-    return approval_id
+    return inputs.database_id(approval_id, UnknownExchangeApproval())
 
 
 def _lock(conn: Connection, approval_id: int):
@@ -284,7 +198,7 @@ def approve(uow: UnitOfWork, actor: Actor, approval_id: int) -> Request:
         _second_person(actor, row)
         code = conn.execute(select(parties_t.c.code)
                             .where(parties_t.c.id == row.party_id)).scalar_one()
-        result = operations.exchange_within(
+        result = desk_exchange.exchange_within(
             uow, actor, party_code=code, euro_cents=row.amount_cents,
             tender=operations.Tender(row.tender), memo=row.memo,
             programme_id=row.programme_id, approval=row)
@@ -302,9 +216,7 @@ def approve(uow: UnitOfWork, actor: Actor, approval_id: int) -> Request:
 
 
 def _reason(reason: object) -> str:
-    from bousol.ledger.books.operations import _memo
-
-    text = _memo(reason if reason is None or isinstance(reason, str) else str(reason))
+    text = inputs.memo(reason if reason is None or isinstance(reason, str) else str(reason))
     if text is None:
         raise InvalidInput("Indiquez le motif du refus.", field="reason")
     if len(text) > REASON_MAX:

@@ -19,10 +19,11 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, exc, insert, select, update
 
-from bousol.ledger.books.operations import _party_code
+from bousol.ledger.books.models import Party, PartyKind, User
+from bousol.ledger.desk.models import IbanChange
 from bousol.ledger.kernel import iban as ibans
-from bousol.ledger.kernel import mail
-from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.kernel import inputs, mail
+from bousol.ledger.kernel.actors import Actor, Role
 from bousol.ledger.kernel.errors import (
     Forbidden,
     IbanChangeTransition,
@@ -31,8 +32,9 @@ from bousol.ledger.kernel.errors import (
     UnknownIbanChange,
     UnknownParty,
 )
+from bousol.ledger.kernel.models import MailMessage, utcnow
+from bousol.ledger.kernel.states import StateMachine
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import IbanChange, MailMessage, Party, PartyKind, Role, User, utcnow
 
 changes_t, parties_t, users_t = IbanChange.__table__, Party.__table__, User.__table__
 mails_t = MailMessage.__table__
@@ -51,14 +53,13 @@ TRANSITIONS: frozenset[tuple[ChangeStatus, ChangeStatus]] = frozenset({
 })
 
 
+MACHINE = StateMachine.moves(TRANSITIONS, lambda current, target: IbanChangeTransition(
+    status=str(current), target=target.value))
+
+
 def check_transition(current: str, target: ChangeStatus) -> None:
     """Refuse (``iban_change_transition``) any move not in :data:`TRANSITIONS`."""
-    try:
-        state = ChangeStatus(current)
-    except ValueError:
-        state = None
-    if state is None or (state, target) not in TRANSITIONS:
-        raise IbanChangeTransition(status=str(current), target=target.value)
+    MACHINE.next(current, target)
 
 
 @dataclass(frozen=True)
@@ -181,7 +182,7 @@ def request_change(uow: UnitOfWork, actor: Actor, party_code: str, iban: str | N
     prestataire is cancelled by this one. The e-mails are written (pending) in the same
     transaction; :func:`deliver` sends them once it has committed."""
     actor.require(Role.BANK, Role.ADMIN)
-    code = _party_code(party_code)
+    code = inputs.party_code(party_code)
     iban_value = ibans.validate_iban(iban)
     bic_value = ibans.validate_bic(bic)
     with uow:
@@ -253,10 +254,7 @@ def deliver(uow: UnitOfWork, mailer: mail.Mailer, mail_ids: tuple[int, ...]) -> 
 
 
 def _check_change_id(change_id: object) -> int:
-    if (isinstance(change_id, bool) or not isinstance(change_id, int)
-            or not 0 < change_id < 2**31):
-        raise UnknownIbanChange()
-    return change_id
+    return inputs.database_id(change_id, UnknownIbanChange())
 
 
 def _lock(conn: Connection, change_id: int):

@@ -21,59 +21,42 @@ from sqlalchemy import Connection, or_, select, update
 
 from bousol.ledger.access import first_login
 from bousol.ledger.access.parties import create_member_login, create_party
-from bousol.ledger.books.operations import Tender, _memo, parse_tender
-from bousol.ledger.books.posting import Leg, lock_accounts, post
+from bousol.ledger.association.fees import (  # noqa: F401  (the association's rules, which
+    FEE_KEY,  # the desk applies; importable from here as before)
+    FEE_KEYS,
+    _year_end,
+    college_fee_cents,
+    college_of,
+    fee_due,
+    next_until,
+    post_fee,
+)
+from bousol.ledger.association.models import College
+from bousol.ledger.books.models import Party, PartyKind
+from bousol.ledger.books.operations import Tender, parse_tender
 from bousol.ledger.desk import closing
-from bousol.ledger.kernel import idempotency, money, settings
-from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.kernel import idempotency, inputs
+from bousol.ledger.kernel.actors import Actor, Role
 from bousol.ledger.kernel.clock import paris_today  # membership years: the local calendar
 from bousol.ledger.kernel.errors import (
     DomainError,
-    FeeChanged,
     InvalidInput,
     MembershipChanged,
     UnknownParty,
 )
+from bousol.ledger.kernel.models import utcnow
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import College, Party, PartyKind, Role, SystemAccount, utcnow
 
 parties_t = Party.__table__
-FEE_KEY = "membership.fee_cents"  # the solistes' fee (the first one, kept for its key)
-FEE_KEYS = {
-    College.SOLISTES: FEE_KEY,
-    College.PRESTATAIRES: "membership.fee_cents.prestataires",
-    College.ACTEURS_LOCAUX: "membership.fee_cents.acteurs_locaux",
-}
-# Which college a party of each kind belongs to (local partners without an account,
-# the ``partners`` rows, are acteurs locaux too). The association is no member.
-_KIND_COLLEGE = {
-    PartyKind.SOLISTE: College.SOLISTES,
-    PartyKind.PRESTATAIRE: College.PRESTATAIRES,
-    PartyKind.CCAS: College.ACTEURS_LOCAUX,
-    PartyKind.BANK: College.ACTEURS_LOCAUX,
-}
-_EMAIL_RE = re.compile(r"[^@\s]{1,64}@[^@\s]{1,185}\.[^@\s]{2,}")
+normalise_phone = inputs.phone  # by its old name: the desk's form (bousol/web/desk) calls it
 DESK_TENDERS = (Tender.CASH, Tender.CHEQUE, Tender.CARD)
 
 
-def normalise_phone(phone: str | None) -> str | None:
-    """Digits only, with a leading + kept (``06 12 34 56 78`` → ``0612345678``)."""
-    if phone is None or not phone.strip():
-        return None
-    text = phone.strip()
-    digits = re.sub(r"[\s.\-()]", "", text)
-    if not re.fullmatch(r"\+?[0-9]{6,15}", digits):
-        raise InvalidInput("Numéro de téléphone invalide (6 à 15 chiffres).")
-    return digits
-
-
 def _optional(value: str | None, limit: int, label: str) -> str | None:
-    if value is None or not value.strip():
-        return None
-    value = _memo(value)
-    if value is not None and len(value) > limit:
-        raise InvalidInput(f"{label} : {limit} caractères au plus.")
-    return value
+    """A contact detail: cleaned as a memo is (its words), blank is None, at most
+    ``limit`` characters once trimmed."""
+    return inputs.text(value, limit, label, raw_limit=inputs.MEMO_MAX,
+                       messages=inputs.MEMO_WORDS)
 
 
 @dataclass(frozen=True)
@@ -82,62 +65,6 @@ class Membership:
     fee_cents: int
     entry_id: int
     membership_until: dt.date
-
-
-def college_of(kind: str) -> College | None:
-    """The college of a party of this kind (None: the association, not a member)."""
-    try:
-        return _KIND_COLLEGE.get(PartyKind(kind))
-    except ValueError:
-        return None
-
-
-def college_fee_cents(conn: Connection, college: College | str) -> int:
-    """The yearly fee of a member of this college, in cents (a dated setting)."""
-    key = FEE_KEYS[College(college)]
-    return int(settings.current(conn, [key])[key])
-
-
-def _year_end(today: dt.date) -> dt.date:
-    return dt.date(today.year, 12, 31)
-
-
-def next_until(paid_until: dt.date | None, today: dt.date) -> dt.date:
-    """The validity a fee paid ``today`` gives: 31 December of this year, or of the
-    year after ``paid_until`` when the membership already runs to this year's end."""
-    until = _year_end(today)
-    if paid_until is not None and paid_until >= until:
-        until = dt.date(paid_until.year + 1, 12, 31)  # paying ahead extends by a year
-    return until
-
-
-def fee_due(conn: Connection, college: College, seen_fee_cents: int | None = None) -> int:
-    """The fee to take from a member of ``college``. ``seen_fee_cents``: the fee the
-    page showed; if it changed since (an adopted decision, a setting), nothing is
-    taken (``fee_changed``): never an amount nobody announced."""
-    fee_cents = college_fee_cents(conn, college)
-    if seen_fee_cents is not None and seen_fee_cents != fee_cents:
-        raise FeeChanged(f"La cotisation vient de changer : {money.format_fr(fee_cents, '€')} "
-                         "désormais. Rien n'a été encaissé ni enregistré.")
-    if fee_cents == 0:
-        raise InvalidInput("La cotisation est à 0 : rien à encaisser.")
-    return fee_cents
-
-
-def post_fee(conn: Connection, actor: Actor, code: str, fee_cents: int, until: dt.date,
-             details: dict, *, desk_day: dt.date | None = None) -> int:
-    """The fee's one entry: euros from outside to ``fees_income``. ``desk_day``: taken
-    at the desk that day, refused once the day is closed (checked under the lock)."""
-    locked = lock_accounts(conn, system=(SystemAccount.EUR_OUTSIDE, SystemAccount.FEES_INCOME))
-    if desk_day is not None:
-        closing.ensure_desk_open(conn, desk_day)
-    return post(
-        conn, kind="membership_fee",
-        legs=[Leg(locked.system(SystemAccount.EUR_OUTSIDE), -fee_cents),
-              Leg(locked.system(SystemAccount.FEES_INCOME), fee_cents)],
-        actor_user_id=actor.user_id, memo=f"Cotisation {until.year} — {code}",
-        details=details,
-    )
 
 
 def _take_fee(uow: UnitOfWork, actor: Actor, party_code: str, tender: Tender,
@@ -151,7 +78,7 @@ def _take_fee(uow: UnitOfWork, actor: Actor, party_code: str, tender: Tender,
     entry_id = post_fee(
         uow.conn, actor, party_code, fee_cents, until,
         {"tender": tender.value, "party": party_code, "until": until.isoformat()},
-        desk_day=today)
+        under_lock=lambda conn: closing.ensure_desk_open(conn, today))
     uow.conn.execute(update(parties_t).where(parties_t.c.code == party_code)
                      .values(membership_until=until))
     return Membership(party_code, fee_cents, entry_id, until)
@@ -286,10 +213,8 @@ def register_soliste(
     if charter_accepted is not True:
         raise InvalidInput("L'adhésion suppose que la personne accepte la charte du Bou'Sol.")
     name = _optional(name, 200, "Nom") or ""
-    phone = normalise_phone(phone)
-    email = _optional(email, 200, "Courriel")
-    if email is not None and not _EMAIL_RE.fullmatch(email):
-        raise InvalidInput("Adresse électronique invalide.")
+    phone = inputs.phone(phone)
+    email = inputs.email(_optional(email, 200, "Courriel"))
     address = _optional(address, 300, "Adresse")
     commune = _optional(commune, 100, "Commune")
     tender_value = _tender(tender)

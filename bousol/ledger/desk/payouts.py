@@ -27,32 +27,27 @@ from dataclasses import dataclass
 
 from sqlalchemy import Connection, and_, exc, insert, select, update
 
+from bousol.ledger.books import hooks
+from bousol.ledger.books.models import Account, Party, PartyKind, SystemAccount, User
 from bousol.ledger.books.posting import Leg, lock_accounts, post
+from bousol.ledger.desk.models import Payout, PayoutBatch
 from bousol.ledger.kernel import iban as ibans
-from bousol.ledger.kernel import money
-from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.kernel import inputs, money
+from bousol.ledger.kernel.actors import Actor, Role
 from bousol.ledger.kernel.clock import PARIS, as_utc, paris_today
 from bousol.ledger.kernel.errors import (
     InvalidInput,
     NothingToPay,
+    NotReversible,
     PayoutBatchOpen,
     PayoutBatchTransition,
     PayoutNotConfigured,
     SecondPersonRequired,
     UnknownPayoutBatch,
 )
+from bousol.ledger.kernel.models import utcnow
+from bousol.ledger.kernel.states import StateMachine
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import (
-    Account,
-    Party,
-    PartyKind,
-    Payout,
-    PayoutBatch,
-    Role,
-    SystemAccount,
-    User,
-    utcnow,
-)
 
 batches_t, payouts_t = PayoutBatch.__table__, Payout.__table__
 parties_t, accounts_t, users_t = Party.__table__, Account.__table__, User.__table__
@@ -94,21 +89,27 @@ def status_of(stored: str, released_at: dt.datetime | None) -> str:
     return stored
 
 
-def check_transition(current: str, target: BatchStatus) -> None:
-    """Refuse (``payout_batch_transition``) any move not in :data:`TRANSITIONS`."""
+def _refusal(current: str, target: BatchStatus) -> PayoutBatchTransition:
     try:
-        state = BatchStatus(current)
+        state: BatchStatus | None = BatchStatus(current)
     except ValueError:
         state = None
-    if state is None or (state, target) not in TRANSITIONS:
-        word = _STATUS_WORDS.get(state, str(current)) if state else str(current)
-        if state == BatchStatus.PREPARED and target == BatchStatus.PAID:
-            message = ("Ce lot de virements n'est que préparé : une autre personne doit "
-                       "le libérer avant qu'il soit envoyé à la banque et marqué payé.")
-        else:
-            message = (f"Ce lot de virements est déjà {word} : il ne peut plus être "
-                       f"{_TARGET_WORDS.get(target, target.value)}.")
-        raise PayoutBatchTransition(message, status=str(current), target=target.value)
+    word = _STATUS_WORDS.get(state, str(current)) if state else str(current)
+    if state == BatchStatus.PREPARED and target == BatchStatus.PAID:
+        message = ("Ce lot de virements n'est que préparé : une autre personne doit "
+                   "le libérer avant qu'il soit envoyé à la banque et marqué payé.")
+    else:
+        message = (f"Ce lot de virements est déjà {word} : il ne peut plus être "
+                   f"{_TARGET_WORDS.get(target, target.value)}.")
+    return PayoutBatchTransition(message, status=str(current), target=target.value)
+
+
+MACHINE = StateMachine.moves(TRANSITIONS, _refusal)
+
+
+def check_transition(current: str, target: BatchStatus) -> None:
+    """Refuse (``payout_batch_transition``) any move not in :data:`TRANSITIONS`."""
+    MACHINE.next(current, target)
 
 
 def _second_person(actor: Actor, prepared_by_user_id: int | None, what: str) -> None:
@@ -279,7 +280,8 @@ def _summaries(conn: Connection, *conditions) -> list[BatchSummary]:
     ).all()
     return [
         BatchSummary(r.id, status_of(r.status, r.released_at), r.message_id,
-                     int(r.total_cents), r.count, r.created_at, r.created_by, r.closed_at,
+                     int(r.total_cents), r._mapping["count"],  # r.count: the tuple's method
+                     r.created_at, r.created_by, r.closed_at,
                      r.closed_by, r.entry_id, r.released_at, r.released_by,
                      r.created_by_user_id)
         for r in rows
@@ -309,9 +311,7 @@ def batch(conn: Connection, batch_id: int) -> Batch:
 
 
 def _check_batch_id(batch_id: object) -> int:
-    if isinstance(batch_id, bool) or not isinstance(batch_id, int) or not 0 < batch_id < 2**31:
-        raise UnknownPayoutBatch()
-    return batch_id
+    return inputs.database_id(batch_id, UnknownPayoutBatch())
 
 
 def message_id_for(batch_id: int, created_at: dt.datetime) -> str:
@@ -600,3 +600,30 @@ def pain001_xml(conn: Connection, batch_id: int, debtor: Debtor,
     ET.indent(document)
     return ET.tostring(document, encoding="UTF-8", xml_declaration=True)
 
+
+# ---------------------------------------------------------------- what the books consult
+
+
+def _refuse_reversal_in_an_open_batch(conn, candidate: hooks.ReversalCandidate) -> None:
+    """Euros owed that sit in an open transfer file may already be at the bank: the
+    entry that owed them cannot be undone until the batch is paid or cancelled. Checked
+    under the account locks, which preparing a batch takes too."""
+    batches, payouts, accounts = PayoutBatch.__table__, Payout.__table__, Account.__table__
+    found = conn.execute(
+        select(payouts.c.id)
+        .select_from(payouts.join(batches, batches.c.id == payouts.c.batch_id)
+                     .join(accounts, (accounts.c.party_id == payouts.c.party_id)
+                           & (accounts.c.currency == "EUR")))
+        .where(batches.c.status == "open", accounts.c.id.in_(candidate.account_ids))
+        .limit(1)
+    ).first()
+    if found is not None:
+        raise NotReversible("Les euros dus de cette opération sont dans un lot de virements "
+                            "ouvert : payez ou annulez le lot d'abord.")
+
+
+# A paid transfer left the bank: a transfer the bank rejects is an operation of its own.
+hooks.irreversible_kind(
+    "payout", "Un virement payé ne se contre-passe pas : un virement rejeté par la banque "
+              "s'enregistre comme une opération à part.")
+hooks.reversal_guard(_refuse_reversal_in_an_open_batch, under_locks=True)

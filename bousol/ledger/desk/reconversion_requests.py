@@ -24,8 +24,10 @@ from dataclasses import dataclass
 from sqlalchemy import Connection, and_, insert, select, update
 
 from bousol.ledger.books import operations
-from bousol.ledger.kernel import money
-from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.books.models import Account, Party, PartyKind, User
+from bousol.ledger.desk.models import ReconversionRequest
+from bousol.ledger.kernel import inputs, money
+from bousol.ledger.kernel.actors import Actor, Role
 from bousol.ledger.kernel.errors import (
     InsufficientFunds,
     InvalidInput,
@@ -33,16 +35,9 @@ from bousol.ledger.kernel.errors import (
     NotFound,
     ReconversionRequestTransition,
 )
+from bousol.ledger.kernel.models import utcnow
+from bousol.ledger.kernel.states import StateMachine
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import (
-    Account,
-    Party,
-    PartyKind,
-    ReconversionRequest,
-    Role,
-    User,
-    utcnow,
-)
 
 requests_t, parties_t = ReconversionRequest.__table__, Party.__table__
 accounts_t, users_t = Account.__table__, User.__table__
@@ -71,17 +66,23 @@ _TARGET_WORDS = {Status.EXECUTED: "exécutée", Status.CANCELLED: "annulée",
                  Status.REFUSED: "refusée", Status.REQUESTED: "remise en attente"}
 
 
-def check_transition(current: str, target: Status) -> None:
-    """Refuse (``reconversion_request_transition``, 409) any move not in TRANSITIONS."""
+def _refusal(current: str, target: Status) -> ReconversionRequestTransition:
     try:
         state: Status | None = Status(current)
     except ValueError:
         state = None
-    if state is None or (state, target) not in TRANSITIONS:
-        word = _STATUS_WORDS.get(state, str(current)) if state else str(current)
-        raise ReconversionRequestTransition(
-            f"Cette demande de reconversion est {word} : elle ne peut plus être "
-            f"{_TARGET_WORDS[target]}.", status=str(current), target=target.value)
+    word = _STATUS_WORDS.get(state, str(current)) if state else str(current)
+    return ReconversionRequestTransition(
+        f"Cette demande de reconversion est {word} : elle ne peut plus être "
+        f"{_TARGET_WORDS[target]}.", status=str(current), target=target.value)
+
+
+MACHINE = StateMachine.moves(TRANSITIONS, _refusal)
+
+
+def check_transition(current: str, target: Status) -> None:
+    """Refuse (``reconversion_request_transition``, 409) any move not in TRANSITIONS."""
+    MACHINE.next(current, target)
 
 
 @dataclass(frozen=True)
@@ -129,8 +130,7 @@ def _rows(conn: Connection, *conditions, limit: int = 100,
 
 
 def get(conn: Connection, request_id: int) -> RequestRow | None:
-    if isinstance(request_id, bool) or not isinstance(request_id, int) \
-            or not 0 < request_id < 2**31:
+    if not inputs.is_database_id(request_id):
         return None
     found = _rows(conn, requests_t.c.id == request_id)
     return found[0] if found else None
@@ -152,10 +152,7 @@ def recently_closed(conn: Connection, *, limit: int = 20) -> list[RequestRow]:
 
 
 def _check_id(request_id: object) -> int:
-    if (isinstance(request_id, bool) or not isinstance(request_id, int)
-            or not 0 < request_id < 2**31):
-        raise NotFound("Demande de reconversion introuvable.")
-    return request_id
+    return inputs.database_id(request_id, NotFound("Demande de reconversion introuvable."))
 
 
 def _lock(conn: Connection, request_id: int):
@@ -206,7 +203,7 @@ def request(uow: UnitOfWork, actor: Actor, bousols: object,
         raise InvalidInput(f"Commentaire trop long (au plus {MEMO_MAX} caractères).",
                            field="memo")
     try:
-        memo = operations._memo(memo)
+        memo = inputs.memo(memo)
     except InvalidInput as error:
         error.details["field"] = "memo"
         raise
@@ -273,7 +270,7 @@ def refuse(uow: UnitOfWork, actor: Actor, request_id: int, reason: str | None) -
     if len(text) > REASON_MAX:
         raise InvalidInput(f"Motif trop long (au plus {REASON_MAX} caractères).",
                            field="reason")
-    text = operations._memo(text)
+    text = inputs.memo(text)
     with uow:
         conn = uow.conn
         row = _lock(conn, request_id)

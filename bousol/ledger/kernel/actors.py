@@ -2,10 +2,18 @@
 
 from __future__ import annotations
 
+import enum
 from dataclasses import dataclass
 
 from bousol.ledger.kernel.errors import Forbidden
-from bousol.ledger.models import Role
+
+
+class Role(enum.StrEnum):
+    ADMIN = "admin"
+    BANK = "bank"
+    SOLISTE = "soliste"
+    PRESTATAIRE = "prestataire"
+    CCAS = "ccas"
 
 
 @dataclass(frozen=True)

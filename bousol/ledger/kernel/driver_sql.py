@@ -23,8 +23,9 @@ from typing import Any
 from sqlalchemy import Connection, exc
 from sqlalchemy.engine import Dialect
 from sqlalchemy.sql import ClauseElement
+from sqlalchemy.sql.compiler import SQLCompiler
 
-from bousol.ledger.kernel import audit
+from bousol.ledger.kernel import audit_capture
 
 
 class _Compiled:
@@ -60,7 +61,8 @@ class DriverStatement:
             return self._compiled[dialect.name]
         except KeyError:
             compiled = self.statement.compile(dialect=dialect)
-            order = tuple(compiled.positiontup) if compiled.positional else None  # type: ignore[arg-type]
+            assert isinstance(compiled, SQLCompiler)  # a DML statement, never DDL
+            order = tuple(compiled.positiontup or ()) if compiled.positional else None
             self._compiled[dialect.name] = _Compiled(str(compiled), order)
             return self._compiled[dialect.name]
 
@@ -72,7 +74,8 @@ class DriverStatement:
         cursor = conn.connection.dbapi_connection.cursor()  # type: ignore[union-attr]
         try:
             if many:
-                cursor.executemany(compiled.sql, bound)
+                # All dicts or all tuples: the one paramstyle of the dialect.
+                cursor.executemany(compiled.sql, bound)  # type: ignore[arg-type]
             else:
                 cursor.execute(compiled.sql, bound)
         except conn.dialect.loaded_dbapi.Error as error:
@@ -85,7 +88,7 @@ class DriverStatement:
             cursor.close()
             raise
         if self._writes:
-            audit.note_write(conn, self.statement, cursor.rowcount,
+            audit_capture.note_write(conn, self.statement, cursor.rowcount,
                              params if many else [params])
         return cursor
 
@@ -96,7 +99,7 @@ class DriverStatement:
         finally:
             cursor.close()
         if self._writes and rows and getattr(self.statement, "is_insert", False):
-            audit.note_ids(conn, self.statement, [row[0] for row in rows])
+            audit_capture.note_ids(conn, self.statement, [row[0] for row in rows])
         return rows
 
     def first(self, conn: Connection, params: dict[str, Any]) -> tuple | None:

@@ -2,6 +2,11 @@
 
 The code is part of the contract (JSON API, tests); the message is French and meant
 for the person at the screen. ``http_status`` is what the web layer answers.
+
+An error may name the input it is about (:attr:`DomainError.field`, the ledger's name
+for it: a parameter such as ``amount`` or ``iban``): a form shows the message beside
+that field (``bousol.web.forms``). A few classes are always about the same input and
+say so once (``default_field``); the others name it when raised, ``field="reason"``.
 """
 
 from __future__ import annotations
@@ -11,11 +16,30 @@ class DomainError(Exception):
     code = "domain_error"
     http_status = 422
     default_message = "Opération refusée."
+    #: The input this kind of error is about, when it is always the same one (None:
+    #: it depends on the call, or it is about no one input).
+    default_field: str | None = None
 
-    def __init__(self, message: str | None = None, **details: object) -> None:
+    def __init__(self, message: str | None = None, *, field: str | None = None,
+                 **details: object) -> None:
         self.message = message or self.default_message
-        self.details = details
+        # Kept in the details, where the ledger has always put it (some functions name
+        # it only on the way out: ``error.details["field"] = name``).
+        self.details = {"field": field, **details} if field is not None else details
         super().__init__(self.message)
+
+    @property
+    def field(self) -> str | None:
+        """The input the error is about: named when raised, else the class's default."""
+        named = self.details.get("field")
+        return str(named) if named else self.default_field
+
+    @field.setter
+    def field(self, name: str | None) -> None:
+        if name is None:
+            self.details.pop("field", None)
+        else:
+            self.details["field"] = name
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.code!r}, {self.message!r})"
@@ -23,6 +47,7 @@ class DomainError(Exception):
 
 class InvalidAmount(DomainError):
     code = "invalid_amount"
+    default_field = "amount"
     default_message = (
         "Montant invalide : un nombre positif, au plus deux décimales, "
         "au plus 1 000 000,00."
@@ -175,11 +200,13 @@ class MoveNotAllowed(DomainError):
 
 class InvalidIban(InvalidInput):
     code = "invalid_iban"
+    default_field = "iban"
     default_message = "IBAN invalide."
 
 
 class InvalidBic(InvalidInput):
     code = "invalid_bic"
+    default_field = "bic"
     default_message = "BIC invalide : 8 ou 11 caractères (ex. AGRIFRPP ou AGRIFRPP123)."
 
 
@@ -250,6 +277,7 @@ class NotFound(DomainError):
 
 class InvalidSiret(InvalidInput):
     code = "invalid_siret"
+    default_field = "siret"
     default_message = "SIRET invalide : 14 chiffres dont le dernier est une clé de contrôle."
 
 

@@ -23,8 +23,8 @@ from sqlalchemy.exc import IntegrityError
 from bousol.ledger.kernel import errors
 from bousol.ledger.kernel.actors import Actor
 from bousol.ledger.kernel.driver_sql import DriverStatement, timestamp
+from bousol.ledger.kernel.models import IdempotencyKey, utcnow
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import IdempotencyKey, utcnow
 
 T = TypeVar("T")
 keys_t = IdempotencyKey.__table__

@@ -26,7 +26,7 @@ from email.utils import format_datetime, make_msgid, parseaddr
 from typing import Protocol
 
 from bousol.ledger.kernel.errors import DomainError
-from bousol.ledger.models import utcnow
+from bousol.ledger.kernel.models import utcnow
 
 TRANSPORTS = ("smtp", "outbox")
 FALLBACK_SENDER = "Bou'Sol (APMC) <adhesions@bousol.invalid>"

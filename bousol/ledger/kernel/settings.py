@@ -7,7 +7,8 @@ import re
 from sqlalchemy import Connection, func, insert, select
 
 from bousol.ledger.kernel.errors import InvalidInput
-from bousol.ledger.models import SettingChange
+from bousol.ledger.kernel.models import SettingChange
+from bousol.ledger.kernel.rows import Rows
 
 DEFAULTS: dict[str, str] = {
     "phase.b2b": "off",
@@ -145,7 +146,7 @@ def change(
     )
 
 
-def history(conn: Connection, key: str) -> list:
+def history(conn: Connection, key: str) -> Rows:
     return conn.execute(
         select(_changes).where(_changes.c.key == key).order_by(_changes.c.id.desc())
     ).all()

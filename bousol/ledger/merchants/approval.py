@@ -23,17 +23,17 @@ from __future__ import annotations
 
 import datetime as dt
 import enum
-import unicodedata
 from dataclasses import dataclass, fields
 
 from sqlalchemy import Connection, and_, case, exc, insert, select, update
 from werkzeug.security import generate_password_hash
 
 from bousol.ledger.access import parties
-from bousol.ledger.desk.members import _EMAIL_RE, normalise_phone
+from bousol.ledger.books.models import Filiere, Party, PartyKind, User
 from bousol.ledger.kernel import iban as ibans
+from bousol.ledger.kernel import inputs
 from bousol.ledger.kernel import siret as sirets
-from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.kernel.actors import Actor, Role
 from bousol.ledger.kernel.errors import (
     ApprovalTransition,
     DomainError,
@@ -45,17 +45,11 @@ from bousol.ledger.kernel.errors import (
     NotAPrestataire,
     UnknownParty,
 )
+from bousol.ledger.kernel.models import utcnow
+from bousol.ledger.kernel.states import StateMachine
 from bousol.ledger.kernel.text import N_
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import (
-    ApprovalDecision,
-    Filiere,
-    Party,
-    PartyKind,
-    Role,
-    User,
-    utcnow,
-)
+from bousol.ledger.merchants.models import ApprovalDecision
 
 parties_t, users_t = Party.__table__, User.__table__
 decisions_t = ApprovalDecision.__table__
@@ -132,17 +126,14 @@ OPENING_HOURS_MAX = 500
 DESCRIPTION_MAX = 2000
 
 
+MACHINE = StateMachine(TRANSITIONS, lambda current, action: ApprovalTransition(
+    "Ce changement de statut d'agrément n'est pas possible : "
+    f"{_where(current)}.", status=str(current), action=str(action)))
+
+
 def check_transition(current: str, action: str) -> Status:
     """The status ``action`` leads to from ``current``, or ``approval_transition``."""
-    try:
-        key = (Status(current), Action(action))
-    except ValueError:
-        key = None
-    if key is None or key not in TRANSITIONS:
-        raise ApprovalTransition(
-            "Ce changement de statut d'agrément n'est pas possible : "
-            f"{_where(current)}.", status=str(current), action=str(action))
-    return TRANSITIONS[key]
+    return MACHINE.next(current, action)
 
 
 def _where(current: str) -> str:
@@ -165,31 +156,16 @@ def allowed_actions(status: str, role: Role | str) -> list[Action]:
         status, role = Status(status), Role(role)
     except ValueError:
         return []
-    return [action for (start, action) in TRANSITIONS
-            if start == status and ACTION_ROLE[action] == role]
+    return [action for action in MACHINE.allowed(status) if ACTION_ROLE[action] == role]
 
 
 # ---------------------------------------------------------------- input
 
 
-def _text(value: object, limit: int, label: str, field: str, *,
-          multiline: bool = False) -> str | None:
-    """Trimmed text or None; no control characters (line breaks when ``multiline``)."""
-    if value is None:
-        return None
-    if not isinstance(value, str):
-        raise InvalidInput(f"{label} : texte attendu.", field=field)
-    if multiline:
-        value = value.replace("\r\n", "\n").replace("\r", "\n")
-    allowed = "\n" if multiline else ""
-    if any(unicodedata.category(c) in ("Cc", "Cs") and c not in allowed for c in value):
-        raise InvalidInput(f"{label} : caractères non imprimables.", field=field)
-    value = value.strip()
-    if not value:
-        return None
-    if len(value) > limit:
-        raise InvalidInput(f"{label} : {limit} caractères au plus.", field=field)
-    return value
+def _text(value: object, limit: int, label: str, field: str) -> str | None:
+    """A field of the application: trimmed text or None, on one line. Its characters are
+    checked before its blankness (a lone tab is refused, not taken as empty)."""
+    return inputs.text(value, limit, label, field=field, blank_first=False)
 
 
 @dataclass(frozen=True)
@@ -258,13 +234,10 @@ def _check_field(name: str, value: object) -> object:
     if name == "contact_name":
         return _text(value, 200, label, name)
     if name == "phone":
-        return normalise_phone(_text(value, 32, label, name))
+        return inputs.phone(_text(value, 32, label, name))
     if name == "email":
-        value = _text(value, 200, label, name)
-        if value is not None and not _EMAIL_RE.fullmatch(value):
-            raise InvalidInput("Adresse électronique invalide (ex. contact@exemple.fr).",
-                               field=name)
-        return value
+        return inputs.email(_text(value, 200, label, name), field=name,
+                            message="Adresse électronique invalide (ex. contact@exemple.fr).")
     if name == "iban":
         text = _text(value, 50, label, name)
         return None if text is None else ibans.validate_iban(text)
@@ -428,13 +401,13 @@ def decide(uow: UnitOfWork, actor: Actor, party_code: str, action: str,
     return decision
 
 
-def decide_within(conn: Connection, actor: Actor, party_code: str, action: str,
+def decide_within(uow: UnitOfWork, actor: Actor, party_code: str, action: str,
                   reason: str | None = None, *, now: dt.datetime | None = None) -> Decision:
     """:func:`decide` in the caller's open transaction, committing nothing: the
     collective's adopted decision approves a prestataire in the unit of work that
     closes its vote (bousol/ledger/association/decisions.py). Same checks, lock and row."""
     action, reason = _checked(actor, action, reason)
-    return _decide(conn, actor, party_code, action, reason, now or utcnow())
+    return _decide(uow.conn, actor, party_code, action, reason, now or utcnow())
 
 
 def _checked(actor: Actor, action: str, reason: str | None) -> tuple[Action, str | None]:
@@ -444,7 +417,8 @@ def _checked(actor: Actor, action: str, reason: str | None) -> tuple[Action, str
     except ValueError:
         raise ApprovalTransition("Action d'agrément inconnue.", action=str(action)) from None
     actor.require(ACTION_ROLE[action])
-    reason = _text(reason, REASON_MAX, "Motif", "reason", multiline=True)
+    reason = inputs.text(reason, REASON_MAX, "Motif", field="reason", multiline=True,
+                         blank_first=False)
     if action in REASON_REQUIRED and reason is None:
         raise InvalidInput(
             "Motif obligatoire : le prestataire le verra." if action == Action.REFUSE
@@ -601,10 +575,10 @@ def update_public_profile(uow: UnitOfWork, actor: Actor, *, opening_hours: str |
     """The prestataire's own public page: opening hours and description (any status;
     shown in the directory once approved)."""
     actor.require(Role.PRESTATAIRE)
-    hours = _text(opening_hours, OPENING_HOURS_MAX, "Horaires d'ouverture", "opening_hours",
-                  multiline=True)
-    text = _text(description, DESCRIPTION_MAX, "Présentation", "description",
-                 multiline=True)
+    hours = inputs.text(opening_hours, OPENING_HOURS_MAX, "Horaires d'ouverture",
+                        field="opening_hours", multiline=True, blank_first=False)
+    text = inputs.text(description, DESCRIPTION_MAX, "Présentation", field="description",
+                       multiline=True, blank_first=False)
     with uow:
         conn = uow.conn
         row = _lock_party(conn, _actor_code(conn, actor))
@@ -739,76 +713,3 @@ def list_by_status(conn: Connection, status: str | None = None) -> list[Applicat
         query = query.where(parties_t.c.status == status)
     return [ApplicationSummary(r.code, r.name, r.filiere, r.commune, r.status,
                                r.status_changed_at) for r in conn.execute(query).all()]
-
-
-# ---------------------------------------------------------------- the public directory
-
-
-@dataclass(frozen=True)
-class DirectoryEntry:
-    """What the public sees of an approved prestataire: its business, never a person."""
-
-    code: str
-    name: str
-    filiere: str
-    commune: str | None
-    address: str | None
-    opening_hours: str | None
-    description: str | None
-
-
-# The only columns the directory ever reads: no contact, phone, email, IBAN, SIRET.
-_PUBLIC_COLUMNS = ("code", "name", "filiere", "commune", "address", "opening_hours",
-                   "description")
-
-
-def _public_query():
-    return (select(*(parties_t.c[name] for name in _PUBLIC_COLUMNS))
-            .where(parties_t.c.kind == PartyKind.PRESTATAIRE.value,
-                   parties_t.c.status == Status.APPROVED.value))
-
-
-def fold(text: str | None) -> str:
-    """For searching: no accents, no case, one kind of apostrophe, single spaces."""
-    decomposed = unicodedata.normalize("NFKD", (text or "").replace("’", "'"))
-    plain = "".join(c for c in decomposed if unicodedata.category(c) != "Mn")
-    return " ".join(plain.casefold().split())
-
-
-def directory(conn: Connection, *, q: str | None = None, filiere: str | None = None,
-              commune: str | None = None) -> list[DirectoryEntry]:
-    """Approved prestataires, by name; ``q`` in the name and ``commune`` compared without
-    accents or case (on both databases alike: the list is small, filtered here)."""
-    query = _public_query()
-    if filiere:
-        query = query.where(parties_t.c.filiere == filiere)
-    entries = sorted((DirectoryEntry(**row._mapping) for row in conn.execute(query).all()),
-                     key=lambda e: (fold(e.name), e.code))  # É with the E, on both databases
-    if q and fold(q):
-        wanted = fold(q)
-        entries = [e for e in entries if wanted in fold(e.name)]
-    if commune and fold(commune):
-        town = fold(commune)
-        entries = [e for e in entries if fold(e.commune) == town]
-    return entries
-
-
-def directory_communes(conn: Connection) -> list[str]:
-    """The communes of approved prestataires (for the directory's filter), sorted."""
-    seen: dict[str, str] = {}
-    for name in conn.execute(
-        select(parties_t.c.commune).distinct()
-        .where(parties_t.c.kind == PartyKind.PRESTATAIRE.value,
-               parties_t.c.status == Status.APPROVED.value,
-               parties_t.c.commune.is_not(None))
-    ).scalars():
-        seen.setdefault(fold(name), name)
-    return sorted(seen.values(), key=fold)
-
-
-def directory_entry(conn: Connection, code: str) -> DirectoryEntry | None:
-    """One approved prestataire's public page; None for anyone else."""
-    if not isinstance(code, str) or len(code) > 16:
-        return None
-    row = conn.execute(_public_query().where(parties_t.c.code == code)).first()
-    return None if row is None else DirectoryEntry(**row._mapping)

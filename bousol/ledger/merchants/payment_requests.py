@@ -29,11 +29,14 @@ from sqlalchemy import Connection, func, select, update
 from sqlalchemy.orm import aliased
 
 from bousol.ledger.books import operations, rules
-from bousol.ledger.kernel import idempotency, money, settings
-from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.books.models import Account, Entry, Party, PartyKind, Posting
+from bousol.ledger.books.posting import accounts_t
+from bousol.ledger.kernel import idempotency, inputs, money, settings
+from bousol.ledger.kernel.actors import Actor, Role
 from bousol.ledger.kernel.clock import as_utc
 from bousol.ledger.kernel.errors import (
     AlreadyPaid,
+    DomainError,
     FlowNotAllowed,
     Forbidden,
     InvalidInput,
@@ -43,19 +46,14 @@ from bousol.ledger.kernel.errors import (
     RequestNotForYou,
     UnknownParty,
 )
+from bousol.ledger.kernel.models import utcnow
+from bousol.ledger.kernel.states import StateMachine
 from bousol.ledger.kernel.uow import UnitOfWork
-from bousol.ledger.models import (
-    Account,
-    Entry,
-    Party,
-    PartyKind,
-    PaymentRequest,
-    Posting,
-    Role,
-    utcnow,
-)
+from bousol.ledger.merchants.approval import Status as ApprovalStatus
+from bousol.ledger.merchants.models import PaymentRequest
 
 requests_t, parties_t = PaymentRequest.__table__, Party.__table__
+PARTY_CODE_MAX = 16  # longer: no party's code (a typed or forged link)
 
 # Short codes are read aloud and typed on a phone: no 0/O, 1/I/L look-alikes.
 SHORT_CODE_ALPHABET = "ABCDEFGHJKMNPQRSTUVWXYZ23456789"
@@ -81,17 +79,20 @@ def effective_status(status: str, expires_at: dt.datetime, now: dt.datetime | No
     return status
 
 
+def _refusal(status: str, _action: str) -> DomainError:
+    if status == PAID:
+        return AlreadyPaid()
+    if status == EXPIRED:
+        return RequestExpired()
+    return RequestClosed()
+
+
+MACHINE = StateMachine(TRANSITIONS, _refusal)
+
+
 def next_status(status: str, action: str) -> str:
     """The status after ``action``, or the error that says why it cannot happen."""
-    try:
-        return TRANSITIONS[(status, action)]
-    except KeyError:
-        pass
-    if status == PAID:
-        raise AlreadyPaid()
-    if status == EXPIRED:
-        raise RequestExpired()
-    raise RequestClosed()
+    return MACHINE.next(status, action)
 
 
 @dataclass(frozen=True)
@@ -119,7 +120,7 @@ def _reference(value: object) -> str | None:
         return None
     if not isinstance(value, str):
         raise InvalidInput("Référence invalide.")
-    value = operations._memo(value)  # same cleaning as a memo (no control characters)
+    value = inputs.memo(value)  # same cleaning as a memo (no control characters)
     if value is not None and len(value) > REFERENCE_MAX:
         raise InvalidInput(f"Référence trop longue ({REFERENCE_MAX} caractères au plus).")
     return value
@@ -205,7 +206,7 @@ def create_invoice_request(
     reference = _reference(reference)
     if not reference:
         raise InvalidInput("La référence de la facture est obligatoire.")
-    customer_code = operations._party_code(customer_code)
+    customer_code = inputs.party_code(customer_code)
     with uow:
         conn = uow.conn
         payee = _own_prestataire(conn, actor)
@@ -276,6 +277,31 @@ def by_short_code(conn: Connection, code: object) -> RequestView | None:
     return _view(conn, (requests_t.c.short_code == code) & (requests_t.c.kind == "till"))
 
 
+@dataclass(frozen=True)
+class FixedQrPayee:
+    """The prestataire its fixed QR code pays (shop window, counter): the payer types
+    the amount."""
+
+    code: str
+    name: str
+    filiere: str | None
+    commune: str | None
+
+
+def fixed_qr_payee(conn: Connection, code: object) -> FixedQrPayee | None:
+    """The prestataire of this code if it is approved, else None: unknown, not a
+    prestataire, or not (or no longer) approved are alike, as in the directory (nothing
+    is said about who is not approved)."""
+    if not isinstance(code, str) or len(code) > PARTY_CODE_MAX:
+        return None
+    row = conn.execute(
+        select(parties_t.c.code, parties_t.c.name, parties_t.c.filiere, parties_t.c.commune)
+        .where(parties_t.c.code == code, parties_t.c.kind == PartyKind.PRESTATAIRE.value,
+               parties_t.c.status == ApprovalStatus.APPROVED.value)
+    ).first()
+    return FixedQrPayee(row.code, row.name, row.filiere, row.commune) if row else None
+
+
 def for_payee(conn: Connection, party_id: int, request_id: int) -> RequestView | None:
     """A request of this prestataire's own (another's → None: not found)."""
     return _view(conn, (requests_t.c.id == request_id)
@@ -341,10 +367,10 @@ def _pay_locked(uow: UnitOfWork, actor: Actor, request) -> RequestPayment:
                          .where(parties_t.c.id == request.payee_party_id)).one()
     if request.status == PAID and request.paid_by_party_id == party_id:
         balance = conn.execute(
-            select(operations.accounts_t.c.balance).where(
-                operations.accounts_t.c.party_id == party_id,
-                operations.accounts_t.c.currency == "BSOL",
-                operations.accounts_t.c.purpose == "main")).scalar_one()
+            select(accounts_t.c.balance).where(
+                accounts_t.c.party_id == party_id,
+                accounts_t.c.currency == "BSOL",
+                accounts_t.c.purpose == "main")).scalar_one()
         return RequestPayment(request.id, request.paid_entry_id, request.amount_cents,
                               payee.code, payee.name, balance, replayed=True)
     next_status(effective_status(request.status, request.expires_at), "pay")
@@ -383,9 +409,7 @@ def pay_by_id(uow: UnitOfWork, actor: Actor, *, request_id: object,
     key: a repeat with the key returns the first outcome."""
     if actor.party_code is None:
         raise Forbidden("Seul un adhérent titulaire d'un compte peut payer.")
-    if isinstance(request_id, bool) or not isinstance(request_id, int) \
-            or not 0 < request_id < 2**31:
-        raise NotFound("Demande de paiement introuvable.")
+    request_id = inputs.database_id(request_id, NotFound("Demande de paiement introuvable."))
 
     def work(uow: UnitOfWork) -> RequestPayment:
         row = uow.conn.execute(select(requests_t).where(requests_t.c.id == request_id)
@@ -402,7 +426,7 @@ def pay_by_id(uow: UnitOfWork, actor: Actor, *, request_id: object,
 def decline(uow: UnitOfWork, actor: Actor, *, token: object, reason: object = None
             ) -> RequestView:
     """The customer prestataire declines an invoice request addressed to it."""
-    reason = operations._memo(reason) if reason is not None else None
+    reason = inputs.memo(reason) if reason is not None else None
     with uow:
         conn = uow.conn
         request = _locked_request(conn, token)

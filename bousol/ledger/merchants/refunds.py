@@ -20,21 +20,24 @@ from dataclasses import dataclass
 
 from sqlalchemy import func, insert, select
 
-from bousol.ledger.books import operations
+from bousol.ledger.books import hooks
+from bousol.ledger.books.models import Party
 from bousol.ledger.books.posting import Leg, accounts_t, entries_t, lock_accounts, post, postings_t
-from bousol.ledger.kernel import idempotency, money, settings
-from bousol.ledger.kernel.actors import Actor
+from bousol.ledger.kernel import idempotency, inputs, money, settings
+from bousol.ledger.kernel.actors import Actor, Role
 from bousol.ledger.kernel.clock import as_utc
 from bousol.ledger.kernel.errors import (
     InvalidInput,
     NotFound,
     NotRefundable,
+    NotReversible,
     RefundExceedsPayment,
     RefundPeriodOver,
 )
+from bousol.ledger.kernel.models import utcnow
 from bousol.ledger.kernel.uow import UnitOfWork
+from bousol.ledger.merchants.models import Refund
 from bousol.ledger.merchants.payment_requests import party_id_of
-from bousol.ledger.models import Party, Refund, Role, utcnow
 
 refunds_t = Refund.__table__
 
@@ -128,11 +131,11 @@ def refund(
 ) -> RefundResult:
     """The merchant gives back ``amount`` of a payment it received (see module doc)."""
     actor.require(Role.PRESTATAIRE)
-    if (isinstance(payment_entry_id, bool) or not isinstance(payment_entry_id, int)
-            or not 0 < payment_entry_id <= operations.ENTRY_ID_MAX):
-        raise InvalidInput("Numéro de paiement invalide.")
+    payment_entry_id = inputs.database_id(
+        payment_entry_id, InvalidInput("Numéro de paiement invalide."),
+        maximum=inputs.BIGINT_ID_MAX)
     amount_cents = money.parse_amount(amount)
-    memo = operations._memo(memo)
+    memo = inputs.memo(memo)
     request = {"op": "refund", "payment": payment_entry_id, "amount": amount_cents,
                "memo": memo}
 
@@ -177,3 +180,22 @@ def refunds_of(conn, payment_entry_id: int) -> list:
         .where(refunds_t.c.payment_entry_id == payment_entry_id)
         .order_by(refunds_t.c.id)
     ).all()
+
+
+# ---------------------------------------------------------------- what the books consult
+
+
+def _refuse_reversal_of_a_refunded_payment(conn, candidate: hooks.ReversalCandidate) -> None:
+    """Checked under the account locks, which a refund of the same payment takes too."""
+    refunds = Refund.__table__
+    if conn.execute(select(refunds.c.id)
+                    .where(refunds.c.payment_entry_id == candidate.entry_id).limit(1)).first():
+        raise NotReversible("Ce paiement a déjà été remboursé en partie ou en totalité : "
+                            "remboursez le reste plutôt que de contre-passer.")
+
+
+# A refund counts against its payment's refundable amount: undoing it would let the
+# merchant refund the same Bou'Sols twice. The customer pays again instead.
+hooks.irreversible_kind(
+    "refund", "Un remboursement ne se contre-passe pas : le client paie à nouveau.")
+hooks.reversal_guard(_refuse_reversal_of_a_refunded_payment, under_locks=True)

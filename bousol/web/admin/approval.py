@@ -18,6 +18,7 @@ from bousol.ledger.models import Role
 from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.admin.views import bp
 from bousol.web.formatting import elides
+from bousol.web.forms import flash_refusal, refuse
 
 # The URL's word for each decision the association takes.
 ACTIONS = {
@@ -97,10 +98,10 @@ def approval_decide(code: str, action: str):
     except DomainError as error:
         if error.http_status == 404 or isinstance(error, NotAPrestataire):
             abort(404)
-        if error.details.get("field") == "reason" and reason_field is not None:
-            reason_field.errors = [*reason_field.errors, error.message]
-            return _detail(code, refuse_form, suspend_form, error.http_status)
-        flash(error.message, "error")
+        if error.field == "reason" and reason_field is not None:
+            status = refuse(form, error, fields={"reason": reason_field.name})
+            return _detail(code, refuse_form, suspend_form, status)
+        flash_refusal(error)
         return redirect(url_for("admin.approval_detail", code=code))
     flash(_("%(step)s : %(code)s est maintenant « %(status)s ».",
             step=_(approval.ACTION_LABELS[step]), code=done.party_code,

@@ -9,13 +9,12 @@ from dataclasses import dataclass
 
 from flask import render_template, request
 from flask_babel import gettext as _
-from sqlalchemy import select
 
+from bousol.ledger.access import parties
 from bousol.ledger.books import statements
 from bousol.ledger.ccas import vouchers
 from bousol.ledger.kernel import audit
 from bousol.ledger.kernel.errors import InvalidDate
-from bousol.ledger.models import Role, User
 from bousol.web import audit_view, role_required, unit_of_work
 from bousol.web.admin.views import bp
 
@@ -43,10 +42,7 @@ def _hide_aid_beneficiaries(conn, rows) -> list[ShownRecord]:
     """Outside the CCAS, an aid redemption shows "bénéficiaire CCAS", never the soliste
     nor where it connected from: records of the earmarked spending route, and any
     voucher redemption a soliste made (records older than the pseudonymous context)."""
-    users_t = User.__table__
-    ids = {r.user_id for r in rows if r.user_id is not None}
-    solistes = set(conn.execute(select(users_t.c.id).where(
-        users_t.c.id.in_(ids), users_t.c.role == Role.SOLISTE.value)).scalars()) if ids else set()
+    solistes = parties.solistes_among(conn, {r.user_id for r in rows if r.user_id is not None})
     shown = []
     for r in rows:
         hide = r.action in AID_BENEFICIARY_ACTIONS or (

@@ -18,8 +18,9 @@ from bousol.ledger.association import fec
 from bousol.ledger.books.queries import KIND_LABELS
 from bousol.ledger.kernel.clock import paris_today
 from bousol.ledger.kernel.errors import DomainError
-from bousol.web import current_actor, form_status, role_required, unit_of_work
+from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.admin.views import bp
+from bousol.web.forms import refuse
 
 SPOOL_BYTES = 8 * 1024 * 1024  # a larger file goes to a temporary file, not memory
 
@@ -90,11 +91,9 @@ def accounting():
             flash(_("« %(group)s » : compte %(number)s — %(label)s.",
                     group=_(saved.label), number=saved.number, label=saved.account_label),
                   "info")
-    except DomainError as error:
-        field = error.details.get("field")
-        target = form.account_label if field == "account_label" else form.account_number
-        target.errors = [*target.errors, error.message]
-        return _page(form, _default_period(), form_status(error),
+    except DomainError as error:  # an unknown group shows by the number (the key is hidden)
+        status = refuse(form, error, "account_number", fields={"ledger_key": "account_number"})
+        return _page(form, _default_period(), status,
                      edited_key=key if key in fec.GROUP_BY_KEY else None)
     return redirect(url_for("admin.accounting") + "#correspondance")
 
@@ -107,9 +106,8 @@ def accounting_fec():
         period = fec.parse_period(period_form.du.data, period_form.au.data)
         siren = fec.check_siren(current_app.config.get("ASSOCIATION_SIREN", ""))
     except DomainError as error:
-        target = period_form.du if error.details.get("field") == "date_from" else period_form.au
-        target.errors = [*target.errors, error.message]
-        return _page(MappingForm(formdata=None), period_form, form_status(error))
+        status = refuse(period_form, error, "au", fields={"date_from": "du", "date_to": "au"})
+        return _page(MappingForm(formdata=None), period_form, status)
     # Written from one snapshot of the books into a spooled file: a long period does
     # not sit in memory, and no transaction stays open while the file is sent.
     spool = tempfile.SpooledTemporaryFile(max_size=SPOOL_BYTES)  # send_file closes it

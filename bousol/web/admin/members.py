@@ -23,9 +23,10 @@ from bousol.ledger.kernel import mail
 from bousol.ledger.kernel.clock import paris_today
 from bousol.ledger.kernel.errors import DomainError, MembershipChanged
 from bousol.ledger.models import COLLEGE_LABELS, PARTNER_CATEGORY_LABELS, College
-from bousol.web import current_actor, form_status, role_required, seen_cents, unit_of_work
+from bousol.web import current_actor, role_required, seen_cents, unit_of_work
 from bousol.web.admin.views import bp
 from bousol.web.formatting import fr_date, fr_money, ngettext
+from bousol.web.forms import flash_refusal, page_status, refuse
 
 KIND_LABELS = {"soliste": _l("Soliste"), "prestataire": _l("Prestataire"),
                "ccas": _l("CCAS"), "bank": _l("Banque SOL")}
@@ -59,14 +60,6 @@ class FeeForm(FlaskForm):
         default="transfer", validators=[DataRequired()])
     seen_until = HiddenField()  # the validity shown: a second click cannot record twice
     seen_fee = HiddenField()  # the fee shown: a fee changed meanwhile is not recorded
-
-
-def _show_error(form: FlaskForm, error: DomainError, default: str) -> None:
-    """The ledger's refusal beside the field it names (else beside ``default``)."""
-    target = getattr(form, str(error.details.get("field") or ""), None)
-    if target is None or not hasattr(target, "errors"):
-        target = getattr(form, default)
-    target.errors = [*target.errors, error.message]
 
 
 def _seen(form: FeeForm) -> dt.date | None:
@@ -145,7 +138,7 @@ def members_remind():
         run = membership.send_reminders(lambda **kw: unit_of_work(**kw), current_actor(),
                                         None, mailer)
     except DomainError as error:
-        flash(error.message, "error")
+        flash_refusal(error)
         return redirect(url_for("admin.members_lapsing"), 303)
     flash(_("Rappels : %(sent)s, %(failed)s en échec, %(already)s, %(without)s.",
             sent=ngettext("%(num)d envoyé", "%(num)d envoyés", len(run.sent)),
@@ -188,16 +181,14 @@ def member_fee(code: str):
                                          form.tender.data, seen_until=_seen(form),
                                          seen_fee_cents=seen_cents(form.seen_fee.data))
         except MembershipChanged as error:  # a second click: nothing recorded twice
-            flash(error.message, "error")
+            flash_refusal(error)
             return redirect(url_for("admin.member_fee", code=code), 303)
         except DomainError as error:
-            if error.http_status == 404:
-                abort(404)
-            _show_error(form, error, "tender")
-            return _party_fee_page(code, form, form_status(error))
+            return _party_fee_page(code, form, refuse(form, error, "tender",
+                                                      not_found_404=True))
         _fee_flash(done)
         return redirect(url_for("admin.member_fee", code=code), 303)
-    return _party_fee_page(code, form, 422 if form.errors else 200)
+    return _party_fee_page(code, form, page_status(form))
 
 
 # ---------------------------------------------------------------- partners
@@ -212,16 +203,13 @@ def partner_new():
         try:
             code = membership.create_partner(unit_of_work(), current_actor(), **form.values())
         except DomainError as error:
-            _show_error(form, error, "name")
-            status = form_status(error)
+            status = refuse(form, error, "name")
         else:
             flash(_("Partenaire %(code)s enregistré dans le collège des acteurs locaux.",
                     code=code), "info")
             return redirect(url_for("admin.partner_detail", code=code), 303)
-    elif form.errors:
-        status = 422
     return render_template("admin/partner_form.html", title=_("Nouveau partenaire"),
-                           form=form), status
+                           form=form), page_status(form, status)
 
 
 def _partner_page(code: str, form: PartnerForm | None, fee_form: FeeForm | None,
@@ -260,10 +248,8 @@ def partner_detail(code: str):
         try:
             membership.update_partner(unit_of_work(), current_actor(), code, **form.values())
         except DomainError as error:
-            if error.http_status == 404:
-                abort(404)
-            _show_error(form, error, "name")
-            return _partner_page(code, form, None, form_status(error))
+            return _partner_page(code, form, None,
+                                 refuse(form, error, "name", not_found_404=True))
         flash(_("Fiche du partenaire enregistrée."), "info")
         return redirect(url_for("admin.partner_detail", code=code), 303)
     return _partner_page(code, form, None, 422)
@@ -280,13 +266,11 @@ def partner_fee(code: str):
                                                  seen_until=_seen(fee_form),
                                                  seen_fee_cents=seen_cents(fee_form.seen_fee.data))
         except MembershipChanged as error:
-            flash(error.message, "error")
+            flash_refusal(error)
             return redirect(url_for("admin.partner_detail", code=code), 303)
         except DomainError as error:
-            if error.http_status == 404:
-                abort(404)
-            _show_error(fee_form, error, "tender")
-            return _partner_page(code, None, fee_form, form_status(error))
+            return _partner_page(code, None, fee_form,
+                                 refuse(fee_form, error, "tender", not_found_404=True))
         _fee_flash(done)
         return redirect(url_for("admin.partner_detail", code=code), 303)
     if "csrf_token" in fee_form.errors:

@@ -13,6 +13,7 @@ from bousol.ledger.books import phases, rules
 from bousol.ledger.kernel.errors import DomainError
 from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.admin.views import bp
+from bousol.web.forms import page_status, refuse
 
 
 class SwitchForm(FlaskForm):
@@ -33,10 +34,9 @@ def phases_page():
             flash(_("Phase enregistrée."), "info")
             return redirect(url_for("admin.phases_page"))
         except DomainError as error:
-            form.reason.errors.append(error.message)
-    if form.errors:
-        status = 422
+            status = refuse(form, error, "reason")
     with unit_of_work(read_only=True) as uow:
         states = phases.states(uow.conn)
     return render_template("admin/phases.html", states=states, form=form,
-                           labels=rules.PHASE_LABELS, title=_l("Phases du Bou'Sol")), status
+                           labels=rules.PHASE_LABELS, title=_l("Phases du Bou'Sol")), \
+        page_status(form, status)

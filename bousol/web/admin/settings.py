@@ -16,9 +16,10 @@ from wtforms.validators import DataRequired, Length
 from bousol.ledger.association import decisions
 from bousol.ledger.kernel.errors import DomainError
 from bousol.ledger.models import COLLEGE_LABELS, College
-from bousol.web import current_actor, form_status, role_required, unit_of_work
+from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.admin.views import bp
 from bousol.web.collective import setting_label
+from bousol.web.forms import flash_refusal, refuse
 
 
 @bp.route("/reglages")
@@ -67,9 +68,7 @@ def collective_seats():
         made = decisions.add_member(unit_of_work(), current_actor(), form.username.data,
                                     form.college.data or None)
     except DomainError as error:
-        field = form.college if error.details.get("field") == "college" else form.username
-        field.errors = [*field.errors, error.message]
-        return _seats_page(form, form_status(error))
+        return _seats_page(form, refuse(form, error, "username"))
     flash(_("%(username)s siège au collectif (collège « %(college)s »).", username=made.username,
             college=_(COLLEGE_LABELS[College(made.college)])), "info")
     return redirect(url_for("admin.collective_seats"))
@@ -84,7 +83,7 @@ def collective_unseat():
     try:
         decisions.remove_member(unit_of_work(), current_actor(), form.seat_username.data)
     except DomainError as error:
-        flash(error.message, "error")
+        flash_refusal(error)
     else:
         flash(_("%(username)s ne siège plus au collectif.", username=form.seat_username.data),
               "info")

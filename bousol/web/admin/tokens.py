@@ -11,6 +11,7 @@ from bousol.ledger.kernel.errors import DomainError, NotFound
 from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.account import RevokeForm
 from bousol.web.admin.views import bp
+from bousol.web.forms import page_status, refuse
 
 
 @bp.route("/utilisateurs/<username>/jetons", methods=["GET", "POST"])
@@ -32,13 +33,11 @@ def user_tokens(username: str):
             flash(_("Jeton révoqué : il ne donne plus accès à l'API."), "info")
             return redirect(url_for("admin.user_tokens", username=username))
         except DomainError as error:
-            form.token_id.errors.append(error.message)
-    if form.errors:
-        status = 422
+            status = refuse(form, error, "token_id")
     with unit_of_work(read_only=True) as uow:
         active = api_tokens.active_tokens(uow.conn, user_id)
     return render_template(
         "admin/user_tokens.html", tokens=active, form=form, owner=username,
         title=_("Jetons d'accès à l'API de %(username)s", username=username),
         revoke_url=url_for("admin.user_tokens", username=username),
-        scope_labels=api_tokens.SCOPES), status
+        scope_labels=api_tokens.SCOPES), page_status(form, status)

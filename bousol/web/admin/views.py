@@ -12,6 +12,7 @@ from bousol.ledger.kernel import iban
 from bousol.ledger.kernel.errors import DomainError
 from bousol.web import current_actor, role_required, unit_of_work, views
 from bousol.web.formatting import fr_money, ngettext
+from bousol.web.forms import flash_refusal, or_404
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 # IBANs in groups of four, in every template (the desk's too).
@@ -96,9 +97,7 @@ def iban_change_decide(change_id: int, action: str):
             done = iban_changes.cancel(unit_of_work(), current_actor(), change_id)
             flash(_("Changement d'IBAN de %(name)s rejeté.", name=done.party_name), "info")
     except DomainError as error:
-        if error.http_status == 404:
-            abort(404)
-        flash(error.message, "error")
+        flash_refusal(error, not_found_404=True)
     return redirect(url_for("admin.payouts_home"))
 
 
@@ -111,7 +110,7 @@ def payouts_create():
     try:
         made = payouts.create_batch(unit_of_work(), current_actor())
     except DomainError as error:
-        flash(error.message, "error")
+        flash_refusal(error)
         return redirect(url_for("admin.payouts_home"))
     flash(ngettext("Lot %(id)s préparé : %(num)d virement, %(total)s.",
                    "Lot %(id)s préparé : %(num)d virements, %(total)s.", made.count,
@@ -122,10 +121,8 @@ def payouts_create():
 def _batch_page(batch_id: int, paid_form: PaidForm, cancel_form: CancelForm,
                 status: int = 200, release_form: ReleaseForm | None = None):
     with unit_of_work(read_only=True) as uow:
-        try:
+        with or_404():
             found = payouts.batch(uow.conn, batch_id)
-        except DomainError:
-            abort(404)
     return render_template(
         "admin/payout_batch.html", title=_("Lot de virements %(id)s",
                                            id=found.summary.message_id),
@@ -147,15 +144,13 @@ def payout_batch(batch_id: int):
 @role_required("admin", "bank")
 def payout_file(batch_id: int):
     with unit_of_work(read_only=True) as uow:
-        try:
+        with or_404():
             found = payouts.batch(uow.conn, batch_id)
-        except DomainError:
-            abort(404)
         try:
             payouts.check_download(found.summary, current_actor())
             document = payouts.pain001_xml(uow.conn, batch_id, _debtor())
         except DomainError as error:
-            flash(error.message, "error")
+            flash_refusal(error)
             return redirect(url_for("admin.payout_batch", batch_id=batch_id))
     filename = f"{found.summary.message_id}.xml"
     return Response(document, mimetype="application/xml", headers={
@@ -174,9 +169,7 @@ def payout_release(batch_id: int):
     try:
         payouts.release(unit_of_work(), current_actor(), batch_id)
     except DomainError as error:
-        if error.http_status == 404:
-            abort(404)
-        flash(error.message, "error")
+        flash_refusal(error, not_found_404=True)
     else:
         flash(_("Lot libéré : son fichier peut être remis à la banque."), "info")
     return redirect(url_for("admin.payout_batch", batch_id=batch_id))
@@ -201,7 +194,5 @@ def payout_close(batch_id: int, action: str):
             payouts.cancel(unit_of_work(), current_actor(), batch_id)
             flash(_("Lot annulé : aucun euro n'a bougé ; les montants restent dus."), "info")
     except DomainError as error:
-        if error.http_status == 404:
-            abort(404)
-        flash(error.message, "error")
+        flash_refusal(error, not_found_404=True)
     return redirect(url_for("admin.payout_batch", batch_id=batch_id))

@@ -12,6 +12,7 @@ from flask import current_app, request, url_for
 from bousol.ledger.access import api_tokens
 from bousol.ledger.books import operations, queries, statements
 from bousol.ledger.ccas import vouchers
+from bousol.ledger.desk import exchange as desk_exchange
 from bousol.ledger.desk import exchange_approvals
 from bousol.ledger.kernel import money
 from bousol.ledger.kernel.clock import as_utc
@@ -174,7 +175,7 @@ def my_entries():
                    "`status: pending_approval` and the request's `id`; nothing moves "
                    "until another user approves it (docs/duties.md).")
 def create_exchange(body: schemas.ExchangeIn, key: str | None):
-    result = operations.exchange(unit_of_work(), _actor(), party_code=body.party,
+    result = desk_exchange.exchange(unit_of_work(), _actor(), party_code=body.party,
                                  euros=body.euros, tender=operations.Tender.TRANSFER,
                                  idempotency_key=key)
     if result.pending:

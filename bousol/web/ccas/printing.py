@@ -26,10 +26,10 @@ from reportlab.pdfgen import canvas
 from werkzeug.routing import BuildError
 
 from bousol.ledger.ccas import vouchers
-from bousol.ledger.kernel.errors import DomainError
 from bousol.web import current_actor, qr, role_required, unit_of_work
 from bousol.web.ccas.views import bp
 from bousol.web.formatting import filiere_label, fr_money
+from bousol.web.forms import or_404
 
 PER_PAGE = 8  # 2 columns × 4 rows
 COLUMNS, ROWS = 2, 4
@@ -64,7 +64,7 @@ def _requested() -> tuple[list[vouchers.VoucherView], dict[str, str]]:
     if (lot is None) == (ids is None):
         abort(400)
     with unit_of_work(read_only=True) as uow:
-        try:
+        with or_404():
             if lot is not None:
                 found = vouchers.vouchers_of_batch(uow.conn, current_actor(),
                                                    _positive_id(lot.strip()))
@@ -79,8 +79,6 @@ def _requested() -> tuple[list[vouchers.VoucherView], dict[str, str]]:
                 found = vouchers.vouchers_by_ids(uow.conn, current_actor(),
                                                  [n for n in numbers if 0 < n < 2**31])
                 query = {"bons": ",".join(str(v.id) for v in found)}
-        except DomainError:
-            abort(404)
     if not found:
         abort(404)
     return found, query
@@ -120,11 +118,9 @@ def print_vouchers():
 @role_required("ccas")
 def voucher_qr(code: str):
     with unit_of_work(read_only=True) as uow:
-        try:
+        with or_404():
             view = vouchers.lookup(uow.conn, code)
             own = vouchers.vouchers_by_ids(uow.conn, current_actor(), [view.id])
-        except DomainError:
-            abort(404)
     if not own:
         abort(404)
     return qr.svg_response(redemption_link(view.code))

@@ -10,6 +10,7 @@ from xml.sax.saxutils import escape as xml_escape
 
 from flask import Response, abort, render_template, request, url_for
 from flask_babel import gettext as _
+from flask_login import current_user
 from reportlab.graphics.charts.barcharts import VerticalBarChart
 from reportlab.graphics.shapes import Drawing, Rect, String
 from reportlab.lib import colors
@@ -18,23 +19,15 @@ from reportlab.lib.styles import getSampleStyleSheet
 from reportlab.lib.units import mm
 from reportlab.platypus import Paragraph, SimpleDocTemplate, Spacer, Table, TableStyle
 
-from bousol.ledger.ccas import voucher_reports, vouchers
-from bousol.ledger.kernel.errors import DomainError, InvalidDate
-from bousol.web import charts, current_actor, role_required, unit_of_work
+from bousol.ledger.ccas import ccas_queries, voucher_reports, vouchers
+from bousol.ledger.kernel.errors import InvalidDate
+from bousol.web import charts, role_required, unit_of_work
 from bousol.web.ccas.printing import pdf_text
 from bousol.web.ccas.views import bp
 from bousol.web.formatting import fr_money
+from bousol.web.forms import or_404
 
 TEAL, BROWN = colors.HexColor("#0b5e63"), colors.HexColor("#8a4b00")
-
-
-def _own_programme(conn, programme_id: int) -> None:
-    """404 unless the programme is the acting CCAS's own."""
-    try:
-        ccas = vouchers._ccas(conn, current_actor())
-        vouchers._programme_row(conn, programme_id, ccas.id)
-    except DomainError:
-        abort(404)
 
 
 def _period_args() -> tuple[dict[str, str], dict[str, str], dt.date | None, dt.date | None]:
@@ -56,16 +49,17 @@ def _load(programme_id: int):
     typed, errors, date_from, date_to = _period_args()
     report = None
     with unit_of_work(read_only=True) as uow:
-        _own_programme(uow.conn, programme_id)
-        programme = vouchers.programme(uow.conn, programme_id)
+        # 404 unless the programme is the acting CCAS's own.
+        programme = ccas_queries.own_programme(uow.conn, current_user.party_id, programme_id)
+        if programme is None:
+            abort(404)
         if not errors:
-            try:
-                report = voucher_reports.programme_report(
-                    uow.conn, programme_id, date_from=date_from, date_to=date_to)
-            except InvalidDate as error:
-                errors["au" if typed["au"] else "du"] = error.message
-            except DomainError:
-                abort(404)
+            with or_404():
+                try:
+                    report = voucher_reports.programme_report(
+                        uow.conn, programme_id, date_from=date_from, date_to=date_to)
+                except InvalidDate as error:
+                    errors["au" if typed["au"] else "du"] = error.message
     return programme, report, typed, errors
 
 

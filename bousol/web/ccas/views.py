@@ -24,13 +24,14 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from bousol.ledger.access.parties import normalise_party_code
-from bousol.ledger.ccas import ccas_queries, vouchers
+from bousol.ledger.ccas import ccas_queries, voucher_batches, vouchers
 from bousol.ledger.kernel import csv_text, money
 from bousol.ledger.kernel.clock import as_utc, paris_today
 from bousol.ledger.kernel.errors import DomainError
 from bousol.ledger.models import Filiere, utcnow
 from bousol.web import current_actor, form_status, role_required, unit_of_work
 from bousol.web.formatting import filiere_label, ngettext
+from bousol.web.forms import FieldMap, check_field, flash_refusal, or_404, page_status, refuse
 
 bp = Blueprint("ccas", __name__, url_prefix="/ccas")
 
@@ -131,20 +132,15 @@ def _programme_choices(conn) -> list[tuple[str, str]]:
         (str(p.id), f"{p.name} (n° {p.id})") for p in own]
 
 
-def _check(field, parse) -> bool:
+def _check(form, name: str, parse) -> bool:
     """Run a parser on the field's text; its refusal shows by the field. True if bad."""
-    try:
-        parse(field.data)
-    except DomainError as error:
-        field.errors.append(error.message)
-        return True
-    return False
+    return not check_field(form, name, parse)
 
 
-def _optional_date(field) -> bool:
-    if not (field.data or "").strip():
+def _optional_date(form, name: str) -> bool:
+    if not (form[name].data or "").strip():
         return False
-    return _check(field, lambda v: vouchers.parse_date(v, _("Validité")))
+    return _check(form, name, lambda v: vouchers.parse_date(v, _("Validité")))
 
 
 def _programme_id(text: str | None) -> int | None:
@@ -229,10 +225,10 @@ def new_programme():
         _new_key(form)
     status = 200
     if form.validate_on_submit():
-        bad = _check(form.budget, money.parse_amount)
-        bad |= _check(form.starts_on, lambda v: vouchers.parse_date(v, _("Début")))
-        bad |= _check(form.ends_on, lambda v: vouchers.parse_date(v, _("Fin")))
-        bad |= _check(form.filieres, vouchers.parse_filieres)
+        bad = _check(form, "budget", money.parse_amount)
+        bad |= _check(form, "starts_on", lambda v: vouchers.parse_date(v, _("Début")))
+        bad |= _check(form, "ends_on", lambda v: vouchers.parse_date(v, _("Fin")))
+        bad |= _check(form, "filieres", vouchers.parse_filieres)
         if not bad:
             try:
                 created = vouchers.create_programme(
@@ -246,30 +242,16 @@ def new_programme():
                         "avant d'attribuer des bons."), "info")
                 return redirect(url_for("ccas.programme", programme_id=created.id))
             except DomainError as error:
-                if error.code == "idempotency_conflict":
-                    form.name.errors.append(str(RESENT))
-                else:
-                    _programme_error(form, error).errors.append(error.message)
-                status = form_status(error)
+                status = refuse(form, error, "name", fields={"invalid_amount": "budget"},
+                                message=_resent_or(error))
                 _new_key(form)
-    if form.errors and status == 200:
-        status = 422
-    return _render("ccas/programme_form.html", status, form=form,
+    return _render("ccas/programme_form.html", page_status(form, status), form=form,
                    title=_l("Nouveau programme d'aide"))
 
 
-def _programme_error(form: ProgrammeForm, error: DomainError):
-    """The field a refusal of create_programme belongs to."""
-    message = error.message.lower()
-    if error.code == "invalid_amount":
-        return form.budget
-    if error.code == "invalid_date":
-        return form.starts_on if message.startswith("début") else form.ends_on
-    if "validité" in message:
-        return form.default_validity_days
-    if "filière" in message:
-        return form.filieres
-    return form.name
+def _resent_or(error: DomainError) -> str | None:
+    """The words for a form sent a second time with other values (else the ledger's)."""
+    return str(RESENT) if error.code == "idempotency_conflict" else None
 
 
 @bp.route("/programmes/<int:programme_id>")
@@ -292,6 +274,14 @@ def programme(programme_id: int):
 # ---------------------------------------------------------------- granting
 
 
+# Where a refusal of vouchers.grant shows, when it names no field of the form (the
+# others: on top of the form).
+GRANT_FIELDS: FieldMap = {
+    "invalid_amount": "amount", "insufficient_funds": "amount", "invalid_date": "valid_until",
+    "not_found": "programme", "unknown_party": "soliste_code", "invalid_input": "filieres",
+    "idempotency_conflict": None}
+
+
 @bp.route("/bons/nouveau", methods=["GET", "POST"])
 @role_required("ccas")
 def grant():
@@ -303,12 +293,12 @@ def grant():
         form.programme.data = request.args["programme"]
     if not form.request_key.data:
         _new_key(form)
-    status, form_error = 200, None
+    status = 200
     if form.validate_on_submit():
-        bad = _check(form.beneficiary_ref, vouchers.parse_ref)
-        bad |= _check(form.amount, money.parse_amount)
-        bad |= _optional_date(form.valid_until)
-        bad |= _check(form.filieres, vouchers.parse_filieres)
+        bad = _check(form, "beneficiary_ref", vouchers.parse_ref)
+        bad |= _check(form, "amount", money.parse_amount)
+        bad |= _optional_date(form, "valid_until")
+        bad |= _check(form, "filieres", vouchers.parse_filieres)
         if not bad:
             try:
                 view = vouchers.grant(
@@ -323,29 +313,11 @@ def grant():
                 flash(_("Bon d'aide attribué."), "info")
                 return redirect(url_for("ccas.voucher", code=view.code))
             except DomainError as error:
-                field = _grant_error_field(form, error)
-                if error.code == "idempotency_conflict":
-                    form_error = str(RESENT)
-                elif field is None:
-                    form_error = error.message
-                else:
-                    field.errors.append(error.message)
-                status = form_status(error)
+                status = refuse(form, error, fields=GRANT_FIELDS, message=_resent_or(error))
                 _new_key(form)
-    if (form.errors or form_error) and status == 200:
-        status = 422
-    return _render("ccas/grant.html", status, form=form, form_error=form_error,
+    return _render("ccas/grant.html", page_status(form, status), form=form,
                    title=_l("Attribuer un bon d'aide"))
 
-
-def _grant_error_field(form: GrantForm, error: DomainError):
-    """The field a refusal of vouchers.grant belongs to (None: the whole form)."""
-    by_code = {"invalid_amount": form.amount, "insufficient_funds": form.amount,
-               "invalid_date": form.valid_until, "not_found": form.programme,
-               "unknown_party": form.soliste_code, "invalid_input": form.filieres}
-    if error.code == "invalid_input" and "nom" in error.message.lower():
-        return form.beneficiary_name
-    return by_code.get(error.code)
 
 
 # ---------------------------------------------------------------- CSV batches
@@ -405,11 +377,10 @@ def batch_upload():
         form.programme.choices = _programme_choices(uow.conn)
     if request.method == "GET" and request.args.get("programme", "").isdigit():
         form.programme.data = request.args["programme"]
-    status = 200
     if form.validate_on_submit():
         text = _upload_text(form)
         bad = text is None
-        bad |= _optional_date(form.valid_until)
+        bad |= _optional_date(form, "valid_until")
         programme_id = _programme_id(form.programme.data)
         if programme_id is not None:
             with unit_of_work(read_only=True) as uow:
@@ -418,9 +389,9 @@ def batch_upload():
                     bad = True
         if not bad:
             try:
-                preview = vouchers.preview_batch(text)
-            except DomainError as error:
-                form.csv_file.errors.append(error.message)
+                preview = voucher_batches.preview_batch(text)
+            except DomainError as error:  # the file as a whole
+                refuse(form, error, fields={DomainError: "csv_file"})
             else:
                 confirm = BatchConfirmForm(formdata=None, csv_text=text,
                                            programme=form.programme.data or "",
@@ -431,9 +402,7 @@ def batch_upload():
                                error=None, title=_l("Lot de bons : vérification"),
                                valid_until=confirm.valid_until.data,
                                **_preview_context(text, programme_id))
-    if form.errors and status == 200:
-        status = 422
-    return _render("ccas/batch_upload.html", status, form=form,
+    return _render("ccas/batch_upload.html", page_status(form), form=form,
                    title=_l("Attribuer un lot de bons (CSV)"))
 
 
@@ -448,12 +417,12 @@ def batch_confirm():
     valid_until = (confirm.valid_until.data or "").strip() or None
     key = _idempotency_key(confirm, "ccas-batch")
     try:
-        result = vouchers.grant_batch(unit_of_work(), current_actor(), text=text,
+        result = voucher_batches.grant_batch(unit_of_work(), current_actor(), text=text,
                                       programme_id=programme_id, valid_until=valid_until,
                                       idempotency_key=key)
     except DomainError as error:
         try:
-            preview = vouchers.preview_batch(text)
+            preview = voucher_batches.preview_batch(text)
         except DomainError:
             abort(400)  # the page never sends this: a hand-made request
         _new_key(confirm)  # the refusal is remembered under the old key
@@ -519,7 +488,7 @@ def cancel(code: str):
         vouchers.cancel(unit_of_work(), current_actor(), code=detail.view.code)
         flash(_("Bon annulé : ce qui restait est revenu à son programme."), "info")
     except DomainError as error:
-        flash(error.message, "error")
+        flash_refusal(error)
     return redirect(url_for("ccas.voucher", code=detail.view.code))
 
 
@@ -537,10 +506,8 @@ def beneficiaries():
 
 
 def _own_beneficiary(ref: str):
-    try:
+    with or_404():
         ref = vouchers.parse_ref(ref)
-    except DomainError:
-        abort(404)
     with unit_of_work(read_only=True) as uow:
         found = ccas_queries.beneficiary(uow.conn, _party_id(), ref)
     if found is None:
@@ -565,10 +532,8 @@ def beneficiary(ref: str):
                         "référence anonyme %(ref)s.", ref=anonymous), "info")
                 return redirect(url_for("ccas.beneficiaries"))
             except DomainError as error:
-                form.confirm.errors.append(error.message)
-                status = form_status(error)
-        if form.errors and status == 200:
-            status = 422
+                status = refuse(form, error, "confirm")
+        status = page_status(form, status)
     with unit_of_work(read_only=True) as uow:
         lines = vouchers.ccas_vouchers(uow.conn, current_actor(), ref=person.ref, limit=500)
     return _render("ccas/beneficiary.html", status, person=person, lines=lines, form=form,

@@ -16,6 +16,7 @@ from bousol.ledger.kernel.errors import DomainError
 from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.desk.views import TENDER_LABELS, bp
 from bousol.web.formatting import fr_money
+from bousol.web.forms import flash_refusal, refuse
 
 STATUS_LABELS = {"pending": _l("en attente d'approbation"), "approved": _l("approuvé"),
                  "refused": _l("refusé"), "cancelled": _l("annulé")}
@@ -91,7 +92,7 @@ def exchange_approval_approve(approval_id: int):
     try:
         done = exchange_approvals.approve(unit_of_work(), current_actor(), approval_id)
     except DomainError as error:
-        flash(error.message, "error")
+        flash_refusal(error)
     else:
         flash(_("Change n° %(id)s approuvé : écriture n° %(entry)s. Le guichetier encaisse "
                 "les euros et remet le reçu.", id=done.id, entry=done.entry_id), "info")
@@ -111,10 +112,10 @@ def exchange_approval_refuse(approval_id: int):
             exchange_approvals.refuse(unit_of_work(), current_actor(), approval_id,
                                       form.reason.data)
         except DomainError as error:
-            if error.details.get("field") == "reason":
-                form.reason.errors = [error.message]
+            if error.field == "reason":
+                refuse(form, error, "reason")
             else:
-                flash(error.message, "error")
+                flash_refusal(error)
                 return redirect(url_for("desk.exchange_approval", approval_id=approval_id))
         else:
             flash(_("Change n° %(id)s refusé : rien n'a été encaissé ni crédité.",
@@ -134,7 +135,7 @@ def exchange_approval_cancel(approval_id: int):
     try:
         exchange_approvals.cancel(unit_of_work(), current_actor(), approval_id)
     except DomainError as error:
-        flash(error.message, "error")
+        flash_refusal(error)
     else:
         flash(_("Demande de change n° %(id)s annulée : rien n'a été encaissé ni crédité.",
                 id=approval_id), "info")

@@ -15,13 +15,14 @@ from wtforms.fields.choices import SelectChoice
 from wtforms.validators import DataRequired, Length
 
 from bousol.ledger.books import operations, queries
-from bousol.ledger.desk import notes
+from bousol.ledger.desk import note_operations, notes
 from bousol.ledger.kernel import money
 from bousol.ledger.kernel.errors import DomainError
 from bousol.ledger.models import NOTE_DENOMINATIONS
 from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.desk.views import RECONVERSION_KINDS, TENDER_LABELS, _member, bp
 from bousol.web.formatting import fr_money, ngettext
+from bousol.web.forms import refuse
 
 PLACE_LABELS = {
     "printed": _l("Livrés par l'imprimeur"),
@@ -134,7 +135,7 @@ def notes_series():
                                          printed_on=form.printed_on.data,
                                          valid_until=form.valid_until.data)
         except DomainError as error:
-            form.code.errors.append(error.message)
+            refuse(form, error, "code")
         else:
             flash(_("Série %(code)s enregistrée.", code=code), "info")
             return redirect(url_for("desk.notes_stock"))
@@ -155,7 +156,7 @@ def notes_delivery():
                 denomination=form.denomination.data, first=form.first.data,
                 last=form.last.data)
         except DomainError as error:
-            form.first.errors.append(error.message)
+            refuse(form, error, "first")
         else:
             flash(ngettext("%(num)d billet de %(value)s B enregistré (%(first)s à %(last)s).",
                            "%(num)d billets de %(value)s B enregistrés (%(first)s à %(last)s).",
@@ -178,7 +179,7 @@ def notes_move():
                                 to_desk=form.to_desk.data if form.to_place.data == "desk"
                                 else None)
         except DomainError as error:
-            form.serials.errors.append(error.message)
+            refuse(form, error, "serials")
         else:
             flash(ngettext("%(num)d billet déplacé (%(face)s).",
                            "%(num)d billets déplacés (%(face)s).", result.count,
@@ -204,22 +205,23 @@ def notes_deposit(code: str):
     if "confirm" not in request.form:
         try:
             with unit_of_work(read_only=True) as uow:
-                preview = notes.preview_deposit(uow.conn, form.serials.data)
+                preview = note_operations.preview_deposit(uow.conn, form.serials.data)
                 fee_cents = 0
                 if form.mode.data == "reconvert":
                     fee_cents = money.fee_for(preview["face_cents"],
                                               operations.reconversion_fee_bp(uow.conn))
         except DomainError as error:
-            form.serials.errors.append(error.message)
+            refuse(form, error, "serials")
             return page("enter", error.http_status)
         form.request_key.data = uuid.uuid4().hex
         return page("confirm", preview=preview, fee_cents=fee_cents)
     try:
-        result = notes.deposit(unit_of_work(), current_actor(), prestataire_code=member.code,
-                               serials=form.serials.data, mode=form.mode.data,
-                               idempotency_key=form.request_key.data or None)
+        result = note_operations.deposit(unit_of_work(), current_actor(),
+                                         prestataire_code=member.code,
+                                         serials=form.serials.data, mode=form.mode.data,
+                                         idempotency_key=form.request_key.data or None)
     except DomainError as error:
-        form.serials.errors.append(error.message)
+        refuse(form, error, "serials")
         return page("enter", error.http_status)
     if result.mode == "reconvert":
         return redirect(url_for("desk.receipt", entry_id=result.entry_id))
@@ -243,19 +245,20 @@ def notes_reactivation():
     if "confirm" not in request.form:
         try:
             with unit_of_work(read_only=True) as uow:
-                preview = notes.preview_reactivation(uow.conn, form.serials.data)
+                preview = note_operations.preview_reactivation(uow.conn, form.serials.data)
         except DomainError as error:
-            form.serials.errors.append(error.message)
+            refuse(form, error, "serials")
             return page("enter", 422)
         form.request_key.data = uuid.uuid4().hex
         return page("confirm", found=preview["notes"], face_cents=preview["face_cents"],
                     fee_cents=preview["fee_cents"])
     try:
-        result = notes.reactivate(unit_of_work(), current_actor(), serials=form.serials.data,
-                                  tender=form.tender.data, mode=form.mode.data,
-                                  idempotency_key=form.request_key.data or None)
+        result = note_operations.reactivate(unit_of_work(), current_actor(),
+                                            serials=form.serials.data,
+                                            tender=form.tender.data, mode=form.mode.data,
+                                            idempotency_key=form.request_key.data or None)
     except DomainError as error:
-        form.serials.errors.append(error.message)
+        refuse(form, error, "serials")
         return page("enter", error.http_status)
     return redirect(url_for("desk.notes_receipt", entry_id=result.entry_id))
 

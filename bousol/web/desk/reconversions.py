@@ -62,7 +62,7 @@ def refuse_reconversion_request(request_id: int):
     except NotFound:
         abort(404)
     except DomainError as error:
-        if error.details.get("field") == "reason":
+        if error.field == "reason":  # no form here: the page shows it by the reason
             return _page(422, refused_id=request_id, reason_error=error.message,
                          reason=reason[:requests_.REASON_MAX + 50])
         return _page(error.http_status, refusal=_(

@@ -28,17 +28,27 @@ from wtforms.validators import DataRequired, Length, ValidationError
 from bousol.ledger.access import first_login
 from bousol.ledger.books import operations, queries
 from bousol.ledger.ccas import vouchers
-from bousol.ledger.desk import closing, exchange_approvals, iban_changes, members, notes, payouts
+from bousol.ledger.desk import (
+    bonus,
+    closing,
+    exchange_approvals,
+    iban_changes,
+    members,
+    note_operations,
+    notes,
+    payouts,
+)
+from bousol.ledger.desk import exchange as desk_exchange
 from bousol.ledger.kernel import mail, money, settings
 from bousol.ledger.kernel.errors import (
     DomainError,
-    InvalidBic,
     NotesAboveApprovalLimit,
     NotesMismatch,
 )
 from bousol.ledger.models import NOTE_DENOMINATIONS
 from bousol.web import current_actor, public_url, role_required, seen_cents, unit_of_work, views
 from bousol.web.formatting import fr_date, fr_money
+from bousol.web.forms import flash_refusal, page_status, refuse
 
 bp = Blueprint("desk", __name__, url_prefix="/comptoir")
 
@@ -173,8 +183,7 @@ def register():
                     members.parse_birth_date(form.birth_date.data, closing.business_today()))
             form.request_key.data = uuid.uuid4().hex  # "go on" is a request of its own
         except DomainError as error:
-            field = {"birth_date": form.birth_date}.get(error.details.get("field"), form.name)
-            field.errors.append(error.message)
+            refuse(form, error, "name")
             # The refusal is remembered under the old key (a replay answers the same);
             # the form corrected, or the day reopened, is a request of its own.
             form.request_key.data = uuid.uuid4().hex
@@ -217,7 +226,7 @@ def first_code(code: str):
     try:
         issued = first_login.reissue(unit_of_work(), current_actor(), member.code)
     except DomainError as error:
-        flash(error.message, "error")
+        flash_refusal(error)
         return redirect(url_for("desk.exchange", code=member.code))
     return _registration_sheet(member.code, issued.username, issued.code, issued.expires_on)
 
@@ -253,7 +262,7 @@ def renewal(code: str):
         except ValueError:
             abort(400)
         except DomainError as error:
-            flash(error.message, "error")
+            flash_refusal(error)
             return redirect(back)
         flash(_("Cotisation de %(fee)s encaissée : adhésion valable jusqu'au %(until)s.",
                 fee=fr_money(membership.fee_cents, "EUR"),
@@ -263,7 +272,7 @@ def renewal(code: str):
     form.seen_fee.data = str(fee)
     return render_template("desk/renewal.html", title=_("Cotisation annuelle"),
                            member=member, form=form, fee_cents=fee,
-                           until=until), 422 if form.errors else 200
+                           until=until), page_status(form)
 
 
 def _member(code: str, kinds: tuple[str, ...] = EXCHANGE_KINDS):
@@ -291,12 +300,11 @@ def reconversion(code: str):
                                bank=bank, **extra), status
 
     if not form.validate_on_submit():
-        return page("enter", 422 if form.errors else 200)
+        return page("enter", page_status(form))
     try:
         bousol_cents = money.parse_amount(form.bousols.data)
     except DomainError as error:
-        form.bousols.errors.append(error.message)
-        return page("enter", 422)
+        return page("enter", refuse(form, error, "bousols"))
     if "confirm" not in request.form:
         form.request_key.data = uuid.uuid4().hex
         fee_cents = money.fee_for(bousol_cents, fee_bp)
@@ -308,7 +316,7 @@ def reconversion(code: str):
             bousols=form.bousols.data, idempotency_key=form.request_key.data or None,
         )
     except DomainError as error:
-        form.bousols.errors.append(error.message)
+        refuse(form, error, "bousols")
         return page("enter", error.http_status)
     return redirect(url_for("desk.receipt", entry_id=result.entry_id))
 
@@ -331,10 +339,8 @@ def bank_details(code: str):
             asked = iban_changes.request_change(unit_of_work(), current_actor(), member.code,
                                                 form.iban.data, form.bic.data,
                                                 transport=mailer.transport)
-        except InvalidBic as error:
-            form.bic.errors.append(error.message)
-        except DomainError as error:
-            form.iban.errors.append(error.message)
+        except DomainError as error:  # a wrong BIC by the BIC (its class says so)
+            refuse(form, error, "iban")
         else:
             sent = iban_changes.deliver(unit_of_work(), mailer, asked.mail_ids)
             flash(_("Nouvel IBAN de %(name)s saisi : %(iban)s. Il s'appliquera quand le "
@@ -347,9 +353,9 @@ def bank_details(code: str):
                 flash(_("Le courriel au prestataire n'a pas pu partir (voir les courriels "
                         "envoyés) : prévenez-le autrement."), "error")
             return redirect(url_for("desk.bank_details", code=member.code))
-    status = 422 if form.errors else 200
     return render_template("desk/bank_details.html", title=title, member=member, form=form,
-                           bank=bank, waiting=waiting, withdraw_form=FlaskForm()), status
+                           bank=bank, waiting=waiting,
+                           withdraw_form=FlaskForm()), page_status(form)
 
 
 @bp.route("/prestataire/<code>/banque/<int:change_id>/retirer", methods=["POST"])
@@ -366,7 +372,7 @@ def bank_details_withdraw(code: str, change_id: int):
     try:
         iban_changes.cancel(unit_of_work(), current_actor(), change_id)
     except DomainError as error:
-        flash(error.message, "error")
+        flash_refusal(error)
     else:
         flash(_("Changement d'IBAN retiré : l'IBAN en vigueur reste inchangé."), "info")
     return redirect(url_for("desk.bank_details", code=member.code))
@@ -385,28 +391,25 @@ def exchange(code: str):
                                                                reverse=True),
                                **extra), status
 
-    programmes, ccas_bonus = [], True
+    programmes = []
     if member.kind == "ccas":
         with unit_of_work(read_only=True) as uow:
             programmes = vouchers.programmes(uow.conn, member.id)
-            ccas_bonus = settings.current(uow.conn, ["ccas.bonus"])["ccas.bonus"] == "on"
     form.programme.choices = programmes  # the template lists them
 
     if not form.validate_on_submit():
-        return page("enter", 422 if form.errors else 200)
+        return page("enter", page_status(form))
     try:
         euro_cents = money.parse_amount(form.euros.data)
     except DomainError as error:
-        form.euros.errors.append(error.message)
-        return page("enter", 422)
+        return page("enter", refuse(form, error, "euros"))
     programme = next((p for p in programmes if str(p.id) == (form.programme.data or "")),
                      None)
     if form.programme.data and programme is None:
         form.programme.errors = [_("Programme d'aide inconnu.")]
         return page("enter", 422)
-    bousol_cents, _bonus = money.bousols_for_euros(euro_cents)
-    if member.kind == "ccas" and not ccas_bonus:
-        bousol_cents = euro_cents  # the setting ccas.bonus is off: 20 € buy 20 B
+    with unit_of_work(read_only=True) as uow:  # the ledger's rule (the CCAS: ccas.bonus)
+        bousol_cents = bonus.for_exchange(uow.conn, member.kind, euro_cents).bousol_cents
     in_notes = form.given_as.data == "notes"
     if in_notes and programme is not None:
         form.given_as.errors = [_("Un programme d'aide se finance en Bou'Sols électroniques.")]
@@ -419,9 +422,9 @@ def exchange(code: str):
                 raise NotesMismatch(_("%(due)s dus : indiquez les billets remis (une "
                                       "proposition est préremplie).",
                                       due=fr_money(bousol_cents, "BSOL")))
-            counted = notes.check_counts(counts, bousol_cents)
+            counted = note_operations.check_counts(counts, bousol_cents)
         except DomainError as error:
-            form.given_as.errors = [error.message]
+            refuse(form, error, "given_as")
             return page("enter", 422)
     if "confirm" not in request.form:
         # Said before confirming (the ledger decides again at the confirmation, under
@@ -438,20 +441,20 @@ def exchange(code: str):
                     approval_rule=approval_rule)
     try:
         if in_notes:
-            result = notes.exchange_notes(
+            result = note_operations.exchange_notes(
                 unit_of_work(), current_actor(), party_code=member.code,
                 euros=form.euros.data, tender=form.tender.data, counts=counts,
                 ranges=_ranges(form), idempotency_key=form.request_key.data or None,
             )
         else:
-            result = operations.exchange(
+            result = desk_exchange.exchange(
                 unit_of_work(), current_actor(), party_code=member.code,
                 euros=form.euros.data, tender=form.tender.data,
                 idempotency_key=form.request_key.data or None,
                 programme_id=programme.id if programme else None,
             )
     except DomainError as error:
-        (form.given_as if in_notes else form.euros).errors = [error.message]
+        refuse(form, error, "given_as" if in_notes else "euros")
         return page("enter", error.http_status)
     if getattr(result, "pending", False):
         # Above the thresholds nothing moved: the clerk takes the euros only once a
@@ -592,7 +595,7 @@ def closing_form():
         try:
             amounts[name] = closing.parse_cents(form[name].data)
         except DomainError as error:
-            form[name].errors = [*form[name].errors, error.message]
+            refuse(form, error, name)
     if not valid or len(amounts) < 3:  # every field's error at once
         return page("count", 422)
     counts = {cents: field.data for cents, field in form.denomination_fields}
@@ -631,12 +634,12 @@ def closing_form():
         flash(_("La journée est déjà clôturée."), "info")  # a second click, a reload
         return redirect(url_for("desk.closing_report", closing_id=done_id))
     except closing.CommentRequired as error:
-        form.comment.errors.append(error.message)
+        refuse(form, error, "comment")
         return page("check", 422, **check)
     except closing.ExpectedChanged as error:
         return page("count", error.http_status, refusal=error.message)
     except closing.FloatTooLarge as error:
-        form.float_kept.errors.append(error.message)
+        refuse(form, error, "float_kept")
         return page("count", 422)
     except DomainError as error:
         return page("count", error.http_status, refusal=error.message)
@@ -685,10 +688,10 @@ def closing_reopen(closing_id: int):
             closing.reopen_day(unit_of_work(), current_actor(), closing_id=closing_id,
                                reason=form.reason.data)
         except closing.ClosingNotReopenable as error:
-            flash(error.message, "error")  # a second click, another admin, another day
+            flash_refusal(error)  # a second click, another admin, another day
             return redirect(url_for("desk.closing_report", closing_id=closing_id))
         except DomainError as error:
-            form.reason.errors.append(error.message)
+            refuse(form, error, "reason")
         else:
             flash(_("Journée du %(date)s rouverte : le comptoir encaisse à nouveau ; la "
                     "remise et l'écart de cette clôture sont contre-passés.",
@@ -698,7 +701,7 @@ def closing_reopen(closing_id: int):
         flash(closing.ClosingNotReopenable.default_message, "error")
         return redirect(url_for("desk.closing_report", closing_id=closing_id))
     return render_template("desk/closing_reopen.html", title=title, row=row, form=form,
-                           words=_difference_words), 422 if form.errors else 200
+                           words=_difference_words), page_status(form)
 
 
 @bp.route("/clotures")

@@ -17,11 +17,12 @@ from wtforms.validators import DataRequired, Length
 from bousol.ledger.access.parties import normalise_party_code
 from bousol.ledger.books import operations, rules
 from bousol.ledger.kernel import money, settings
-from bousol.ledger.kernel.errors import DomainError, InvalidAmount
+from bousol.ledger.kernel.errors import DomainError
 from bousol.ledger.merchants import payment_requests, refunds
-from bousol.web import current_actor, form_status, qr, role_required, unit_of_work
+from bousol.web import current_actor, qr, role_required, unit_of_work
+from bousol.web.forms import check_field, flash_refusal, or_404, page_status, refuse
 from bousol.web.merchant.views import bp
-from bousol.web.pay import ConfirmForm, _confirm_secret, _refused
+from bousol.web.pay import ConfirmForm, _confirm_secret
 
 STATUS_LABELS = {
     "open": _l("En attente du paiement"),
@@ -63,14 +64,9 @@ class DeclineForm(FlaskForm):
     reason = StringField(_l("Motif du refus (facultatif)"), validators=[Length(max=200)])
 
 
-def _amount_error(field) -> bool:
+def _amount_ok(form: FlaskForm) -> bool:
     """Check the amount first, so that its message shows beside its own field."""
-    try:
-        money.parse_amount(field.data)
-    except InvalidAmount as error:
-        field.errors.append(error.message)
-        return True
-    return False
+    return check_field(form, "amount", money.parse_amount)
 
 
 def _b2b_open() -> bool:
@@ -86,19 +82,16 @@ def _b2b_open() -> bool:
 def till():
     form = TillForm()
     status = 200
-    if form.validate_on_submit() and not _amount_error(form.amount):
+    if form.validate_on_submit() and _amount_ok(form):
         try:
             view = payment_requests.create_till_request(
                 unit_of_work(), current_actor(), amount=form.amount.data,
                 reference=form.reference.data or None)
             return redirect(url_for("merchant.payment_request", request_id=view.id))
         except DomainError as error:
-            form.amount.errors.append(error.message)
-            status = form_status(error)
-    if form.errors:
-        status = status if status != 200 else 422
+            status = refuse(form, error, "amount")
     return render_template("merchant/till.html", form=form, party=current_user.party,
-                           title=_l("Encaisser un paiement")), status
+                           title=_l("Encaisser un paiement")), page_status(form, status)
 
 
 def _own_request(request_id: int):
@@ -154,7 +147,7 @@ def cancel_request(request_id: int):
         payment_requests.cancel(unit_of_work(), current_actor(), request_id=request_id)
         flash(_("Demande annulée."), "info")
     except DomainError as error:
-        flash(error.message, "error")
+        flash_refusal(error)
     return redirect(url_for("merchant.payment_request", request_id=request_id))
 
 
@@ -195,18 +188,16 @@ def fixed_qr_svg():
 @role_required("prestataire")
 def refund(entry_id: int):
     actor = current_actor()
-    try:
+    with or_404():
         with unit_of_work(read_only=True) as uow:
             payment = refunds.refundable(uow.conn, actor, entry_id)
-    except DomainError:
-        abort(404)
     form = RefundForm()
     if not form.request_key.data:
         form.request_key.data = uuid.uuid4().hex
     if request.method == "GET" and payment.remaining_cents > 0:
         form.amount.data = money.format_fr(payment.remaining_cents)
     status = 200
-    if form.validate_on_submit() and not _amount_error(form.amount):
+    if form.validate_on_submit() and _amount_ok(form):
         try:
             refunds.refund(unit_of_work(), actor, payment_entry_id=entry_id,
                            amount=form.amount.data, memo=form.memo.data or None,
@@ -214,16 +205,13 @@ def refund(entry_id: int):
             flash(_("Remboursement enregistré."), "info")
             return redirect(url_for("merchant.refund", entry_id=entry_id))
         except DomainError as error:
-            form.amount.errors.append(error.message)
+            status = refuse(form, error, "amount")
             form.request_key.data = uuid.uuid4().hex  # a refusal is remembered per key
-            status = form_status(error)
-    if form.errors and status == 200:
-        status = 422
     with unit_of_work(read_only=True) as uow:
         payment = refunds.refundable(uow.conn, actor, entry_id)
         done = refunds.refunds_of(uow.conn, entry_id)
     return render_template("merchant/refund.html", payment=payment, done=done, form=form,
-                           title=_l("Rembourser un paiement")), status
+                           title=_l("Rembourser un paiement")), page_status(form, status)
 
 
 # ---------------------------------------------------------------- B2B
@@ -236,7 +224,7 @@ def pay_supplier():
     if not form.request_key.data:
         form.request_key.data = uuid.uuid4().hex
     status = 200
-    if form.validate_on_submit() and not _amount_error(form.amount):
+    if form.validate_on_submit() and _amount_ok(form):
         try:
             _confirm_secret(form)
             paid = operations.pay(
@@ -246,14 +234,11 @@ def pay_supplier():
                 idempotency_key=f"supplier:{form.request_key.data}")
             return redirect(url_for("pay.done", entry_id=paid.entry_id))
         except DomainError as error:
-            target = form.supplier if error.code in ("unknown_party",) else form.secret
-            status = _refused(form, error, target)
+            status = refuse(form, error, "secret", fields={"unknown_party": "supplier"})
             form.request_key.data = uuid.uuid4().hex
-    if form.errors and status == 200:
-        status = 422
     return render_template("merchant/pay_supplier.html", form=form, b2b_open=_b2b_open(),
                            phase_label=rules.PHASE_LABELS[rules.Phase.B2B],
-                           title=_l("Payer un fournisseur")), status
+                           title=_l("Payer un fournisseur")), page_status(form, status)
 
 
 @bp.route("/factures/nouvelle", methods=["GET", "POST"])
@@ -261,7 +246,7 @@ def pay_supplier():
 def invoice_request():
     form = InvoiceRequestForm()
     status = 200
-    if form.validate_on_submit() and not _amount_error(form.amount):
+    if form.validate_on_submit() and _amount_ok(form):
         try:
             view = payment_requests.create_invoice_request(
                 unit_of_work(), current_actor(),
@@ -269,14 +254,12 @@ def invoice_request():
                 amount=form.amount.data, reference=form.reference.data)
             flash(_("Demande envoyée à %(name)s.", name=view.payer_name), "info")
             return redirect(url_for("merchant.payment_requests_list"))
-        except DomainError as error:
-            form.customer.errors.append(error.message)
-            status = form_status(error)
-    if form.errors and status == 200:
-        status = 422
+        except DomainError as error:  # the amount was checked above: about the customer
+            status = refuse(form, error, "customer", fields={DomainError: "customer"})
     return render_template("merchant/invoice_request.html", form=form, b2b_open=_b2b_open(),
                            phase_label=rules.PHASE_LABELS[rules.Phase.B2B],
-                           title=_l("Demander le paiement d'une facture")), status
+                           title=_l("Demander le paiement d'une facture")), \
+        page_status(form, status)
 
 
 @bp.route("/factures/<token>/refuser", methods=["POST"])
@@ -290,7 +273,5 @@ def decline_invoice(token: str):
                                  reason=form.reason.data or None)
         flash(_("Facture refusée : le fournisseur le voit."), "info")
     except DomainError as error:
-        if error.code == "not_found":
-            abort(404)
-        flash(error.message, "error")
+        flash_refusal(error, not_found_404=True)
     return redirect(url_for("merchant.payment_requests_list"))

@@ -19,6 +19,7 @@ from bousol.ledger.kernel import iban, siret
 from bousol.ledger.kernel.errors import DomainError
 from bousol.ledger.merchants import approval
 from bousol.web import current_actor, role_required, unit_of_work
+from bousol.web.forms import flash_refusal, page_status, refuse
 from bousol.web.merchant.views import bp
 from bousol.web.public.views import ApplicationForm, attach_errors, checked, wants_submit
 
@@ -93,7 +94,7 @@ def application():
             flash(_("Demande d'agrément envoyée : l'association l'examine et vous répondra "
                     "ici.") if sending else _("Brouillon enregistré."), "info")
             return redirect(url_for("merchant.application"))
-    return _page(found, form, 422 if form.errors else 200)
+    return _page(found, form, page_status(form))
 
 
 @bp.route("/agrement/corriger", methods=["POST"])
@@ -104,7 +105,7 @@ def amend():
     try:
         approval.amend(unit_of_work(), current_actor(), current_actor().party_code)
     except DomainError as error:
-        flash(error.message, "error")
+        flash_refusal(error)
     else:
         flash(_("Votre demande est de nouveau un brouillon : corrigez-la, puis envoyez-la."),
               "info")
@@ -123,15 +124,14 @@ def profile():
                 unit_of_work(), current_actor(), opening_hours=form.opening_hours.data,
                 description=form.description.data)
         except DomainError as error:
-            field = getattr(form, error.details.get("field") or "", None) or form.description
-            field.errors = [*field.errors, error.message]
+            refuse(form, error, "description")
         else:
             flash(_("Fiche enregistrée."), "info")
             return redirect(url_for("merchant.profile"))
     return render_template(
         "merchant/fiche.html", title=_("Ma fiche dans l'annuaire"), form=form,
         application=found, approved=found.status == approval.Status.APPROVED,
-    ), 422 if form.errors else 200
+    ), page_status(form)
 
 
 # ---------------------------------------------------------------- IBAN changes (issue 13)
@@ -168,7 +168,5 @@ def bank_details_decide(change_id: int, action: str):
             flash(_("Changement d'IBAN refusé : l'IBAN en vigueur reste inchangé. "
                     "Prévenez l'association si vous ne l'aviez pas demandé."), "info")
     except DomainError as error:
-        if error.http_status == 404:
-            abort(404)
-        flash(error.message, "error")
+        flash_refusal(error, not_found_404=True)
     return redirect(url_for("merchant.bank_details"))

@@ -15,8 +15,9 @@ from wtforms.validators import DataRequired, Length
 from bousol.ledger.books import operations, queries, statements
 from bousol.ledger.desk import reconversion_requests as requests_
 from bousol.ledger.kernel import money
-from bousol.ledger.kernel.errors import DomainError, InvalidAmount, NotFound
+from bousol.ledger.kernel.errors import DomainError, NotFound
 from bousol.web import current_actor, role_required, unit_of_work, views
+from bousol.web.forms import page_status, refuse
 
 bp = Blueprint("merchant", __name__, url_prefix="/prestataire")
 
@@ -95,16 +96,12 @@ def _requests_page(form: ReconversionRequestForm, status: int = 200,
 def reconversions():
     form = ReconversionRequestForm()
     if not form.validate_on_submit():
-        return _requests_page(form, 422 if form.errors else 200)
+        return _requests_page(form, page_status(form))
     try:
         made = requests_.request(unit_of_work(), current_actor(), form.bousols.data,
                                  memo=form.memo.data or None)
-    except InvalidAmount as error:
-        form.bousols.errors.append(error.message)
-        return _requests_page(form, 422)
-    except DomainError as error:
-        target = form.memo if error.details.get("field") == "memo" else form.bousols
-        target.errors.append(error.message)
+    except DomainError as error:  # by the memo if it is about the memo, else the amount
+        refuse(form, error, "bousols")
         return _requests_page(form, 422)
     flash(_("Demande n° %(id)s envoyée à la banque : %(amount)s à reconvertir.",
             id=made.request_id, amount=money.format_fr(made.bousol_cents, "B")), "info")

@@ -17,7 +17,8 @@ from wtforms.validators import DataRequired, Length
 from bousol.ledger.ccas import vouchers
 from bousol.ledger.kernel import money
 from bousol.ledger.kernel.errors import DomainError, InvalidCode, NotFound
-from bousol.web import current_actor, form_status, role_required, unit_of_work
+from bousol.web import current_actor, role_required, unit_of_work
+from bousol.web.forms import page_status, refuse
 from bousol.web.merchant.views import bp
 
 STATUS_LABELS = {
@@ -51,12 +52,9 @@ def vouchers_home():
                 view = vouchers.lookup(uow.conn, form.code.data)
             return redirect(url_for("merchant.voucher_redeem", code=view.code))
         except DomainError as error:
-            form.code.errors.append(error.message)
-            status = form_status(error)
-    elif form.errors:
-        status = 422
+            status = refuse(form, error, "code")
     return render_template("merchant/vouchers.html", form=form, party=current_user.party,
-                           title=_l("Accepter un bon d'aide")), status
+                           title=_l("Accepter un bon d'aide")), page_status(form, status)
 
 
 @bp.route("/bons/<code>", methods=["GET", "POST"])
@@ -84,13 +82,11 @@ def voucher_redeem(code: str):
                     "%(id)s).", id=done.entry_id), "voucher-taken")
             return redirect(url_for("merchant.voucher_redeem", code=view.code))
         except DomainError as error:
-            form.amount.errors.append(error.message)
-            status = form_status(error)
+            status = refuse(form, error, "amount")
             form.request_key.data = uuid.uuid4().hex
             with unit_of_work(read_only=True) as uow:
                 view = vouchers.lookup(uow.conn, view.code)
-    elif form.errors:
-        status = 422
     return render_template("merchant/voucher.html", view=view, form=form,
                            status_labels=STATUS_LABELS, party=current_user.party,
-                           title=_l("Bon d'aide %(code)s", code=view.code)), status
+                           title=_l("Bon d'aide %(code)s", code=view.code)), \
+        page_status(form, status)

@@ -14,6 +14,7 @@ from wtforms.validators import DataRequired, EqualTo, Length
 from bousol.ledger.access import first_login
 from bousol.ledger.kernel.errors import DomainError
 from bousol.web import unit_of_work
+from bousol.web.forms import page_status, refuse
 from bousol.web.public.views import bp
 
 
@@ -39,11 +40,11 @@ def first_password():
         except first_login.InvalidFirstCode:
             form.code.errors.append(_(first_login.InvalidFirstCode.default_message))
         except DomainError as error:  # the password's rules
-            form.password.errors.append(error.message)
+            refuse(form, error, "password")
         else:
             flash(_("Mot de passe enregistré : connectez-vous avec votre identifiant."),
                   "info")
             return redirect(url_for("auth.login"))
     return render_template("public/first_password.html",
                            title=_("Choisir mon premier mot de passe"), form=form), \
-        422 if form.errors else 200
+        page_status(form)

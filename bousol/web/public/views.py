@@ -1,6 +1,6 @@
 """Public pages, no login: becoming a prestataire (the online application) and the
 directory "Où payer en Bou'Sol ?" of approved prestataires. Nothing personal is shown
-here: the directory reads only the business fields (bousol/ledger/merchants/approval.py)."""
+here: the directory reads only the business fields (bousol/ledger/merchants/directory.py)."""
 
 from __future__ import annotations
 
@@ -17,8 +17,10 @@ from bousol.extensions import db
 from bousol.ledger.access import logins, parties
 from bousol.ledger.kernel.errors import DomainError, DuplicateUser, TooManyAttempts
 from bousol.ledger.merchants import approval
+from bousol.ledger.merchants import directory as public_directory
 from bousol.ledger.models import FILIERE_LABELS, User
 from bousol.web import unit_of_work
+from bousol.web.forms import FieldMap, page_status, refuse_fields
 
 bp = Blueprint("public", __name__)
 
@@ -73,21 +75,13 @@ class PublicApplicationForm(ApplicationForm):
         validators=[EqualTo("password", message=_l("Les deux mots de passe diffèrent."))])
 
 
-# The ledger's field names → the form's.
-_FORM_FIELDS = {"charter_accepted": "charter"}
+# The ledger's field names → the form's, where they differ.
+FORM_FIELDS: FieldMap = {"charter_accepted": "charter"}
 
 
 def attach_errors(form: FlaskForm, error: DomainError) -> None:
-    """Show a refusal of the ledger beside the field(s) it is about (else on top); a
-    field that already shows an error keeps that one."""
-    problems = error.details.get("fields") or {error.details.get("field"): error.message}
-    for name, french in problems.items():
-        message = _(french)  # the ledger's fixed messages are catalogued (N_): English too
-        field = getattr(form, _FORM_FIELDS.get(name, name), None) if name else None
-        if field is None:
-            form.form_errors.append(message)
-        elif not field.errors:
-            field.errors = [message]
+    """Show a refusal of the ledger beside the field(s) it is about (else on top)."""
+    refuse_fields(form, error, FORM_FIELDS)
 
 
 def checked(form: ApplicationForm) -> bool:
@@ -142,10 +136,8 @@ def apply():
                 flash(_("Brouillon enregistré : complétez-le et envoyez-le quand vous "
                         "voulez."), "info")
             return redirect(url_for("merchant.application"))
-    if status == 200 and form.errors:
-        status = 422
     return render_template("public/agrement.html", title=_("Devenir prestataire"),
-                           form=form), status
+                           form=form), page_status(form, status)
 
 
 def _username_unavailable(form: PublicApplicationForm) -> int:
@@ -179,8 +171,8 @@ def directory():
     filiere = request.args.get("filiere", "")[:40]
     commune = request.args.get("commune", "")[:SEARCH_MAX]
     with unit_of_work(read_only=True) as uow:
-        communes = approval.directory_communes(uow.conn)
-        entries = approval.directory(uow.conn, q=q or None, filiere=filiere or None,
+        communes = public_directory.directory_communes(uow.conn)
+        entries = public_directory.directory(uow.conn, q=q or None, filiere=filiere or None,
                                      commune=commune or None)
     return render_template(
         "public/annuaire.html", title=_("Où payer en Bou'Sol ?"), entries=entries,
@@ -191,7 +183,7 @@ def directory():
 @bp.route("/annuaire/<code>")
 def entry(code: str):
     with unit_of_work(read_only=True) as uow:
-        found = approval.directory_entry(uow.conn, code)
+        found = public_directory.directory_entry(uow.conn, code)
     if found is None:
         abort(404)
     return render_template("public/prestataire.html", title=found.name, entry=found)

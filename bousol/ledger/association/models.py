@@ -1,0 +1,172 @@
+"""The association: its colleges, partners, the collective's members, motions and votes,
+the FEC account mapping.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import enum
+
+from sqlalchemy import (
+    CheckConstraint,
+    Date,
+    DateTime,
+    ForeignKey,
+    Index,
+    String,
+    Text,
+    UniqueConstraint,
+    text,
+)
+from sqlalchemy.orm import Mapped, mapped_column
+
+from bousol.ledger.kernel.models import Base, utcnow
+from bousol.ledger.kernel.text import N_
+
+
+class College(enum.StrEnum):
+    """The association's three colleges; every member belongs to one."""
+
+    SOLISTES = "solistes"
+    PRESTATAIRES = "prestataires"
+    ACTEURS_LOCAUX = "acteurs_locaux"
+
+
+COLLEGE_LABELS = {
+    College.SOLISTES: N_("Solistes"),
+    College.PRESTATAIRES: N_("Prestataires"),
+    College.ACTEURS_LOCAUX: N_("Acteurs locaux"),
+}
+
+COLLEGE_CHECK = "college IN ('solistes', 'prestataires', 'acteurs_locaux')"
+
+
+class PartnerCategory(enum.StrEnum):
+    COLLECTIVITE = "collectivite"
+    CREDIT_MUNICIPAL = "credit_municipal"
+    RESEAU_ESS = "reseau_ess"
+    AUTRE = "autre"
+
+
+PARTNER_CATEGORY_LABELS = {
+    PartnerCategory.COLLECTIVITE: N_("Collectivité"),
+    PartnerCategory.CREDIT_MUNICIPAL: N_("Crédit Municipal"),
+    PartnerCategory.RESEAU_ESS: N_("Réseau de l'ESS"),
+    PartnerCategory.AUTRE: N_("Autre acteur local"),
+}
+
+
+class Partner(Base):
+    """A local partner, member of the acteurs-locaux college without an account:
+    a collectivity, the Crédit Municipal, an ESS network… (no login, no Bou'Sols)."""
+
+    __tablename__ = "partners"
+    __table_args__ = (
+        CheckConstraint(
+            "category IN ('collectivite', 'credit_municipal', 'reseau_ess', 'autre')",
+            name="category",
+        ),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    code: Mapped[str] = mapped_column(String(16), unique=True)  # L-000001
+    name: Mapped[str] = mapped_column(String(200))
+    category: Mapped[str] = mapped_column(String(32))
+    contact_name: Mapped[str | None] = mapped_column(String(200))
+    email: Mapped[str | None] = mapped_column(String(200))
+    phone: Mapped[str | None] = mapped_column(String(32))
+    address: Mapped[str | None] = mapped_column(String(300))
+    commune: Mapped[str | None] = mapped_column(String(100))
+    membership_until: Mapped[dt.date | None] = mapped_column(Date)
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class CollectiveMember(Base):
+    """A seat in the management collective (collectif de gestion): a user who votes,
+    for one college. ``until`` set: the seat has ended (history stays)."""
+
+    __tablename__ = "collective_members"
+    __table_args__ = (
+        CheckConstraint(COLLEGE_CHECK, name="college"),
+        Index("uq_collective_members_user_current", "user_id", unique=True,
+              sqlite_where=text("until IS NULL"), postgresql_where=text("until IS NULL")),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    college: Mapped[str] = mapped_column(String(16))
+    since: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    until: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    added_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    removed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+class Motion(Base):
+    """A decision put to the collective's vote, with its closing date. Its effect
+    (a setting's new value, a prestataire's approval) applies only once adopted."""
+
+    __tablename__ = "motions"
+    __table_args__ = (
+        CheckConstraint("status IN ('open', 'adopted', 'rejected', 'withdrawn')", name="status"),
+        CheckConstraint("effect IN ('none', 'setting', 'approval')", name="effect"),
+        CheckConstraint(
+            "(effect = 'setting' AND setting_key IS NOT NULL AND setting_value IS NOT NULL) "
+            "OR (effect = 'approval' AND prestataire_party_id IS NOT NULL) "
+            "OR (effect = 'none')",
+            name="effect_target",
+        ),
+        CheckConstraint("closes_at > opens_at", name="period"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    title: Mapped[str] = mapped_column(String(200))
+    body: Mapped[str | None] = mapped_column(Text)
+    effect: Mapped[str] = mapped_column(String(16), default="none")
+    setting_key: Mapped[str | None] = mapped_column(String(64))
+    setting_value: Mapped[str | None] = mapped_column(String(200))
+    prestataire_party_id: Mapped[int | None] = mapped_column(ForeignKey("parties.id"))
+    opens_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closes_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True))
+    status: Mapped[str] = mapped_column(String(16), default="open", index=True)
+    created_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    created_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    closed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    closed_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    result: Mapped[str | None] = mapped_column(Text)  # JSON: the totals at the close
+    effect_note: Mapped[str | None] = mapped_column(String(500))  # what the effect did
+
+
+class Vote(Base):
+    """A collective member's vote on a motion: one row per person and motion; changed
+    in place until the close (the audit trail keeps every change)."""
+
+    __tablename__ = "votes"
+    __table_args__ = (
+        CheckConstraint("choice IN ('for', 'against', 'abstain')", name="choice"),
+        CheckConstraint(COLLEGE_CHECK, name="college"),
+        UniqueConstraint("motion_id", "user_id"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    motion_id: Mapped[int] = mapped_column(ForeignKey("motions.id"))
+    user_id: Mapped[int] = mapped_column(ForeignKey("users.id"))
+    college: Mapped[str] = mapped_column(String(16))  # the voter's college when voting
+    choice: Mapped[str] = mapped_column(String(8))
+    cast_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    changed_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+
+
+class FecMapping(Base):
+    """The treasurer's mapping of a ledger account group to the association's chart of
+    accounts (PCG), for the FEC export; groups without a row use the defaults in
+    bousol/ledger/association/fec.py."""
+
+    __tablename__ = "fec_mappings"
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    ledger_key: Mapped[str] = mapped_column(String(64), unique=True)
+    account_number: Mapped[str] = mapped_column(String(20))
+    account_label: Mapped[str] = mapped_column(String(200))
+    updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    updated_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
