@@ -631,14 +631,16 @@ def counts_of(row) -> list[tuple[int, int]]:
 
 # ---------------------------------------------------------------- what the books consult
 
+# A counted drawer is a fact: neither its discrepancy entry nor its deposit is undone.
+_CLOSING_IS_FINAL = "Une clôture de caisse ne se modifie pas."
+
 
 def _refuse_reversal_of_a_deposit(conn, candidate: hooks.ReversalCandidate) -> None:
     closings = CashClosing.__table__
     if conn.execute(select(closings.c.id)
                     .where(closings.c.deposit_entry_id == candidate.entry_id).limit(1)).first():
-        raise NotReversible("Une clôture de caisse ne se modifie pas.")
+        raise NotReversible(_CLOSING_IS_FINAL)
 
 
-# A counted drawer is a fact: its discrepancy entry tells what was found that day.
-hooks.irreversible_kind("cash_discrepancy", "Une clôture de caisse ne se modifie pas.")
+hooks.irreversible_kind(DISCREPANCY_KIND, _CLOSING_IS_FINAL)
 hooks.reversal_guard(_refuse_reversal_of_a_deposit)
