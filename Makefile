@@ -38,7 +38,8 @@ CALENDAR_TESTS ?= tests/association/test_membership.py tests/desk/test_members.p
 	tests/desk/test_notes.py tests/desk/test_desk_notes.py tests/desk/test_closing.py tests/association/test_reports.py \
 	tests/association/test_decisions.py tests/books/test_statements.py tests/association/test_fec.py \
 	tests/merchants/test_payment_requests.py tests/access/test_api_tokens.py tests/web/test_spaces_web.py \
-	tests/ccas/test_ccas_web.py tests/desk/test_desk.py tests/desk/test_payouts.py
+	tests/ccas/test_ccas_web.py tests/desk/test_desk.py tests/desk/test_payouts.py \
+	tests/books/test_seals.py
 test-calendar: install
 	@for day in $(CALENDAR_DATES); do \
 	    echo "== the date-sensitive tests with the clock at $$day"; \

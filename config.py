@@ -46,6 +46,15 @@ class Config:
         os.environ.get("DATABASE_URL", default_sqlite_url())
     )
     SQLALCHEMY_ENGINE_OPTIONS: dict = {"pool_pre_ping": True}
+    # Past one server (docs/scaling.md): a streaming replica for the reads that tolerate
+    # a few seconds of staleness (reports, past statements, exports, the directory),
+    # used while it lags by at most REPLICA_MAX_LAG_SECONDS (its health is checked every
+    # REPLICA_HEALTH_SECONDS); ignored on SQLite. DATABASE_POOLER=pgbouncer (or none)
+    # when the URLs go through PgBouncer in transaction mode (default: port 6432 does).
+    DATABASE_REPLICA_URL = normalise_database_url(os.environ.get("DATABASE_REPLICA_URL", ""))
+    REPLICA_MAX_LAG_SECONDS = os.environ.get("REPLICA_MAX_LAG_SECONDS") or "5"
+    REPLICA_HEALTH_SECONDS = os.environ.get("REPLICA_HEALTH_SECONDS") or "3"
+    DATABASE_POOLER = os.environ.get("DATABASE_POOLER", "")
     # Babel: French first, English too.
     BABEL_DEFAULT_LOCALE = "fr"
     BABEL_DEFAULT_TIMEZONE = "Europe/Paris"
@@ -75,6 +84,9 @@ class Config:
     # The association's SIREN (9 digits): it names the FEC accounting export
     # (bousol/ledger/association/fec.py, docs/fec.md). Production must set it; no FEC without it.
     ASSOCIATION_SIREN = os.environ.get("ASSOCIATION_SIREN", "")
+    # Where background jobs leave their files (the FEC of a year, docs/fec.md): the web
+    # app reads it, `flask bousol worker` writes it; the same folder for both.
+    EXPORTS_DIR = os.environ.get("EXPORTS_DIR") or str(BASE_DIR / "instance" / "exports")
     # E-mail (membership reminders, bousol/ledger/kernel/mail.py, docs/members.md). "smtp"
     # sends through MAIL_SERVER; "outbox" sends nothing and only keeps the message in
     # the database (the mail page shows it). Production: smtp; without MAIL_SERVER

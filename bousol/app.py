@@ -10,6 +10,7 @@ from flask_babel import lazy_gettext
 
 from bousol.extensions import babel, csrf, db, login_manager, migrate
 from bousol.ledger.kernel.db import configure_engine
+from bousol.ledger.kernel.replica import ReadRouter
 
 ROOT = Path(__file__).resolve().parent.parent
 
@@ -54,7 +55,10 @@ def create_app(config: object | str | None = None, **overrides: object) -> Flask
     domains.load()  # the domains register what the books consult (books/hooks.py)
     db.init_app(app)
     with app.app_context():
-        configure_engine(db.engine)
+        configure_engine(db.engine, pooler=app.config.get("DATABASE_POOLER"))
+        # Reads that tolerate staleness: the replica while healthy (docs/scaling.md).
+        app.extensions["bousol.reads"] = ReadRouter.from_config(
+            app.config, db.engine, pooler=app.config.get("DATABASE_POOLER"))
     migrate.init_app(app, db, directory=str(ROOT / "migrations"), compare_type=True)
     csrf.init_app(app)
     login_manager.init_app(app)

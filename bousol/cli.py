@@ -14,8 +14,8 @@ from flask.cli import with_appcontext
 from bousol.extensions import db
 from bousol.ledger import demo
 from bousol.ledger.access.parties import create_user
-from bousol.ledger.books import operations, rules
-from bousol.ledger.books.verify import verify
+from bousol.ledger.books import operations, rules, seals
+from bousol.ledger.books.verify import DEFAULT_SAMPLE, verify
 from bousol.ledger.kernel import audit, money, settings
 from bousol.ledger.kernel.actors import SYSTEM
 from bousol.ledger.kernel.errors import DomainError
@@ -54,17 +54,34 @@ def _fail(error: DomainError) -> None:
 
 
 @bousol_cli.command("verify")
+@click.option("--full", is_flag=True, help="Tout revérifier : chaque écriture, chaque mois "
+              "scellé, tout le journal d'audit.")
+@click.option("--sample", type=click.IntRange(min=0), default=DEFAULT_SAMPLE, show_default=True,
+              help="Mois scellés tirés au sort et recalculés depuis le journal.")
+@click.option("--seal", is_flag=True, help="Si tout est cohérent, sceller les mois clos "
+              "(à lancer chaque nuit, docs/ledger.md).")
 @with_appcontext
-def verify_command() -> None:
-    """Recalcule chaque solde et prouve les invariants du registre."""
+def verify_command(full: bool, sample: int, seal: bool) -> None:
+    """Recalcule chaque solde et prouve les invariants du registre (incrémental par mois
+    scellé ; --full pour tout)."""
     with unit_of_work(read_only=True) as uow:  # one consistent snapshot of the books
-        report = verify(uow.conn)
+        report = verify(uow.conn, full=full, sample=sample)
     for line in report.lines():
         click.echo(line)
     if not report.ok:
-        click.echo("Le registre n'est PAS cohérent.", err=True)
+        click.echo("Le registre n'est PAS cohérent." + (" Rien n'a été scellé." if seal else ""),
+                   err=True)
         sys.exit(1)
     click.echo("Registre cohérent.")
+    if seal:
+        with unit_of_work() as uow:
+            sealed = seals.seal_closed_months(uow.conn)
+            uow.commit()
+        for s in sealed:
+            click.echo(f"Mois {s.month:%Y-%m} scellé (sceau {s.seq}) : {s.entries} écritures, "
+                       f"{s.postings} mouvements.")
+        if not sealed:
+            click.echo("Aucun mois clos à sceller.")
 
 
 @bousol_cli.command("create-user")
@@ -292,3 +309,47 @@ def fec_command(date_from: str, date_to: str, output: str | None) -> None:
         raise
     click.echo(f"FEC du {period.start:%d/%m/%Y} au {period.end:%d/%m/%Y} : {count} ligne(s) "
                f"d'écriture dans {target}")
+
+
+@bousol_cli.command("worker")
+@click.option("--once", is_flag=True,
+              help="Traiter les tâches en attente, puis s'arrêter (sinon : sans fin).")
+@click.option("--poll", "poll_seconds", default=2.0, show_default=True, type=float,
+              help="Secondes d'attente quand la file est vide.")
+@click.option("--stale-after", "stale_seconds", default=None, type=int,
+              help="Secondes sans signe de vie après lesquelles une tâche « en cours » "
+                   "est remise en file (JOBS_STALE_SECONDS, 600 par défaut).")
+@with_appcontext
+def worker_command(once: bool, poll_seconds: float, stale_seconds: int | None) -> None:
+    """Exécute les tâches de fond (le FEC d'une année…) ; docs/fec.md."""
+    import datetime as dt
+    import signal
+    import time
+
+    from bousol.ledger.kernel import jobs
+    from bousol.ledger.kernel.db import make_session_factory
+
+    stale = stale_seconds or int(os.environ.get("JOBS_STALE_SECONDS") or 0) or None
+    stale_after = dt.timedelta(seconds=stale) if stale else jobs.STALE_AFTER
+    # Sessions of its own: a job reads one snapshot while its heartbeat writes beside it.
+    factory = make_session_factory(db.engine)
+
+    def new_uow(**options) -> UnitOfWork:
+        return UnitOfWork(factory, **options)
+
+    folder = current_app.config["EXPORTS_DIR"]
+    name = jobs.worker_name()
+    stopping: list[int] = []
+    # SIGTERM (systemctl stop): finish the job at hand, then stop.
+    signal.signal(signal.SIGTERM, lambda signum, _frame: stopping.append(signum))
+    click.echo(f"Travailleur {name} : fichiers dans {folder}.")
+    while not stopping:
+        job = jobs.run_one(new_uow, folder, current_app.config, worker=name,
+                           stale_after=stale_after)
+        if job is not None:
+            click.echo(f"Tâche {job.id} ({job.kind}) : {job.status}"
+                       + (f" — {job.error}" if job.error else ""))
+            continue
+        if once:
+            break
+        time.sleep(poll_seconds)

@@ -14,6 +14,11 @@ from bousol.ledger.books import hooks
 def load() -> None:
     """Import the domains that register with the books (idempotent). The order of the
     imports is the order of their lines in ``verify``'s report."""
+    from bousol.ledger.association import (  # noqa: F401
+        export_jobs,  # the FEC of a year as a background job (kernel/jobs.py)
+        report_figures,  # kept per entry
+    )
+    from bousol.ledger.books import account_days  # noqa: F401  (the daily figures' invariant)
     from bousol.ledger.ccas import vouchers  # noqa: F401  (voucher kinds, their invariant)
     from bousol.ledger.desk import (  # noqa: F401
         closing,  # a closing's deposit is never reversed

@@ -32,6 +32,7 @@ from bousol.ledger.books.models import (  # noqa: F401
     PARTY_STATUSES,
     ROLE_PARTY_KIND,
     Account,
+    AccountDay,
     Currency,
     Entry,
     EntryKind,
@@ -42,6 +43,7 @@ from bousol.ledger.books.models import (  # noqa: F401
     SystemAccount,
     User,
 )
+from bousol.ledger.books.seal_models import PeriodSeal, PeriodSealAccount  # noqa: F401
 from bousol.ledger.ccas.models import (  # noqa: F401
     VOUCHER_STATUSES,
     AidProgramme,
@@ -68,12 +70,14 @@ from bousol.ledger.desk.models import (  # noqa: F401
 )
 from bousol.ledger.kernel.actors import Role  # noqa: F401  (who acts: kernel/actors.py)
 from bousol.ledger.kernel.models import (  # noqa: F401
+    JOB_STATUSES,
     NAMING_CONVENTION,
     AuditHead,
     AuditRecord,
     Base,
     Counter,
     IdempotencyKey,
+    Job,
     MailMessage,
     SettingChange,
     new_session_token,

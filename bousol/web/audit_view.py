@@ -91,6 +91,7 @@ ACTIONS = {
     "POST /admin/partenaires/<code>": _l("Fiche d'un partenaire"),
     "POST /admin/partenaires/<code>/cotisation": _l("Cotisation d'un partenaire"),
     "POST /admin/comptabilite": _l("Plan de correspondance comptable"),
+    "POST /admin/comptabilite/fichiers": _l("Fichier FEC d'une année demandé"),
     "POST /admin/utilisateurs/<username>/jetons": _l("Jetons d'accès d'un utilisateur"),
     "POST /admin/virements/lots": _l("Lot de virements préparé"),
     "POST /admin/virements/lots/<int:batch_id>/liberer":

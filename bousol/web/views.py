@@ -13,6 +13,7 @@ from wtforms.fields.choices import SelectChoice
 from bousol.ledger.books import queries, rules, statements
 from bousol.ledger.books.statements import KIND_LABELS
 from bousol.ledger.kernel import settings
+from bousol.ledger.kernel.clock import paris_today
 from bousol.ledger.kernel.errors import InvalidInput
 from bousol.web import charts, unit_of_work
 from bousol.web.forms import FieldMap, refuse
@@ -112,6 +113,12 @@ class FilterForm(Form):
                 if self[name].data}
 
 
+def past_months(filters: statements.Filters) -> bool:
+    """A statement that ends before today: nothing the user just did changes it, so it
+    may be read a few seconds stale (the replica); today's lines read the primary."""
+    return filters.date_to is not None and filters.date_to < paris_today()
+
+
 def _before() -> int | None:
     text = request.args.get("avant", "")
     if not text:
@@ -139,7 +146,7 @@ def history(space: str, title: str, *, csv_endpoint: str | None = None):
     filters = form.filters()
     page = None
     if filters is not None:
-        with unit_of_work(read_only=True) as uow:
+        with unit_of_work(read_only=True, stale_ok=past_months(filters)) as uow:
             page = statements.statement_page(uow.conn, party.id, filters, limit=PAGE_SIZE,
                                              before_entry_id=_before())
     args = form.args()
@@ -161,7 +168,7 @@ def history_csv(space: str, title: str, history_endpoint: str):
     filters = form.filters()
     if filters is None:
         return history(space, title, csv_endpoint=request.endpoint)
-    with unit_of_work(read_only=True) as uow:
+    with unit_of_work(read_only=True, stale_ok=past_months(filters)) as uow:
         lines = statements.statement(
             uow.conn, party.id, date_from=filters.date_from, date_to=filters.date_to,
             kind=filters.kind, direction=filters.direction, q=filters.q,

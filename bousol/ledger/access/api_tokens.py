@@ -22,10 +22,11 @@ from __future__ import annotations
 import datetime as dt
 import hashlib
 import secrets
+from collections import namedtuple
 from collections.abc import Callable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, insert, select, update
+from sqlalchemy import Connection, bindparam, exc, insert, select, update
 
 from bousol.ledger.access import logins, parties
 from bousol.ledger.access.models import ApiToken
@@ -33,6 +34,7 @@ from bousol.ledger.books.models import Party, User
 from bousol.ledger.kernel import inputs
 from bousol.ledger.kernel.actors import Actor, Role
 from bousol.ledger.kernel.clock import as_utc
+from bousol.ledger.kernel.driver_sql import DriverStatement
 from bousol.ledger.kernel.errors import DomainError, InvalidInput, NotFound, TooManyAttempts
 from bousol.ledger.kernel.models import utcnow
 from bousol.ledger.kernel.text import N_
@@ -222,23 +224,51 @@ class TokenUser:
                      party_code=self.party_code, username=self.username)
 
 
+# Built once: every API call runs it (SQLAlchemy then reuses its compiled form).
+_BY_HASH = (
+    select(tokens_t.c.id, tokens_t.c.expires_at, tokens_t.c.revoked_at,
+           tokens_t.c.last_used_at, tokens_t.c.scopes,
+           users_t.c.id.label("user_id"), users_t.c.username,
+           users_t.c.role, users_t.c.active, users_t.c.party_id,
+           parties_t.c.code, parties_t.c.kind, parties_t.c.name)
+    .join(users_t, users_t.c.id == tokens_t.c.user_id)
+    .outerjoin(parties_t, parties_t.c.id == users_t.c.party_id)
+    .where(tokens_t.c.token_hash == bindparam("token_hash"))
+)
+_ByHash = namedtuple("_ByHash", [c.name for c in _BY_HASH.selected_columns])  # type: ignore[misc]
+_LOOKUP = DriverStatement(_BY_HASH)  # compiled once per dialect
+
+
+def _token_row(conn: Connection, digest: str):
+    """The token's row. PostgreSQL: straight through the driver's cursor, in the
+    connection's transaction or in autocommit (psycopg hands back datetimes as they
+    are; SQLite's are text, which SQLAlchemy's types read)."""
+    params = {"token_hash": digest}
+    if conn.dialect.name != "postgresql":
+        return conn.execute(_BY_HASH, params).first()
+    compiled = _LOOKUP.compiled(conn.dialect)
+    try:
+        with conn.connection.dbapi_connection.cursor() as cursor:  # type: ignore[union-attr]
+            cursor.execute(compiled.sql, compiled.bind(params))
+            values = cursor.fetchone()
+    except conn.dialect.loaded_dbapi.Error as error:
+        raise exc.DBAPIError.instance(compiled.sql, params, error,
+                                      conn.dialect.loaded_dbapi.Error,
+                                      dialect=conn.dialect) from error
+    return None if values is None else _ByHash(*values)
+
+
 def user_for_token(conn: Connection, token: object, now: dt.datetime | None = None
                    ) -> TokenUser | None:
-    """The active user behind a token that is neither expired nor revoked, or None."""
+    """The active user behind a token that is neither expired nor revoked, or None.
+
+    One statement: ``conn`` may be a read-only unit of work's or a connection in
+    autocommit (that one statement reads one consistent state by itself)."""
     if not isinstance(token, str) or not 20 <= len(token) <= 100 \
             or not set(token) <= _TOKEN_CHARS:
         return None
     now = now or utcnow()
-    row = conn.execute(
-        select(tokens_t.c.id, tokens_t.c.expires_at, tokens_t.c.revoked_at,
-               tokens_t.c.last_used_at, tokens_t.c.scopes,
-               users_t.c.id.label("user_id"), users_t.c.username,
-               users_t.c.role, users_t.c.active, users_t.c.party_id,
-               parties_t.c.code, parties_t.c.kind, parties_t.c.name)
-        .join(users_t, users_t.c.id == tokens_t.c.user_id)
-        .outerjoin(parties_t, parties_t.c.id == users_t.c.party_id)
-        .where(tokens_t.c.token_hash == hash_token(token))
-    ).first()
+    row = _token_row(conn, hash_token(token))
     if row is None or row.revoked_at is not None or not row.active \
             or as_utc(row.expires_at) <= now:
         return None

@@ -30,7 +30,7 @@ from bousol.ledger.kernel.inputs import (  # re-exported: the web layer's forms 
     normalise_party_code as normalise_party_code,
 )
 from bousol.ledger.kernel.models import Counter, new_session_token, utcnow
-from bousol.ledger.kernel.text import N_
+from bousol.ledger.kernel.text import N_, sort_name
 from bousol.ledger.kernel.uow import UnitOfWork
 
 parties_t, accounts_t = Party.__table__, Account.__table__
@@ -97,7 +97,7 @@ def create_party(
     number = next_number(uow, f"party:{prefix}")
     party = Party(
         kind=kind.value, number=number, code=f"{prefix}-{number:06d}", name=name,
-        filiere=filiere,
+        sort_name=sort_name(name), filiere=filiere,
         status=status or ("approved" if kind == PartyKind.PRESTATAIRE else "active"),
     )
     party.accounts.append(

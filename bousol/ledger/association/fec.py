@@ -24,11 +24,11 @@ import datetime as dt
 import io
 import re
 import unicodedata
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass
 from typing import TextIO
 
-from sqlalchemy import Connection, delete, select
+from sqlalchemy import Connection, delete, or_, select
 from sqlalchemy.dialects import postgresql, sqlite
 
 from bousol.ledger.association.models import FecMapping
@@ -405,75 +405,153 @@ def entry_label(kind: str, memo: str | None, reverses_id: int | None,
     return clean(f"{label} - {memo}" if memo else label)
 
 
-def _rows(conn: Connection, period: Period):
-    """The period's postings in chronological order of their entries (created_at, id)."""
-    start, end = paris_bounds(period.start, period.end)
+BATCH_ENTRIES = 2000  # entries read per query (their postings come with them)
+CHUNK_CHARS = 64 * 1024  # text handed to the HTTP response or the file at a time
+
+
+def _batch(conn: Connection, start: dt.datetime | None, end: dt.datetime | None,
+           after: tuple[dt.datetime, int] | None, size: int):
+    """The postings of the next ``size`` entries of the period after ``after`` (keyset on
+    ``(created_at, id)``, the file's order), in that order, each entry's postings together
+    and in their order: a batch never cuts an entry in two."""
+    batch = select(entries_t.c.id, entries_t.c.kind, entries_t.c.created_at,
+                   entries_t.c.memo, entries_t.c.reverses_id)
+    if start is not None:
+        batch = batch.where(entries_t.c.created_at >= start)
+    if end is not None:
+        batch = batch.where(entries_t.c.created_at < end)
+    if after is not None:
+        at, entry_id = after
+        # ``created_at >= at`` first, alone: the bound the index on created_at starts its
+        # range scan from (with the OR only, each batch would scan from the period's start).
+        batch = batch.where(entries_t.c.created_at >= at,
+                            or_(entries_t.c.created_at > at, entries_t.c.id > entry_id))
+    chosen = batch.order_by(entries_t.c.created_at, entries_t.c.id).limit(size).subquery("batch")
     original = entries_t.alias("original")
     query = (
-        select(entries_t.c.id.label("entry_id"), entries_t.c.kind, entries_t.c.created_at,
-               entries_t.c.memo, entries_t.c.reverses_id,
+        select(chosen.c.id.label("entry_id"), chosen.c.kind, chosen.c.created_at,
+               chosen.c.memo, chosen.c.reverses_id,
                original.c.kind.label("reversed_kind"), postings_t.c.amount,
                postings_t.c.currency, accounts_t.c.system_code, accounts_t.c.purpose,
                parties_t.c.kind.label("party_kind"), parties_t.c.code.label("party_code"),
                parties_t.c.name.label("party_name"))
         .select_from(
-            postings_t.join(entries_t, entries_t.c.id == postings_t.c.entry_id)
+            chosen.join(postings_t, postings_t.c.entry_id == chosen.c.id)
             .join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
             .outerjoin(parties_t, parties_t.c.id == accounts_t.c.party_id)
-            .outerjoin(original, original.c.id == entries_t.c.reverses_id))
-        .where(entries_t.c.created_at >= start, entries_t.c.created_at < end)
-        .order_by(entries_t.c.created_at, entries_t.c.id, postings_t.c.id)
-        .execution_options(yield_per=2000)  # streamed: a year of entries fits anyway
+            .outerjoin(original, original.c.id == chosen.c.reverses_id))
+        .order_by(chosen.c.created_at, chosen.c.id, postings_t.c.id)
     )
-    return conn.execute(query)
+    return conn.execute(query).all()
 
 
-def lines(conn: Connection, period: Period) -> Iterator[tuple[str, ...]]:
-    """The file's records (18 fields each), header excluded."""
+def _rows(conn: Connection, period: Period, batch_entries: int | None = None):
+    """The period's postings in chronological order of their entries (created_at, id),
+    read by keyset batches of ``batch_entries`` entries: memory holds one batch, and the
+    first lines come out after one short query, whatever the period's size."""
+    size = batch_entries or BATCH_ENTRIES
+    start, end = paris_bounds(period.start, period.end)
+    after: tuple[dt.datetime, int] | None = None
+    while True:
+        rows = _batch(conn, start, end, after, size)
+        yield from rows
+        entries = len({row.entry_id for row in rows})
+        if entries < size:
+            return
+        after = (rows[-1].created_at, rows[-1].entry_id)
+
+
+ACCOUNT_CACHE = 50_000  # accounts whose columns are kept between lines (then forgotten)
+
+
+def lines(conn: Connection, period: Period,
+          batch_entries: int | None = None) -> Iterator[tuple[str, ...]]:
+    """The file's records (18 fields each), header excluded, one batch of entries in
+    memory at a time. The numbering per journal runs on across batches (a counter per
+    journal), and an entry's lines all come from one batch, so each balances."""
     accounts = chart(conn)
+    # An account's four columns, computed once (a merchant's account is on many lines);
+    # bounded, so that memory stays flat however many accounts the period touches.
+    columns: dict[tuple, tuple[str, str, str, str]] = {}
     numbers: dict[str, int] = {}
     current_entry = None
-    journal = number = date = label = piece = ""
-    for row in _rows(conn, period):
-        if row.entry_id != current_entry:
-            current_entry = row.entry_id
-            journal = journal_of(row.kind, row.reversed_kind)
+    journal = journal_label = number = date = label = piece = ""
+    for (entry_id, kind, created_at, memo, reverses_id, reversed_kind, cents, currency,
+         system_code, purpose, party_kind, party_code, party_name) in _rows(
+            conn, period, batch_entries):
+        if entry_id != current_entry:
+            current_entry = entry_id
+            journal = journal_of(kind, reversed_kind)
+            journal_label = JOURNALS[journal]
             numbers[journal] = numbers.get(journal, 0) + 1
             number = f"{journal}{numbers[journal]:06d}"
-            date = as_utc(row.created_at).astimezone(PARIS).strftime("%Y%m%d")
-            label = entry_label(row.kind, row.memo, row.reverses_id, row.reversed_kind)
-            piece = f"E{row.entry_id}"
-        key = group_key(row.system_code, row.party_kind, row.currency, row.purpose)
-        account_number, account_label = accounts.get(
-            key, (FALLBACK_NUMBER, f"{FALLBACK_LABEL} ({key})"))
-        aux_number = aux_name = ""
-        if not row.system_code and row.party_code:
-            aux_number = row.party_code
-            aux_name = aux_label(row.party_kind, row.party_code, row.party_name)
-        cents = int(row.amount)
-        debit, credit = (cents, 0) if cents > 0 else (0, -cents)
-        bsol = row.currency == "BSOL"
+            date = as_utc(created_at).astimezone(PARIS).strftime("%Y%m%d")
+            label = entry_label(kind, memo, reverses_id, reversed_kind)
+            piece = f"E{entry_id}"
+        account = (system_code, party_kind, currency, purpose, party_code, party_name)
+        found = columns.get(account)
+        if found is None:
+            key = group_key(system_code, party_kind, currency, purpose)
+            account_number, account_label = accounts.get(
+                key, (FALLBACK_NUMBER, f"{FALLBACK_LABEL} ({key})"))
+            aux_number = aux_name = ""
+            if not system_code and party_code:
+                aux_number = party_code
+                aux_name = aux_label(party_kind, party_code, party_name)
+            if len(columns) >= ACCOUNT_CACHE:
+                columns.clear()
+            found = columns[account] = (account_number, clean(account_label), aux_number,
+                                        aux_name)
+        cents = int(cents)
+        written = amount(cents if cents > 0 else -cents)
+        bsol = currency == "BSOL"
         yield (
-            journal, JOURNALS[journal], number, date, account_number, clean(account_label),
-            aux_number, aux_name, piece, date, label, amount(debit), amount(credit),
-            "", "", date, amount(abs(cents)) if bsol else "", "BSOL" if bsol else "",
+            journal, journal_label, number, date, found[0], found[1], found[2], found[3],
+            piece, date, label, written if cents > 0 else "0,00",
+            "0,00" if cents > 0 else written, "", "", date, written if bsol else "",
+            "BSOL" if bsol else "",
         )
 
 
-def write(conn: Connection, period: Period, out: TextIO) -> int:
+def stream(conn: Connection, period: Period, *, batch_entries: int | None = None,
+           chunk_chars: int | None = None) -> Iterator[str]:
+    """The file as text chunks of about ``chunk_chars`` characters: the header first (at
+    once, before any entry is read), then the lines. Joined, the chunks are exactly the
+    file :func:`write` and :func:`export_text` make. The caller keeps ``conn`` open (one
+    read-only snapshot) until the last chunk."""
+    limit = chunk_chars or CHUNK_CHARS
+    yield SEPARATOR.join(HEADER) + NEWLINE
+    parts: list[str] = []
+    size = 0
+    for record in lines(conn, period, batch_entries):
+        line = SEPARATOR.join(record) + NEWLINE
+        parts.append(line)
+        size += len(line)
+        if size >= limit:
+            yield "".join(parts)
+            parts, size = [], 0
+    if parts:
+        yield "".join(parts)
+
+
+def write(conn: Connection, period: Period, out: TextIO, *,
+          batch_entries: int | None = None,
+          progress: Callable[[int], None] | None = None) -> int:
     """Write the FEC of the period to ``out`` (a text stream opened with
-    ``newline=""``); return the number of lines after the header."""
-    out.write(SEPARATOR.join(HEADER) + NEWLINE)
-    count = 0
-    for record in lines(conn, period):
-        out.write(SEPARATOR.join(record) + NEWLINE)
-        count += 1
+    ``newline=""``); return the number of lines after the header. ``progress(lines)``
+    is called after each chunk (a background job's heartbeat)."""
+    count = -1  # the header is no line of the file's count
+    for chunk in stream(conn, period, batch_entries=batch_entries):
+        out.write(chunk)
+        count += chunk.count(NEWLINE)
+        if progress is not None:
+            progress(count)
     return count
 
 
-def export_text(conn: Connection, period: Period) -> str:
+def export_text(conn: Connection, period: Period, *, batch_entries: int | None = None) -> str:
     buffer = io.StringIO(newline="")
-    write(conn, period, buffer)
+    write(conn, period, buffer, batch_entries=batch_entries)
     return buffer.getvalue()
 
 

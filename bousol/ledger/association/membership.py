@@ -9,11 +9,10 @@ from __future__ import annotations
 import datetime as dt
 import enum
 import json
-import unicodedata
 from collections.abc import Callable
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, and_, func, insert, or_, select, update
+from sqlalchemy import Connection, and_, case, func, insert, or_, select, tuple_, update
 from sqlalchemy.exc import IntegrityError
 
 from bousol.ledger.access.parties import next_number
@@ -33,7 +32,7 @@ from bousol.ledger.kernel.clock import paris_today
 from bousol.ledger.kernel.errors import InvalidInput, MembershipChanged, UnknownParty
 from bousol.ledger.kernel.models import MailMessage, utcnow
 from bousol.ledger.kernel.rows import Rows
-from bousol.ledger.kernel.text import N_
+from bousol.ledger.kernel.text import N_, sort_name
 from bousol.ledger.kernel.uow import UnitOfWork
 
 __all__ = ["college_of"]  # re-exported: the college of a party kind
@@ -112,16 +111,16 @@ class Member:
     party_kind: str | None = None  # soliste, prestataire, ccas, bank (parties)
     category: str | None = None  # collectivite, credit_municipal… (partners)
     contact_name: str | None = None
+    sort_name: str = field(default="", compare=False)  # the order within the college
 
     @property
     def recipient_key(self) -> str:
         return f"{self.source}:{self.id}"
 
 
-def _sort_name(name: str) -> str:
-    """Alphabetical as a reader expects it: "Éco-Habitat" among the E."""
-    plain = unicodedata.normalize("NFKD", name)
-    return "".join(c for c in plain if not unicodedata.combining(c)).casefold()
+# A page of the members' list (docs/members.md, "Order, pages and counts").
+PAGE_SIZE = 100
+_COLLEGE_ORDER = list(College)
 
 
 def _pattern(text: str) -> str:
@@ -129,54 +128,206 @@ def _pattern(text: str) -> str:
     return "%" + needle.replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_") + "%"
 
 
+def _status_rule(until, status: MemberStatus, today: dt.date):
+    """status_of() as a range of ``membership_until``: an index serves it."""
+    last = month_bounds(today)[1]
+    if status == MemberStatus.NEVER:
+        return until.is_(None)
+    if status == MemberStatus.EXPIRED:
+        return until < today
+    if status == MemberStatus.LAPSING:
+        return and_(until >= today, until <= last)
+    return until > last
+
+
+def _status_case(until, today: dt.date):
+    """status_of() in SQL (the counts)."""
+    last = month_bounds(today)[1]
+    return case((until.is_(None), MemberStatus.NEVER.value),
+                (until < today, MemberStatus.EXPIRED.value),
+                (until <= last, MemberStatus.LAPSING.value),
+                else_=MemberStatus.CURRENT.value)
+
+
+def _party_rule(college: College):
+    """Which parties are members of ``college`` (docs/members.md, "Who is listed")."""
+    kind, until = parties_t.c.kind, parties_t.c.membership_until
+    if college == College.SOLISTES:
+        return kind == PartyKind.SOLISTE
+    if college == College.PRESTATAIRES:
+        return (kind == PartyKind.PRESTATAIRE) & (
+            parties_t.c.status.in_(MEMBER_PRESTATAIRE_STATUSES) | until.is_not(None))
+    return kind.in_((PartyKind.CCAS, PartyKind.BANK)) & until.is_not(None)
+
+
+@dataclass(frozen=True)
+class _Wanted:
+    college: College | None = None
+    status: MemberStatus | None = None
+    text: str | None = None
+    until_between: tuple[dt.date, dt.date] | None = None
+
+
+def _wanted(college: str | None, text: str | None, status: str | None) -> _Wanted:
+    return _Wanted(College(college) if college else None,
+                   MemberStatus(status) if status else None,
+                   text.strip() if text and text.strip() else None)
+
+
+_PARTY_COLUMNS = (parties_t.c.id, parties_t.c.code, parties_t.c.name, parties_t.c.sort_name,
+                  parties_t.c.kind, parties_t.c.email, parties_t.c.contact_name,
+                  parties_t.c.membership_until)
+_PARTNER_COLUMNS = (partners_t.c.id, partners_t.c.code, partners_t.c.name,
+                    partners_t.c.sort_name, partners_t.c.category, partners_t.c.email,
+                    partners_t.c.contact_name, partners_t.c.membership_until)
+
+
+def _source_rows(conn: Connection, college: College, partners: bool, wanted: _Wanted,
+                 after: tuple[str, str] | None, forward: bool, limit: int | None,
+                 today: dt.date) -> list[Member]:
+    """One college's members from one table (parties, or partners), in the list's
+    order (or the reverse), strictly past ``after`` = (sort_name, code): a range of the
+    index (kind, sort_name, code), or (sort_name, code) for partners."""
+    table = partners_t if partners else parties_t
+    filters = [] if partners else [_party_rule(college)]
+    until = table.c.membership_until
+    if wanted.status is not None:
+        filters.append(_status_rule(until, wanted.status, today))
+    if wanted.until_between is not None:
+        filters.append(until.between(*wanted.until_between))
+    if wanted.text is not None:
+        matches = [table.c.sort_name.like(_pattern(sort_name(wanted.text)), escape="\\")]
+        if wanted.text.isascii():  # codes are upper-case ASCII: lower(code) LIKE needle
+            matches.append(table.c.code.like(_pattern(wanted.text).upper(), escape="\\"))
+        filters.append(or_(*matches))
+    key = tuple_(table.c.sort_name, table.c.code)
+    if after is not None:
+        filters.append(key > tuple_(*after) if forward else key < tuple_(*after))
+    order = ((table.c.sort_name, table.c.code) if forward
+             else (table.c.sort_name.desc(), table.c.code.desc()))
+    # The page's codes first, from the index alone (every filter reads only its
+    # columns: no row is visited for the members a filter leaves out), then their rows.
+    codes = select(table.c.code).where(*filters).order_by(*order)
+    if limit is not None:
+        codes = codes.limit(limit)
+    query = select(*(_PARTNER_COLUMNS if partners else _PARTY_COLUMNS)).where(
+        table.c.code.in_(codes)).order_by(*order)
+    found = []
+    for row in conn.execute(query):
+        status = status_of(row.membership_until, today)
+        if partners:
+            found.append(Member("partner", row.id, row.code, row.name, college,
+                                row.membership_until, status, row.email,
+                                category=row.category, contact_name=row.contact_name,
+                                sort_name=row.sort_name))
+        else:
+            found.append(Member("party", row.id, row.code, row.name, college,
+                                row.membership_until, status, row.email,
+                                party_kind=row.kind, contact_name=row.contact_name,
+                                sort_name=row.sort_name))
+    return found
+
+
+Position = tuple[int, str, str]  # (the college's rank, sort_name, code)
+
+
+def _walk(conn: Connection, wanted: _Wanted, position: Position | None, forward: bool,
+          limit: int | None, today: dt.date) -> list[Member]:
+    """Up to ``limit`` members strictly after (``forward``) or before ``position``, in
+    the list's order or its reverse: college by college, each a keyset range query
+    (the acteurs locaux: the CCAS and bank parties merged with the partners)."""
+    ranks = [rank for rank, college in enumerate(_COLLEGE_ORDER)
+             if wanted.college in (None, college)]
+    if not forward:
+        ranks.reverse()
+    found: list[Member] = []
+    for rank in ranks:
+        if position is not None and (rank < position[0] if forward else rank > position[0]):
+            continue
+        college = _COLLEGE_ORDER[rank]
+        after = position[1:] if position is not None and rank == position[0] else None
+        need = None if limit is None else limit - len(found)
+        rows = _source_rows(conn, college, False, wanted, after, forward, need, today)
+        if college == College.ACTEURS_LOCAUX:
+            rows += _source_rows(conn, college, True, wanted, after, forward, need, today)
+            rows.sort(key=lambda m: (m.sort_name, m.code), reverse=not forward)
+        found += rows if need is None else rows[:need]
+        if limit is not None and len(found) >= limit:
+            break
+    return found
+
+
+def _position(conn: Connection, cursor: object) -> Position | None:
+    """Where a member stands in the list, from its code (a page's cursor); None for
+    anything else (an unknown code, garbage: the list starts again at its first page)."""
+    if not isinstance(cursor, str) or len(cursor) > 32:
+        return None
+    code = cursor.strip().upper()
+    if inputs.is_party_code(code, PARTNER_PREFIX):
+        found = conn.execute(select(partners_t.c.sort_name).where(
+            partners_t.c.code == code)).first()
+        college: College | None = College.ACTEURS_LOCAUX
+    elif inputs.is_party_code(code, _MEMBER_PREFIXES):
+        found = conn.execute(select(parties_t.c.sort_name, parties_t.c.kind).where(
+            parties_t.c.code == code)).first()
+        college = college_of(found.kind) if found is not None else None
+    else:
+        return None
+    if found is None or college is None or found.sort_name is None:
+        return None
+    return _COLLEGE_ORDER.index(college), found.sort_name, code
+
+
+def _position_of(member: Member) -> Position:
+    return _COLLEGE_ORDER.index(member.college), member.sort_name, member.code
+
+
 def members(conn: Connection, college: str | None = None, text: str | None = None,
             status: str | None = None, *, today: dt.date | None = None) -> list[Member]:
     """Every member, by college then name: solistes, prestataires (approved or
     suspended, or who ever paid), the CCAS and the bank when they have a membership,
-    and the local partners. Filters: a college, a status, a text in the code or name."""
+    and the local partners. Filters: a college, a status, a text in the code or name
+    (accents and case ignored). The whole list: pages use :func:`members_page`."""
     today = today or paris_today()
-    wanted_college = College(college) if college else None
-    wanted_status = MemberStatus(status) if status else None
-    party_filters = [or_(
-        parties_t.c.kind == PartyKind.SOLISTE,
-        (parties_t.c.kind == PartyKind.PRESTATAIRE)
-        & (parties_t.c.status.in_(MEMBER_PRESTATAIRE_STATUSES)
-           | parties_t.c.membership_until.is_not(None)),
-        parties_t.c.kind.in_((PartyKind.CCAS, PartyKind.BANK))
-        & parties_t.c.membership_until.is_not(None),
-    )]
-    partner_filters = []
-    if text and text.strip():
-        pattern = _pattern(text)
-        party_filters.append(func.lower(parties_t.c.code).like(pattern, escape="\\")
-                             | func.lower(parties_t.c.name).like(pattern, escape="\\"))
-        partner_filters.append(func.lower(partners_t.c.code).like(pattern, escape="\\")
-                               | func.lower(partners_t.c.name).like(pattern, escape="\\"))
-    found: list[Member] = []
-    rows = conn.execute(
-        select(parties_t.c.id, parties_t.c.code, parties_t.c.name, parties_t.c.kind,
-               parties_t.c.email, parties_t.c.contact_name,
-               parties_t.c.membership_until).where(*party_filters)
-    ).all()
-    for row in rows:
-        member_college = college_of(row.kind)
-        if member_college is None:
-            continue
-        found.append(Member("party", row.id, row.code, row.name, member_college,
-                            row.membership_until, status_of(row.membership_until, today),
-                            row.email, party_kind=row.kind, contact_name=row.contact_name))
-    if wanted_college in (None, College.ACTEURS_LOCAUX):
-        for row in conn.execute(select(partners_t).where(*partner_filters)).all():
-            found.append(Member("partner", row.id, row.code, row.name, College.ACTEURS_LOCAUX,
-                                row.membership_until, status_of(row.membership_until, today),
-                                row.email, category=row.category,
-                                contact_name=row.contact_name))
-    order = list(College)
-    return sorted(
-        (m for m in found
-         if (wanted_college is None or m.college == wanted_college)
-         and (wanted_status is None or m.status == wanted_status)),
-        key=lambda m: (order.index(m.college), _sort_name(m.name), m.code))
+    return _walk(conn, _wanted(college, text, status), None, True, None, today)
+
+
+@dataclass(frozen=True)
+class MembersPage:
+    members: list[Member]
+    next_after: str | None  # the cursor of the next page (its last code), if any
+    previous_before: str | None  # the cursor of the previous page (its first code)
+
+
+def members_page(conn: Connection, college: str | None = None, text: str | None = None,
+                 status: str | None = None, *, after: object = None, before: object = None,
+                 limit: int = PAGE_SIZE, today: dt.date | None = None) -> MembersPage:
+    """A page of :func:`members`: the ``limit`` members after the member ``after``
+    (a code), or the ``limit`` before ``before``; neither, or a cursor that names no
+    member, gives the first page. Keyset pagination (no OFFSET): each page costs the
+    same wherever it is in the list."""
+    today = today or paris_today()
+    wanted = _wanted(college, text, status)
+    limit = max(1, limit)
+    page: list[Member] = []
+    more_after = more_before = False
+    back = _position(conn, before) if before else None
+    if back is not None:
+        rows = _walk(conn, wanted, back, False, limit + 1, today)
+        if len(rows) > limit:  # a full page with more before it
+            page, more_before = rows[:limit][::-1], True
+            more_after = bool(_walk(conn, wanted, _position_of(page[-1]), True, 1, today))
+    start = _position(conn, after) if after and back is None else None
+    if start is not None:
+        rows = _walk(conn, wanted, start, True, limit + 1, today)
+        if rows:
+            page, more_after = rows[:limit], len(rows) > limit
+            more_before = bool(_walk(conn, wanted, _position_of(page[0]), False, 1, today))
+    if not page:  # the first page (no cursor, a bad one, or one before the start)
+        rows = _walk(conn, wanted, None, True, limit + 1, today)
+        page, more_after, more_before = rows[:limit], len(rows) > limit, False
+    return MembersPage(page, page[-1].code if more_after else None,
+                       page[0].code if more_before else None)
 
 
 @dataclass
@@ -188,22 +339,37 @@ class CollegeCount:
 
 
 def counts(conn: Connection, *, today: dt.date | None = None) -> list[CollegeCount]:
-    """How many members each college has, by status."""
+    """How many members each college has, by status: one GROUP BY over the parties (an
+    index-only scan of (kind, membership_until, status)) and one over the partners."""
+    today = today or paris_today()
     tally = {college: CollegeCount(college) for college in College}
-    for member in members(conn, today=today):
-        tally[member.college].total += 1
-        tally[member.college].by_status[member.status] += 1
+    ranked = select(parties_t.c.kind.label("kind"),
+                    _status_case(parties_t.c.membership_until, today).label("status")
+                    ).where(or_(*(_party_rule(c) for c in College))).subquery()
+    for kind, status, number in conn.execute(
+            select(ranked.c.kind, ranked.c.status, func.count())
+            .group_by(ranked.c.kind, ranked.c.status)):
+        college = college_of(kind)
+        if college is None:
+            continue
+        tally[college].total += number
+        tally[college].by_status[MemberStatus(status)] += number
+    ranked = select(_status_case(partners_t.c.membership_until, today).label("status")
+                    ).subquery()
+    for status, number in conn.execute(select(ranked.c.status, func.count())
+                                       .group_by(ranked.c.status)):
+        tally[College.ACTEURS_LOCAUX].total += number
+        tally[College.ACTEURS_LOCAUX].by_status[MemberStatus(status)] += number
     return list(tally.values())
 
 
 def lapsing(conn: Connection, today: dt.date | None = None) -> list[Member]:
     """Members whose membership ends in ``today``'s month (Europe/Paris), whether the
     day is still to come or already past; those that ended in an earlier month are
-    not here (status ``expired`` on the members list)."""
+    not here (status ``expired`` on the members list). A date range (the index on
+    (kind, membership_until)), never every member."""
     today = today or paris_today()
-    first, last = month_bounds(today)
-    return [m for m in members(conn, today=today)
-            if m.membership_until is not None and first <= m.membership_until <= last]
+    return _walk(conn, _Wanted(until_between=month_bounds(today)), None, True, None, today)
 
 
 # ------------------------------------------------------------------ partners
@@ -256,7 +422,7 @@ def create_partner(uow: UnitOfWork, actor: Actor, name: str, category: str,
         code = f"{PARTNER_PREFIX}-{number:06d}"
         uow.conn.execute(insert(partners_t).values(
             code=code, created_at=utcnow(), created_by_user_id=actor.user_id,
-            **fields.__dict__))
+            sort_name=sort_name(fields.name), **fields.__dict__))
         uow.commit()
     return code
 
@@ -270,7 +436,7 @@ def update_partner(uow: UnitOfWork, actor: Actor, code: str, name: str, category
     fields = _partner_fields(name, category, contact_name, email, phone, address, commune)
     with uow:
         done = uow.conn.execute(update(partners_t).where(partners_t.c.code == code)
-                                .values(**fields.__dict__))
+                                .values(sort_name=sort_name(fields.name), **fields.__dict__))
         if done.rowcount != 1:
             raise UnknownParty("Partenaire inconnu.")
         uow.commit()

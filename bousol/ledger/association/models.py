@@ -8,11 +8,13 @@ import datetime as dt
 import enum
 
 from sqlalchemy import (
+    BigInteger,
     CheckConstraint,
     Date,
     DateTime,
     ForeignKey,
     Index,
+    Integer,
     String,
     Text,
     UniqueConstraint,
@@ -20,6 +22,7 @@ from sqlalchemy import (
 )
 from sqlalchemy.orm import Mapped, mapped_column
 
+from bousol.ledger.books.models import SORT_NAME_TYPE, sort_name_default
 from bousol.ledger.kernel.models import Base, utcnow
 from bousol.ledger.kernel.text import N_
 
@@ -66,11 +69,15 @@ class Partner(Base):
             "category IN ('collectivite', 'credit_municipal', 'reseau_ess', 'autre')",
             name="category",
         ),
+        CheckConstraint("sort_name IS NOT NULL", name="sort_name"),  # migration 0019
+        Index("ix_partners_sort_name", "sort_name", "code"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
     code: Mapped[str] = mapped_column(String(16), unique=True)  # L-000001
     name: Mapped[str] = mapped_column(String(200))
+    sort_name: Mapped[str] = mapped_column(SORT_NAME_TYPE, nullable=True,
+                                           default=sort_name_default)
     category: Mapped[str] = mapped_column(String(32))
     contact_name: Mapped[str | None] = mapped_column(String(200))
     email: Mapped[str | None] = mapped_column(String(200))
@@ -170,3 +177,92 @@ class FecMapping(Base):
     account_label: Mapped[str] = mapped_column(String(200))
     updated_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
     updated_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+
+
+# ---------------------------------------------------------------- report figures
+# Maintained in each entry's own transaction (bousol/ledger/association/report_figures.py,
+# docs/reports.md "Maintained figures"); ``verify`` proves they equal the journal.
+
+REPORT_PARTY_COUNTS = ("purchases_count", "b2b_count", "paper_count", "earmarked_count",
+                       "refunds_count", "refunds_b2b_count", "aid_count", "spent_count")
+REPORT_PARTY_CENTS = ("purchases_cents", "b2b_cents", "paper_cents", "earmarked_cents",
+                      "refunds_cents", "refunds_b2b_cents", "aid_cents")
+
+
+class ReportDayFlow(Base):
+    """The net of the postings of one Paris day on one kind of account, per kind of
+    entry and channel: ``code`` is the system account's code, or ``''`` for the members'
+    Bou'Sol accounts (every BSOL account without a system code). The money supply at a
+    month's end is the running sum of these. ``entries`` counts the entries that moved
+    that code (a day's payments between members, net zero, leave no row)."""
+
+    __tablename__ = "report_day_flows"
+    __table_args__ = (
+        CheckConstraint("entries > 0", name="entries_positive"),
+        CheckConstraint("channel IN ('', 'cash', 'cheque', 'card', 'transfer', 'request')",
+                        name="channel"),
+    )
+
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(String(40), primary_key=True)
+    code: Mapped[str] = mapped_column(String(40), primary_key=True)
+    channel: Mapped[str] = mapped_column(String(16), primary_key=True)
+    entries: Mapped[int] = mapped_column(Integer)
+    cents: Mapped[int] = mapped_column(BigInteger)  # signed: the net into those accounts
+
+
+class ReportMonthParty(Base):
+    """What one party did in one Paris month, as the activity report counts it (payments
+    not reversed; a reversed payment is taken off its own month). A prestataire: what it
+    received (``purchases`` from solistes or the CCAS, ``b2b`` from prestataires, aid
+    vouchers ``paper`` and ``earmarked``) and refunded (``refunds``, ``refunds_b2b``);
+    the CCAS: aid paid to solistes (``aid``); a soliste: ``spent_count``, its payments at
+    prestataires and earmarked vouchers spent. Filière and commune are read from the
+    party when the report is made (the prestataire's as they stand today)."""
+
+    __tablename__ = "report_month_parties"
+    __table_args__ = (
+        CheckConstraint("party_kind IN ('soliste', 'prestataire', 'ccas')", name="party_kind"),
+        CheckConstraint(" AND ".join(f"{c} >= 0" for c in REPORT_PARTY_COUNTS),
+                        name="counts_not_negative"),
+        CheckConstraint(" AND ".join(f"{c} >= 0" for c in REPORT_PARTY_CENTS),
+                        name="cents_not_negative"),
+        Index(None, "party_id"),
+    )
+
+    # The party's kind first: the report reads the prestataires' and the CCAS's rows of
+    # its months as two ranges of the key, never the (many more) solistes' rows.
+    party_kind: Mapped[str] = mapped_column(String(16), primary_key=True)
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)  # its first day
+    party_id: Mapped[int] = mapped_column(ForeignKey("parties.id"), primary_key=True)
+    purchases_count: Mapped[int] = mapped_column(Integer)
+    purchases_cents: Mapped[int] = mapped_column(BigInteger)
+    b2b_count: Mapped[int] = mapped_column(Integer)
+    b2b_cents: Mapped[int] = mapped_column(BigInteger)
+    paper_count: Mapped[int] = mapped_column(Integer)
+    paper_cents: Mapped[int] = mapped_column(BigInteger)
+    earmarked_count: Mapped[int] = mapped_column(Integer)
+    earmarked_cents: Mapped[int] = mapped_column(BigInteger)
+    refunds_count: Mapped[int] = mapped_column(Integer)
+    refunds_cents: Mapped[int] = mapped_column(BigInteger)
+    refunds_b2b_count: Mapped[int] = mapped_column(Integer)
+    refunds_b2b_cents: Mapped[int] = mapped_column(BigInteger)
+    aid_count: Mapped[int] = mapped_column(Integer)
+    aid_cents: Mapped[int] = mapped_column(BigInteger)
+    spent_count: Mapped[int] = mapped_column(Integer)
+
+
+class ReportMonth(Base):
+    """How many distinct solistes and prestataires were active in one Paris month (rows
+    of ``report_month_parties`` with a payment made, or received), kept as the party
+    rows cross zero."""
+
+    __tablename__ = "report_months"
+    __table_args__ = (
+        CheckConstraint("active_solistes >= 0 AND active_prestataires >= 0",
+                        name="counts_not_negative"),
+    )
+
+    month: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    active_solistes: Mapped[int] = mapped_column(Integer)
+    active_prestataires: Mapped[int] = mapped_column(Integer)

@@ -33,7 +33,17 @@ from sqlalchemy.orm import Mapped, mapped_column, relationship
 
 from bousol.ledger.kernel.actors import Role
 from bousol.ledger.kernel.models import Base, new_session_token, utcnow
-from bousol.ledger.kernel.text import N_
+from bousol.ledger.kernel.text import N_, sort_name
+
+# The accent-folded name (kernel.text.sort_name) the members' lists are ordered by,
+# compared by code point: collation "C" on PostgreSQL (SQLite's BINARY already is).
+SORT_NAME_TYPE = Text().with_variant(Text(collation="C"), "postgresql")
+
+
+def sort_name_default(context) -> str:
+    """Every SQLAlchemy insert that names a party (or partner) without its sort name gets
+    it from the name; an update of the name sets it itself (docs/members.md)."""
+    return sort_name(context.get_current_parameters().get("name"))
 
 
 class Currency(enum.StrEnum):
@@ -115,6 +125,13 @@ class Party(Base):
         Index("uq_parties_siret_prestataire", "siret", unique=True,
               sqlite_where=text("kind = 'prestataire' AND siret IS NOT NULL"),
               postgresql_where=text("kind = 'prestataire' AND siret IS NOT NULL")),
+        # The members' list (migration 0019): by kind then name, a page a range of it,
+        # its filters read in the index alone (status: a range of membership_until);
+        # a rare status from the second one. The CHECK is two triggers on SQLite.
+        CheckConstraint("sort_name IS NOT NULL", name="sort_name"),
+        Index("ix_parties_kind_sort_name", "kind", "sort_name", "code", "membership_until",
+              "status"),
+        Index("ix_parties_kind_membership", "kind", "membership_until", "status"),
     )
 
     id: Mapped[int] = mapped_column(primary_key=True)
@@ -122,6 +139,9 @@ class Party(Base):
     number: Mapped[int] = mapped_column(Integer)
     code: Mapped[str] = mapped_column(String(16), unique=True)
     name: Mapped[str] = mapped_column(String(200))
+    # sort_name(name), kept by every writer of the name (a CHECK: never NULL).
+    sort_name: Mapped[str] = mapped_column(SORT_NAME_TYPE, nullable=True,
+                                           default=sort_name_default)
     filiere: Mapped[str | None] = mapped_column(String(32))
     # Contact, as the desk records it (migration 0003); never shown publicly.
     phone: Mapped[str | None] = mapped_column(String(32), index=True)
@@ -276,3 +296,34 @@ class User(Base):
 
     def get_id(self) -> str:
         return f"{self.id}:{self.session_token}"
+
+
+class AccountDay(Base):
+    """What one account saw on one Paris day, per kind of entry: the figures a page
+    shows (today's takings, the reserve's history) and the entry-id range that lets a
+    statement filtered by dates start its keyset scan at the right place.
+
+    Maintained by the posting engine in the entry's own transaction
+    (:mod:`bousol.ledger.books.account_days`); ``verify`` proves it equals the journal.
+    An entry counts once per account it moved: "in" when it put money in, "out" when it
+    took money out (amounts in cents, both positive here)."""
+
+    __tablename__ = "account_days"
+    __table_args__ = (
+        CheckConstraint("in_count >= 0 AND out_count >= 0 AND in_count + out_count > 0",
+                        name="counts"),
+        CheckConstraint("in_cents >= 0 AND out_cents >= 0", name="cents"),
+        CheckConstraint("(in_count = 0) = (in_cents = 0) AND (out_count = 0) = (out_cents = 0)",
+                        name="count_matches_cents"),
+        CheckConstraint("first_entry_id <= last_entry_id", name="entry_range"),
+    )
+
+    account_id: Mapped[int] = mapped_column(ForeignKey("accounts.id"), primary_key=True)
+    day: Mapped[dt.date] = mapped_column(Date, primary_key=True)
+    kind: Mapped[str] = mapped_column(ForeignKey("entry_kinds.name"), primary_key=True)
+    in_count: Mapped[int] = mapped_column(Integer, default=0)
+    in_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    out_count: Mapped[int] = mapped_column(Integer, default=0)
+    out_cents: Mapped[int] = mapped_column(BigInteger, default=0)
+    first_entry_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))
+    last_entry_id: Mapped[int] = mapped_column(BigInteger().with_variant(Integer, "sqlite"))

@@ -15,6 +15,8 @@ from dataclasses import dataclass
 
 from sqlalchemy import ColumnElement, Connection, bindparam, insert, or_, select, update
 
+from bousol.ledger.books import account_days, hooks
+from bousol.ledger.books.hooks import PostedEntry
 from bousol.ledger.books.models import Account, Entry, Party, Posting, SystemAccount
 from bousol.ledger.kernel.driver_sql import DriverStatement, timestamp
 from bousol.ledger.kernel.errors import (
@@ -200,11 +202,12 @@ def post(
             error = _SHORTFALL_ERRORS.get(account.system_code, InsufficientFunds)
             raise error(account=account.party_code or account.system_code)
 
+    created_at = utcnow()
     inserted = _insert_entry.first(
         conn,
         {
             "kind": kind,
-            "created_at": timestamp(conn, utcnow()),
+            "created_at": timestamp(conn, created_at),
             "actor_user_id": actor_user_id,
             "memo": memo,
             "reverses_id": reverses_id,
@@ -228,4 +231,9 @@ def post(
     updates = [{"account": a, "delta": d} for a, d in sorted(deltas.items()) if d]
     if updates:
         _update_balance.executemany(conn, updates)
+    account_days.record(conn, entry_id=entry_id, kind=kind, created_at=created_at,
+                        deltas=deltas)
+    for after in hooks.after_post_hooks():  # the domains' figures, in this transaction
+        after(conn, PostedEntry(entry_id, kind, created_at, actor_user_id, tuple(legs),
+                                reverses_id, details))
     return entry_id

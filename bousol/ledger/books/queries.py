@@ -73,45 +73,17 @@ def party_balances(conn: Connection, party_id: int) -> dict[str, int]:
 def party_statement(
     conn: Connection, party_id: int, *, limit: int = 20, before_entry_id: int | None = None
 ) -> list[StatementLine]:
-    """The party's latest entries, newest first, each with its signed amount."""
-    query = (
-        select(entries_t.c.id, entries_t.c.kind, entries_t.c.created_at, entries_t.c.memo,
-               entries_t.c.reverses_id, postings_t.c.currency,
-               func.sum(postings_t.c.amount).label("amount"))
-        .select_from(
-            postings_t.join(entries_t, entries_t.c.id == postings_t.c.entry_id)
-            .join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
-        )
-        .where(accounts_t.c.party_id == party_id)
-        .group_by(entries_t.c.id, entries_t.c.kind, entries_t.c.created_at, entries_t.c.memo,
-                  entries_t.c.reverses_id, postings_t.c.currency)
-        .order_by(entries_t.c.id.desc())
-        .limit(limit)
-    )
-    if before_entry_id is not None:
-        query = query.where(entries_t.c.id < before_entry_id)
-    rows = conn.execute(query).all()
-    others = _counterparties(conn, [r.id for r in rows], party_id)
+    """The party's latest entries, newest first, each with its signed amount (the
+    statement's keyset scan: its cost is the page's, not the history's)."""
+    from bousol.ledger.books import statements  # statements names kinds from here
+
+    page = statements.statement_page(conn, party_id, statements.Filters(), limit=limit,
+                                     before_entry_id=before_entry_id)
     return [
-        StatementLine(r.id, r.kind, r.created_at, r.memo, r.currency, int(r.amount),
-                      others.get(r.id), r.reverses_id)
-        for r in rows
+        StatementLine(line.entry_id, line.kind, line.created_at, line.memo, line.currency,
+                      line.amount, line.counterparty, line.reverses_id)
+        for line in page.lines
     ]
-
-
-def _counterparties(conn: Connection, entry_ids: list[int], party_id: int) -> dict[int, str]:
-    if not entry_ids:
-        return {}
-    rows = conn.execute(
-        select(postings_t.c.entry_id, parties_t.c.code, parties_t.c.name)
-        .select_from(
-            postings_t.join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
-            .join(parties_t, parties_t.c.id == accounts_t.c.party_id)
-        )
-        .where(postings_t.c.entry_id.in_(entry_ids), parties_t.c.id != party_id,
-               accounts_t.c.system_code.is_(None))  # the bank's own accounts: "Banque SOL"
-    ).all()
-    return {r.entry_id: f"{r.code} {r.name}" for r in rows}
 
 
 def system_accounts(conn: Connection) -> Rows:
@@ -153,9 +125,12 @@ def money_supply(conn: Connection) -> MoneySupply:
             )
         ).all()
     )
-    electronic = conn.execute(
+    # Every entry balances per currency, so the members' Bou'Sol balances add up to
+    # minus the system's: a sum over a dozen accounts rather than over every member's
+    # (``verify`` proves the entries balanced and each balance equal to its postings).
+    electronic = -conn.execute(
         select(func.coalesce(func.sum(accounts_t.c.balance), 0)).where(
-            accounts_t.c.system_code.is_(None), accounts_t.c.currency == "BSOL"
+            accounts_t.c.system_code.is_not(None), accounts_t.c.currency == "BSOL"
         )
     ).scalar_one()
     return MoneySupply(
@@ -340,23 +315,19 @@ _HISTORY_ACCOUNTS = (SystemAccount.ISSUANCE, SystemAccount.NOTES_CIRCULATION,
 
 
 def coverage_history(conn: Connection, *, days: int = 90) -> list[CoverageDay]:
-    """End-of-day figures for the last ``days`` days that saw entries (days in UTC),
-    each the running total of every posting up to that day."""
-    day = func.date(entries_t.c.created_at)
-    rows = conn.execute(
-        select(day.label("day"), accounts_t.c.system_code, func.sum(postings_t.c.amount))
-        .select_from(postings_t.join(entries_t, entries_t.c.id == postings_t.c.entry_id)
-                     .join(accounts_t, accounts_t.c.id == postings_t.c.account_id))
-        .where(accounts_t.c.system_code.in_([a.value for a in _HISTORY_ACCOUNTS]))
-        .group_by(day, accounts_t.c.system_code)
-        .order_by(day)
-    ).all()
+    """End-of-day figures for the last ``days`` Paris days that saw entries, each the
+    running total up to that day, from the maintained daily figures (one row per
+    account and day: the journal is never summed here)."""
+    from bousol.ledger.books import account_days
+
+    codes = {row.id: row.system_code for row in conn.execute(
+        select(accounts_t.c.id, accounts_t.c.system_code).where(
+            accounts_t.c.system_code.in_([a.value for a in _HISTORY_ACCOUNTS])))}
     running = dict.fromkeys((a.value for a in _HISTORY_ACCOUNTS), 0)
     by_day: dict[dt.date, dict[str, int]] = {}
-    for row_day, code, amount in rows:
-        key = row_day if isinstance(row_day, dt.date) else dt.date.fromisoformat(row_day)
-        running[code] += int(amount)
-        by_day[key] = dict(running)
+    for day, account_id, amount in account_days.daily_deltas(conn, list(codes)):
+        running[codes[account_id]] += amount
+        by_day[day] = dict(running)
     history = [
         CoverageDay(
             day=key,

@@ -17,8 +17,9 @@ import io
 import re
 from dataclasses import dataclass, field
 
-from sqlalchemy import Connection, and_, func, literal, or_, select
+from sqlalchemy import Connection, func, literal, or_, select, union_all
 
+from bousol.ledger.books import account_days
 from bousol.ledger.books.models import Account, Entry, Party, Posting
 from bousol.ledger.books.queries import KIND_LABELS as _QUERY_KIND_LABELS
 from bousol.ledger.kernel import inputs, money
@@ -194,6 +195,22 @@ def _other_party_postings(party_id: int):
     )
 
 
+# A page scans the party's postings newest first, a batch of entries at a time, through
+# the index (account_id, entry_id): its cost is the page's size, however long the
+# history. A filter that matches rarely (a word, a kind) could walk the whole history
+# to fill one page; so a page looks at SCAN_MAX entries at most and then stops, with a
+# link that goes on from where it stopped ("the search went back to entry n°…").
+SCAN_MAX = 20_000
+_BATCH_MAX = 5_000
+
+
+@dataclass(frozen=True)
+class Page:
+    lines: list[Line]
+    next_before: int | None  # the entry id to ask "older than" for the next page
+    scan_stopped: bool = False  # SCAN_MAX reached: older lines may still match
+
+
 def statement(
     conn: Connection,
     party_id: int,
@@ -214,9 +231,83 @@ def statement(
     ``before_entry_id``: only entries older than this one (the next page).
     ``limit`` counts lines but never splits an entry's two lines (a reconversion: the
     Bou'Sols and the euros), so a page may hold one line more; None: no limit.
+    Every matching line is returned (no scan limit: the CSV export uses it).
     """
     filters = parse_filters(date_from=date_from, date_to=date_to, kind=kind,
                             direction=direction, q=q)
+    return _scan(conn, party_id, filters, limit=limit, before_entry_id=before_entry_id,
+                 scan_max=None).lines
+
+
+def statement_page(conn: Connection, party_id: int, filters: Filters, *, limit: int = 50,
+                   before_entry_id: int | None = None, scan_max: int | None = SCAN_MAX) -> Page:
+    """One page of the statement, and where the next one starts."""
+    return _scan(conn, party_id, filters, limit=limit, before_entry_id=before_entry_id,
+                 scan_max=scan_max)
+
+
+def _scan(conn: Connection, party_id: int, filters: Filters, *, limit: int | None,
+          before_entry_id: int | None, scan_max: int | None) -> Page:
+    account_ids = list(conn.execute(
+        select(accounts_t.c.id).where(accounts_t.c.party_id == party_id)).scalars())
+    low = high = None
+    if filters.date_from or filters.date_to:
+        # The days' entry range, from the maintained figures: the scan starts there.
+        span = account_days.entry_range(conn, account_ids, filters.date_from,
+                                        filters.date_to)
+        if span is None:
+            return Page([], None)
+        low, high = span
+    cursor = before_entry_id if high is None else min(before_entry_id or high + 1, high + 1)
+    batch = max((limit or 0) + 1, 20) if limit is not None else _BATCH_MAX
+    rows: list = []
+    scanned = 0
+    while True:
+        if scan_max is not None:
+            batch = max(1, min(batch, scan_max - scanned))
+        ids = _newest_entries(conn, account_ids, before=cursor, low=low, n=batch)
+        if not ids:
+            return _page(conn, party_id, rows, limit, next_before=None)
+        rows.extend(_lines_of(conn, party_id, ids, filters))
+        scanned += len(ids)
+        cursor = ids[-1]
+        if limit is not None and len(rows) > limit and rows[-1].id != rows[limit - 1].id:
+            return _page(conn, party_id, rows, limit, next_before=rows[limit - 1].id)
+        if len(ids) < batch:
+            return _page(conn, party_id, rows, limit, next_before=None)
+        if scan_max is not None and scanned >= scan_max:
+            page = _page(conn, party_id, rows, limit, next_before=cursor)
+            return Page(page.lines, cursor, scan_stopped=True)
+        batch = min(batch * 4, _BATCH_MAX)
+
+
+def _newest_entries(conn: Connection, account_ids: list[int], *, before: int | None,
+                    low: int | None, n: int) -> list[int]:
+    """The ``n`` newest entry ids (below ``before``, from ``low`` on) on the accounts,
+    newest first: one index range per account, merged (each is its own LIMIT, so no
+    account's whole history is ever read)."""
+    per_account = []
+    for account_id in account_ids:
+        query = (select(postings_t.c.entry_id)
+                 .where(postings_t.c.account_id == account_id)
+                 .order_by(postings_t.c.entry_id.desc()).limit(n))
+        if before is not None:
+            query = query.where(postings_t.c.entry_id < before)
+        if low is not None:
+            query = query.where(postings_t.c.entry_id >= low)
+        per_account.append(query)
+    if not per_account:
+        return []
+    if len(per_account) == 1:
+        found = conn.execute(per_account[0]).scalars().all()
+    else:
+        union = union_all(*(q.subquery().select() for q in per_account)).subquery()
+        found = conn.execute(select(union.c.entry_id)).scalars().all()
+    return sorted(set(found), reverse=True)[:n]
+
+
+def _lines_of(conn: Connection, party_id: int, entry_ids: list[int], filters: Filters):
+    """The party's lines of these entries that pass the filters, newest first."""
     amount = func.sum(postings_t.c.amount)
     query = (
         select(entries_t.c.id, entries_t.c.kind, entries_t.c.created_at, entries_t.c.memo,
@@ -225,7 +316,7 @@ def statement(
             postings_t.join(entries_t, entries_t.c.id == postings_t.c.entry_id)
             .join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
         )
-        .where(accounts_t.c.party_id == party_id)
+        .where(accounts_t.c.party_id == party_id, postings_t.c.entry_id.in_(entry_ids))
         .group_by(entries_t.c.id, entries_t.c.kind, entries_t.c.created_at, entries_t.c.memo,
                   entries_t.c.reverses_id, postings_t.c.currency)
         .order_by(entries_t.c.id.desc(), postings_t.c.currency)
@@ -251,15 +342,14 @@ def statement(
                 func.lower(other_parties.c.code).like(pattern, escape="\\"),
             )).exists(),
         ))
-    if before_entry_id is not None:
-        query = query.where(entries_t.c.id < before_entry_id)
-    if limit is not None:
-        query = query.limit(limit + 1)  # one more: the other line of the last entry
-    rows = list(conn.execute(query).all())
+    return conn.execute(query).all()
+
+
+def _page(conn: Connection, party_id: int, rows: list, limit: int | None, *,
+          next_before: int | None) -> Page:
     if limit is not None and len(rows) > limit:
         keep = rows[:limit]
-        if rows[limit].id == keep[-1].id:
-            keep.append(rows[limit])
+        keep.extend(r for r in rows[limit:] if r.id == keep[-1].id)
         rows = keep
     others_by_entry = counterparties(conn, [r.id for r in rows], party_id)
     lines = []
@@ -267,30 +357,7 @@ def statement(
         other_code, other_name = others_by_entry.get(r.id, (None, None))
         lines.append(Line(r.id, r.kind, r.created_at, r.memo, r.currency, int(r.amount),
                           other_code, other_name, r.reverses_id))
-    return lines
-
-
-@dataclass(frozen=True)
-class Page:
-    lines: list[Line]
-    next_before: int | None  # the entry id to ask "older than" for the next page
-
-
-def statement_page(conn: Connection, party_id: int, filters: Filters, *, limit: int = 50,
-                   before_entry_id: int | None = None) -> Page:
-    """One page of the statement, and whether older lines exist."""
-    def lines_before(entry_id: int | None, limit: int) -> list[Line]:
-        return statement(conn, party_id, date_from=filters.date_from,
-                         date_to=filters.date_to, kind=filters.kind,
-                         direction=filters.direction, q=filters.q, limit=limit,
-                         before_entry_id=entry_id)
-
-    lines = lines_before(before_entry_id, limit)
-    if not lines:
-        return Page(lines, None)
-    oldest = lines[-1].entry_id
-    more = lines_before(oldest, 1)
-    return Page(lines, oldest if more else None)
+    return Page(lines, next_before)
 
 
 def counterparties(conn: Connection, entry_ids: list[int],
@@ -328,31 +395,17 @@ class Takings:
 
 
 def takings_today(conn: Connection, party_id: int, today: dt.date | None = None) -> Takings:
-    """Payments received and refunds given on one Paris day (today by default)."""
+    """Payments received and refunds given on one Paris day (today by default), from
+    the maintained daily figures (one row per account and kind: never the journal)."""
     day = today or paris_today()
-    start, end = paris_bounds(day, day)
-    per_entry = (
-        select(entries_t.c.kind, func.sum(postings_t.c.amount).label("amount"))
-        .select_from(
-            postings_t.join(entries_t, entries_t.c.id == postings_t.c.entry_id)
-            .join(accounts_t, accounts_t.c.id == postings_t.c.account_id)
-        )
-        .where(accounts_t.c.party_id == party_id, accounts_t.c.currency == "BSOL",
-               entries_t.c.kind.in_(("payment", "refund")),
-               entries_t.c.created_at >= start, entries_t.c.created_at < end)
-        .group_by(entries_t.c.id, entries_t.c.kind)
-        .subquery()
-    )
-    rows = conn.execute(
-        select(per_entry.c.kind, func.count(), func.sum(per_entry.c.amount))
-        .where(or_(and_(per_entry.c.kind == "payment", per_entry.c.amount > 0),
-                   and_(per_entry.c.kind == "refund", per_entry.c.amount < 0)))
-        .group_by(per_entry.c.kind)
-    ).all()
-    found = {kind: (int(count), int(total)) for kind, count, total in rows}
-    payments = found.get("payment", (0, 0))
-    refunds = found.get("refund", (0, 0))
-    return Takings(day, payments[0], payments[1], refunds[0], -refunds[1])
+    accounts = list(conn.execute(
+        select(accounts_t.c.id).where(accounts_t.c.party_id == party_id,
+                                      accounts_t.c.currency == "BSOL")).scalars())
+    found = account_days.figures(conn, accounts, day, ("payment", "refund"))
+    payments = found.get("payment", account_days.DayFigures())
+    refunds = found.get("refund", account_days.DayFigures())
+    return Takings(day, payments.in_count, payments.in_cents, refunds.out_count,
+                   refunds.out_cents)
 
 
 # ---------------------------------------------------------------- a receipt

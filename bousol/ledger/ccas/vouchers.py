@@ -29,7 +29,7 @@ import datetime as dt
 from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 
-from sqlalchemy import Connection, func, insert, select, update
+from sqlalchemy import Connection, exists, func, insert, select, update
 
 from bousol.ledger.access import parties
 from bousol.ledger.books import hooks
@@ -304,9 +304,12 @@ def figures(conn: Connection, programme_id: int, *, date_from: dt.date | None = 
         return conditions
 
     # Funding: the exchanges into the programme, net of their reversals.
-    exchanges = select(entries_t.c.id).where(entries_t.c.kind == "exchange")
+    # (A reversal's original is looked up by its id: never the set of every exchange.)
+    original = entries_t.alias("original")
+    reverses_an_exchange = exists().where(original.c.id == entries_t.c.reverses_id,
+                                          original.c.kind == "exchange")
     funding = (entries_t.c.kind == "exchange") | (
-        (entries_t.c.kind == "reversal") & entries_t.c.reverses_id.in_(exchanges))
+        (entries_t.c.kind == "reversal") & reverses_an_exchange)
     into_programme = select(postings_t.c.entry_id).where(
         postings_t.c.account_id == row.account_id)
     funded = conn.execute(
@@ -315,12 +318,15 @@ def figures(conn: Connection, programme_id: int, *, date_from: dt.date | None = 
         .where(postings_t.c.account_id == row.account_id, funding,
                *in_period(entries_t.c.created_at))
     ).scalar_one()
+    # The euros' side of those entries: driven from the programme's own postings (a
+    # few), never from the outside world's account, which every exchange touches.
+    outside = conn.execute(select(accounts_t.c.id).where(
+        accounts_t.c.system_code == SystemAccount.EUR_OUTSIDE.value)).scalar_one()
     funded_eur = conn.execute(
         select(func.coalesce(func.sum(postings_t.c.amount), 0))
-        .select_from(postings_t.join(entries_t, entries_t.c.id == postings_t.c.entry_id)
-                     .join(accounts_t, accounts_t.c.id == postings_t.c.account_id))
-        .where(funding, accounts_t.c.system_code == SystemAccount.EUR_OUTSIDE.value,
-               entries_t.c.id.in_(into_programme), *in_period(entries_t.c.created_at))
+        .select_from(postings_t.join(entries_t, entries_t.c.id == postings_t.c.entry_id))
+        .where(postings_t.c.account_id == outside, funding,
+               postings_t.c.entry_id.in_(into_programme), *in_period(entries_t.c.created_at))
     ).scalar_one()
     granted = conn.execute(
         select(func.coalesce(func.sum(vouchers_t.c.amount_cents), 0), func.count())
@@ -461,6 +467,10 @@ def erase_beneficiary(uow: UnitOfWork, actor: Actor, ref: object) -> str:
         if earmarked:
             conn.execute(update(vouchers_t).where(vouchers_t.c.id.in_(earmarked))
                          .values(soliste_party_id=None))
+        if spent:
+            # The reports counted these redemptions as the soliste's aid: without the
+            # link they are counted as the journal now tells them (docs/reports.md).
+            hooks.entries_facts_changed(conn, list(spent))
         anonymous = f"<effacé {row.id}>"  # < and > cannot be typed in a reference
         conn.execute(update(beneficiaries_t).where(beneficiaries_t.c.id == row.id)
                      .values(ref=anonymous, name=None, erased_at=utcnow()))

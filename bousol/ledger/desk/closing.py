@@ -241,7 +241,10 @@ def expected(conn: Connection, *, today: dt.date | None = None) -> Expected:
                func.sum(case((postings_t.c.account_id == desk, postings_t.c.amount),
                              else_=0)).label("desk"))
         .select_from(entries_t.join(postings_t, postings_t.c.entry_id == entries_t.c.id))
-        .where(entries_t.c.id > after, entries_t.c.id <= upto,
+        # The range is on the postings' entry_id: the index (account_id, entry_id)
+        # then reads the two accounts' postings since the last closing, and nothing
+        # of the day's payments, which touch neither.
+        .where(postings_t.c.entry_id > after, postings_t.c.entry_id <= upto,
                postings_t.c.account_id.in_([outside, desk]))
         .group_by(entries_t.c.id, entries_t.c.kind, entries_t.c.details,
                   entries_t.c.reverses_id)

@@ -94,6 +94,14 @@ def _driver_statements() -> dict:
         _statements["head_update"] = DriverStatement(
             update(head_t).where(head_t.c.id == bindparam("head"))
             .values(seq=bindparam("seq"), hash=bindparam("hash")))
+        # PostgreSQL: the record and the head's move in one statement, one round trip
+        # (a data-modifying CTE: UPDATE audit_head … FROM (INSERT … RETURNING seq, hash)).
+        appended = (insert(records_t)
+                    .values({c: bindparam(f"r_{c}") for c in _RECORD_COLUMNS})
+                    .returning(records_t.c.seq, records_t.c.hash).cte("appended"))
+        _statements["append_pg"] = DriverStatement(
+            update(head_t).where(head_t.c.id == bindparam("head"))
+            .values(seq=appended.c.seq, hash=appended.c.hash).add_cte(appended))
     return _statements
 
 
@@ -112,8 +120,13 @@ def append(conn: Connection, context: Context, details: dict) -> int:
         "prev_hash": head_hash,
     }
     digest = hashlib.sha256(_canonical(**row)).hexdigest()
-    statements["insert"].execute(conn, {**row, "at": timestamp(conn, at), "hash": digest})
-    statements["head_update"].execute(conn, {"head": 1, "seq": seq, "hash": digest})
+    values = {**row, "at": timestamp(conn, at), "hash": digest}
+    if conn.dialect.name == "postgresql":
+        statements["append_pg"].execute(
+            conn, {"head": 1, **{f"r_{name}": value for name, value in values.items()}})
+    else:
+        statements["insert"].execute(conn, values)
+        statements["head_update"].execute(conn, {"head": 1, "seq": seq, "hash": digest})
     return seq
 
 
@@ -147,17 +160,28 @@ class ChainCheck:
     problems: list[str]
 
 
-def verify_chain(conn: Connection, *, batch: int = 2000) -> ChainCheck:
-    """Recompute every record's hash and link, in seq order, and compare with the head."""
+def verify_chain(conn: Connection, *, batch: int = 2000, start: tuple[int, str] | None = None,
+                 stop: tuple[int, str] | None = None) -> ChainCheck:
+    """Recompute every record's hash and link, in seq order, and compare with the head.
+
+    ``start=(seq, hash)``: a sealed point (bousol/ledger/books/seals.py): record ``seq``
+    must still carry ``hash``, and the check runs from the next one. ``stop=(seq, hash)``:
+    check up to that record, which must carry ``hash``, instead of up to the head."""
     problems: list[str] = []
-    expected_seq, prev = 1, GENESIS
+    start_seq, prev = start if start is not None else (0, GENESIS)
+    if start_seq:
+        sealed = conn.execute(
+            select(records_t.c.hash).where(records_t.c.seq == start_seq)).scalar()
+        if sealed != prev:
+            problems.append(f"enregistrement {start_seq} : ne porte plus l'empreinte scellée")
+    expected_seq = start_seq + 1
     count = 0
-    last_seq = 0
-    while True:
-        rows = conn.execute(
-            select(records_t).where(records_t.c.seq >= expected_seq)
-            .order_by(records_t.c.seq).limit(batch)
-        ).all()
+    last_seq = start_seq
+    while stop is None or expected_seq <= stop[0]:
+        query = select(records_t).where(records_t.c.seq >= expected_seq)
+        if stop is not None:
+            query = query.where(records_t.c.seq <= stop[0])
+        rows = conn.execute(query.order_by(records_t.c.seq).limit(batch)).all()
         if not rows:
             break
         for row in rows:
@@ -170,6 +194,11 @@ def verify_chain(conn: Connection, *, batch: int = 2000) -> ChainCheck:
                 problems.append(f"enregistrement {row.seq} : contenu modifié "
                                 "(l'empreinte ne correspond plus)")
             prev, expected_seq, last_seq = row.hash, row.seq + 1, row.seq
+    if stop is not None:
+        if last_seq != stop[0] or prev != stop[1]:
+            problems.append(f"enregistrements {last_seq + 1} à {stop[0]} : la chaîne ne mène "
+                            f"plus à l'empreinte scellée du n° {stop[0]}")
+        return ChainCheck(count, problems)
     head = conn.execute(select(head_t.c.seq, head_t.c.hash).where(head_t.c.id == 1)).one()
     if head.seq != last_seq or head.hash != prev:
         problems.append(f"la tête de chaîne (n° {head.seq}) ne correspond pas au dernier "
@@ -180,13 +209,18 @@ def verify_chain(conn: Connection, *, batch: int = 2000) -> ChainCheck:
 @dataclass(frozen=True)
 class Page:
     rows: Rows
-    total: int
+    total: int | None  # all the records (the head's seq); None when filtered: not counted
+    next_before: int | None = None  # the seq to ask "older than" for the next page
 
 
 def search(conn: Connection, *, text: str | None = None, username: str | None = None,
            address: str | None = None, since: dt.datetime | None = None,
-           until: dt.datetime | None = None, limit: int = 50, offset: int = 0) -> Page:
-    """Records newest first, filtered; ``text`` looks in the action and the details."""
+           until: dt.datetime | None = None, limit: int = 50,
+           before_seq: int | None = None) -> Page:
+    """Records newest first, filtered, a page at a time by seq (keyset: the cost of a
+    page is the page's, however long the trail); ``text`` looks in the action and the
+    details. The total is the chain head's seq — records are numbered without gaps —
+    so nothing is counted; a filtered search shows no total."""
     where = []
     if text:
         escaped = text.lower().replace("\\", "\\\\").replace("%", "\\%").replace("_", "\\_")
@@ -201,10 +235,16 @@ def search(conn: Connection, *, text: str | None = None, username: str | None = 
         where.append(records_t.c.at >= since)
     if until is not None:
         where.append(records_t.c.at < until)
-    total = conn.execute(select(func.count()).select_from(records_t).where(*where)).scalar_one()
+    total = None
+    if not where:
+        total = conn.execute(select(head_t.c.seq).where(head_t.c.id == 1)).scalar() or 0
+    if before_seq is not None:
+        where.append(records_t.c.seq < before_seq)
     rows = conn.execute(select(records_t).where(*where).order_by(records_t.c.seq.desc())
-                        .limit(limit).offset(offset)).all()
-    return Page(rows, total)
+                        .limit(limit + 1)).all()
+    more = len(rows) > limit
+    rows = rows[:limit]
+    return Page(rows, total, rows[-1].seq if more else None)
 
 
 _OPS = {"insert": "ajout", "update": "modification", "delete": "suppression"}

@@ -13,6 +13,11 @@ lock, so a slow page or a flood of logins cannot stall payments.
 
 PostgreSQL: READ COMMITTED, and the ledger locks the account rows it moves with
 ``SELECT … FOR UPDATE`` in ascending id order, so crossing transfers never deadlock.
+Behind PgBouncer in transaction pooling mode (``DATABASE_POOLER=pgbouncer``, or a URL on
+PgBouncer's port 6432), each transaction may run on another server connection: nothing
+relies on session state (only ``SET LOCAL`` and ``pg_advisory_xact_lock``), and psycopg's
+server-side prepared statements (made after 5 runs of a query; PgBouncer before 1.21
+cannot follow them) are turned off (``prepare_threshold=None``). docs/scaling.md.
 """
 
 from __future__ import annotations
@@ -20,18 +25,44 @@ from __future__ import annotations
 import weakref
 
 from sqlalchemy import Engine, create_engine, event
+from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 READ_ONLY = "bousol_read_only"  # execution option: this transaction never writes
+PGBOUNCER_PORT = 6432
 _configured: weakref.WeakSet[Engine] = weakref.WeakSet()
 
 
-def configure_engine(engine: Engine) -> Engine:
+def behind_pooler(url: str | URL, pooler: str | None = None) -> bool:
+    """Whether the PostgreSQL URL goes through a transaction pooler: ``pooler`` (the
+    ``DATABASE_POOLER`` setting) ``pgbouncer`` or ``none``; unset, PgBouncer's port."""
+    choice = (pooler or "").strip().lower()
+    if choice == "pgbouncer":
+        return True
+    if choice in ("none", "direct"):
+        return False
+    if choice:
+        raise ValueError(f"DATABASE_POOLER: pgbouncer or none, not {pooler!r}")
+    return make_url(url).port == PGBOUNCER_PORT
+
+
+def configure_engine(engine: Engine, *, pooler: str | None = None) -> Engine:
     from bousol.ledger.kernel import audit  # every writing transaction leaves its audit record
 
     audit.install()
-    if engine.dialect.name != "sqlite" or engine in _configured:
+    if engine in _configured:
+        return engine
+    if engine.dialect.name == "postgresql":
+        _configured.add(engine)
+        if behind_pooler(engine.url, pooler):
+
+            @event.listens_for(engine, "do_connect")
+            def _no_server_side_prepare(_dialect, _record, _cargs, cparams):
+                cparams["prepare_threshold"] = None
+
+        return engine
+    if engine.dialect.name != "sqlite":
         return engine
     _configured.add(engine)
 
@@ -54,9 +85,9 @@ def configure_engine(engine: Engine) -> Engine:
     return engine
 
 
-def make_engine(url: str, **kwargs) -> Engine:
+def make_engine(url: str, *, pooler: str | None = None, **kwargs) -> Engine:
     """An engine outside Flask (benchmarks, tests, scripts), set up as the app's is."""
-    return configure_engine(create_engine(url, **kwargs))
+    return configure_engine(create_engine(url, **kwargs), pooler=pooler)
 
 
 def make_session_factory(engine: Engine) -> sessionmaker[Session]:

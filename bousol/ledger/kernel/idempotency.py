@@ -3,9 +3,14 @@
 The key, a hash of the request and the outcome are written in the same transaction as
 the movement, under a unique constraint on (scope, key). A failure caused by the
 state of the ledger (insufficient funds…) is remembered as well, so that a retry with
-the same key cannot succeed later by surprise. When two requests with one key race,
-the loser's insert violates the constraint, its work is rolled back, and it answers
-with the winner's stored outcome.
+the same key cannot succeed later by surprise.
+
+The key is not looked up before the work (a round trip every first request would pay):
+the work runs, then the key row is inserted ``ON CONFLICT DO NOTHING``. A key already
+stored (a retry, or a request that raced this one and committed first) inserts
+nothing: the work is rolled back and the stored outcome is the answer, as it would have
+been had it been found first (the same outcome, the same conflict on another request
+body, the same remembered failure). A retry costs its work once more, rolled back.
 """
 
 from __future__ import annotations
@@ -17,7 +22,8 @@ import re
 from collections.abc import Callable
 from typing import TypeVar
 
-from sqlalchemy import bindparam, insert, select
+from sqlalchemy import bindparam, select
+from sqlalchemy.dialects import postgresql, sqlite
 from sqlalchemy.exc import IntegrityError
 
 from bousol.ledger.kernel import errors
@@ -68,12 +74,15 @@ _FIND = DriverStatement(
         keys_t.c.scope == bindparam("scope"), keys_t.c.key == bindparam("key")
     )
 )
-_INSERT = DriverStatement(
-    insert(keys_t).values(
-        {c: bindparam(c) for c in ("scope", "key", "request_hash", "outcome", "result",
-                                   "entry_id", "created_at")}
-    )
-)
+_KEY_COLUMNS = ("scope", "key", "request_hash", "outcome", "result", "entry_id", "created_at")
+# INSERT … ON CONFLICT (scope, key) DO NOTHING RETURNING id: no row back when the key is
+# already stored (both dialects have the clause; each its own construct).
+_INSERT = {
+    name: DriverStatement(
+        dialect.insert(keys_t).values({c: bindparam(c) for c in _KEY_COLUMNS})
+        .on_conflict_do_nothing(index_elements=["scope", "key"]).returning(keys_t.c.id))
+    for name, dialect in (("postgresql", postgresql), ("sqlite", sqlite))
+}
 
 
 def _find(uow: UnitOfWork, scope: str, key: str):
@@ -81,12 +90,24 @@ def _find(uow: UnitOfWork, scope: str, key: str):
 
 
 def _store(uow: UnitOfWork, scope: str, key: str, digest: str, outcome: str, result: dict,
-           entry_id: int | None = None) -> None:
-    _INSERT.execute(uow.conn, {
+           entry_id: int | None = None) -> bool:
+    """Insert the key's row; False when the key was already stored (nothing inserted)."""
+    return bool(_INSERT[uow.conn.dialect.name].rows(uow.conn, {
         "scope": scope, "key": key, "request_hash": digest, "outcome": outcome,
         "result": json.dumps(result), "entry_id": entry_id,
         "created_at": timestamp(uow.conn, utcnow()),
-    })
+    }))
+
+
+def _stored_outcome(uow: UnitOfWork, scope: str, key: str, digest: str,
+                    result_type: type[T]) -> T:
+    """The outcome stored for a key this transaction could not insert (it is there: the
+    insert saw it, committed)."""
+    with uow:
+        row = _find(uow, scope, key)
+    if row is None:  # pragma: no cover - a stored key is never deleted
+        raise RuntimeError(f"idempotency key {key!r} vanished")
+    return _replay(row, digest, result_type)
 
 
 def run(
@@ -108,24 +129,23 @@ def run(
     scope, digest = actor.idempotency_scope, request_hash(request)
     try:
         with uow:
-            row = _find(uow, scope, key)
-            if row is not None:
-                return _replay(row, digest, result_type)
             result = work(uow)
-            _store(uow, scope, key, digest, "ok",
-                   dataclasses.asdict(result),  # type: ignore[call-overload]
-                   getattr(result, "entry_id", None))
-            uow.commit()
-            return result
+            stored = _store(uow, scope, key, digest, "ok",
+                            dataclasses.asdict(result),  # type: ignore[call-overload]
+                            getattr(result, "entry_id", None))
+            if stored:
+                uow.commit()
+                return result
     except errors.IdempotencyConflict:
         raise
     except errors.DomainError as failure:
-        # Two requests with one key can both miss the key before either stores it; the
-        # loser may then fail on the winner's effect (the balance it took). The
-        # winner's stored success is the answer, not the loser's refusal.
+        # A stored key's outcome comes first, as if it had been found before the work:
+        # a retry fails on its own first attempt's effect (the balance it took), a
+        # request that raced a winner fails on the winner's; the stored success, the
+        # stored refusal or the conflict with another request body is the answer.
         with uow:
             row = _find(uow, scope, key)
-        if row is not None and row[1] == "ok" and row[0] == digest:  # hash, outcome
+        if row is not None:
             return _replay(row, digest, result_type)
         _remember_failure(uow, scope, key, digest, failure)
         raise
@@ -136,6 +156,9 @@ def run(
         if row is None:
             raise
         return _replay(row, digest, result_type)
+    # The key was already stored: the insert did nothing, and leaving the block rolled
+    # the work back. The stored outcome is the answer.
+    return _stored_outcome(uow, scope, key, digest, result_type)
 
 
 def _remember_failure(
@@ -145,9 +168,9 @@ def _remember_failure(
         with uow:
             if _find(uow, scope, key) is not None:
                 return  # a replayed failure, or another request stored its outcome
-            _store(uow, scope, key, digest, "error",
-                   {"code": failure.code, "message": failure.message,
-                    "details": failure.details})
-            uow.commit()
+            if _store(uow, scope, key, digest, "error",
+                      {"code": failure.code, "message": failure.message,
+                       "details": failure.details}):
+                uow.commit()
     except IntegrityError:
         pass  # another request with this key stored its outcome first

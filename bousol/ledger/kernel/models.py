@@ -152,3 +152,47 @@ class AuditHead(Base):
     id: Mapped[int] = mapped_column(primary_key=True)
     seq: Mapped[int] = mapped_column(BigInteger)
     hash: Mapped[str] = mapped_column(String(64))
+
+
+JOB_STATUSES = ("queued", "running", "done", "failed")
+
+
+class Job(Base):
+    """A background job (bousol/ledger/kernel/jobs.py, docs/fec.md): who asked, when, for
+    what (``kind`` and ``params``, canonical JSON), its state (queued → running → done |
+    failed, a stale running one back to queued), and what it left: a file under
+    ``EXPORTS_DIR`` (its name only, never a path), its size and SHA-256, or the error.
+    ``active_key`` is the job's kind and parameters while it is queued or running, NULL
+    after: unique, so the same request made twice meanwhile queues one job."""
+
+    __tablename__ = "jobs"
+    __table_args__ = (
+        CheckConstraint("status IN ('queued', 'running', 'done', 'failed')", name="status"),
+        CheckConstraint("(status IN ('queued', 'running')) = (active_key IS NOT NULL)",
+                        name="active_key"),
+        CheckConstraint("status <> 'done' OR (output_name IS NOT NULL AND sha256 IS NOT NULL "
+                        "AND size_bytes IS NOT NULL)", name="done_output"),
+        CheckConstraint("status <> 'failed' OR error IS NOT NULL", name="failed_error"),
+        CheckConstraint("attempts >= 0", name="attempts"),
+        Index(None, "status", "id"),
+        Index(None, "kind", "requested_at"),
+    )
+
+    id: Mapped[int] = mapped_column(primary_key=True)
+    kind: Mapped[str] = mapped_column(String(32))  # fec
+    params: Mapped[str] = mapped_column(Text)  # canonical JSON
+    active_key: Mapped[str | None] = mapped_column(String(200), unique=True)
+    status: Mapped[str] = mapped_column(String(16), default="queued")
+    role: Mapped[str] = mapped_column(String(16))  # the asker's role: who may download
+    requested_by_user_id: Mapped[int | None] = mapped_column(ForeignKey("users.id"))
+    requested_at: Mapped[dt.datetime] = mapped_column(DateTime(timezone=True), default=utcnow)
+    attempts: Mapped[int] = mapped_column(Integer, default=0)
+    worker: Mapped[str | None] = mapped_column(String(100))  # host:pid of the last claim
+    started_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    heartbeat_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    finished_at: Mapped[dt.datetime | None] = mapped_column(DateTime(timezone=True))
+    output_name: Mapped[str | None] = mapped_column(String(200))
+    download_name: Mapped[str | None] = mapped_column(String(200))
+    size_bytes: Mapped[int | None] = mapped_column(BigInteger)
+    sha256: Mapped[str | None] = mapped_column(String(64))
+    error: Mapped[str | None] = mapped_column(String(500))

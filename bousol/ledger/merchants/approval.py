@@ -47,7 +47,7 @@ from bousol.ledger.kernel.errors import (
 )
 from bousol.ledger.kernel.models import utcnow
 from bousol.ledger.kernel.states import StateMachine
-from bousol.ledger.kernel.text import N_
+from bousol.ledger.kernel.text import N_, sort_name
 from bousol.ledger.kernel.uow import UnitOfWork
 from bousol.ledger.merchants.models import ApprovalDecision
 
@@ -289,6 +289,8 @@ def _columns(values: dict[str, object], now: dt.datetime,
              charter_was: dt.datetime | None = None) -> dict[str, object]:
     columns = {name: value for name, value in values.items() if name != "charter_accepted"}
     columns["charter_accepted_at"] = (charter_was or now) if values["charter_accepted"] else None
+    if "name" in columns:  # the members' list order (docs/members.md)
+        columns["sort_name"] = sort_name(str(columns["name"] or ""))
     return columns
 
 

@@ -4,7 +4,9 @@ state machine allows from its status. Routes of the admin blueprint (role admin)
 
 from __future__ import annotations
 
-from flask import abort, flash, redirect, render_template, url_for
+from dataclasses import dataclass
+
+from flask import abort, flash, redirect, render_template, request, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -39,17 +41,40 @@ class SuspendForm(FlaskForm):
                                    validators=[Length(max=approval.REASON_MAX)])
 
 
+GROUP_PAGE = 100
+
+
+@dataclass(frozen=True)
+class Group:
+    """One status's section of the list: the rows of its page, and how many in all."""
+
+    status: approval.Status
+    rows: list
+    total: int
+    page: int
+    pages: int
+
+
 @bp.route("/prestataires")
 @role_required("admin")
 def approvals():
     with unit_of_work(read_only=True) as uow:
         rows = approval.list_by_status(uow.conn)
-    groups = [(status, [r for r in rows if r.status == status])
-              for status in approval.STATUS_ORDER]
+    # Each status shows GROUP_PAGE rows a page (``page_<status>``): the approved are the
+    # territory's thousands of businesses; the page renders only what it shows.
+    groups = []
+    for status in approval.STATUS_ORDER:
+        members = [r for r in rows if r.status == status]
+        pages = max(1, -(-len(members) // GROUP_PAGE))
+        asked = request.args.get(f"page_{status.value}", "1")
+        page = min(int(asked), pages) if asked.isdigit() and int(asked) > 0 else 1
+        groups.append(Group(status, members[(page - 1) * GROUP_PAGE: page * GROUP_PAGE],
+                            len(members), page, pages))
     return render_template(
         "admin/prestataires.html", title=_("Agrément des prestataires"), groups=groups,
         status_labels=approval.STATUS_LABELS,
         waiting=sum(1 for r in rows if r.status == approval.Status.SUBMITTED))
+
 
 
 def _detail(code: str, refuse_form: RefuseForm, suspend_form: SuspendForm,

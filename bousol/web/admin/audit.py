@@ -93,8 +93,8 @@ def audit_trail():
     until = _day(args.get("au"), errors, _("Au"))
     if since and until and until < since:
         errors.append(_("La date de fin précède la date de début."))
-    page = args.get("page", "1")
-    page_number = int(page) if page.isdigit() and 0 < int(page) <= 100_000 else 1
+    before = args.get("avant", "")
+    before_seq = int(before) if before.isdigit() and 0 < int(before) <= 2**62 else None
     check = None
     with unit_of_work(read_only=True) as uow:
         found = audit.Page([], 0)
@@ -103,20 +103,17 @@ def audit_trail():
             found = audit.search(
                 uow.conn, text=text or None, username=username or None,
                 address=address or None, since=start, until=end,
-                limit=PAGE_SIZE, offset=(page_number - 1) * PAGE_SIZE)
+                limit=PAGE_SIZE, before_seq=before_seq)
         if args.get("verifier"):
             check = audit.verify_chain(uow.conn)
         records = _hide_aid_beneficiaries(uow.conn, found.rows)
     if username or address or text:  # "who is marie?" must not find her aid: left out
-        hidden = sum(1 for r in records if r.aid_beneficiary)
         records = [r for r in records if not r.aid_beneficiary]
-        found = audit.Page(found.rows, found.total - hidden)
-    pages = max(1, -(-found.total // PAGE_SIZE))
     return render_template(
         "admin/audit.html", title=_("Journal d'audit"), records=records, total=found.total,
         describe=audit_view.describe, technical=audit.describe,
-        action_label=audit_view.action_label, errors=errors, check=check, page=page_number,
-        pages=pages,
+        action_label=audit_view.action_label, errors=errors, check=check,
+        older=found.next_before, newest=before_seq is None,
         query={"q": text, "qui": username, "adresse": address, "du": args.get("du") or "",
                "au": args.get("au") or ""},
     ), 422 if errors else 200

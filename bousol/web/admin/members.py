@@ -88,16 +88,32 @@ def members_list():
     college = college if college in {c.value for c in College} else ""
     status = status if status in {s.value for s in membership.MemberStatus} else ""
     today = paris_today()
+    # A page of the list (keyset: "apres" / "avant" name a member's code; anything
+    # else gives the first page), the totals from the counts (docs/members.md).
     with unit_of_work(read_only=True) as uow:
-        found = membership.members(uow.conn, college or None, text, status or None,
-                                   today=today)
+        page = membership.members_page(uow.conn, college or None, text, status or None,
+                                       after=request.args.get("apres", "")[:32],
+                                       before=request.args.get("avant", "")[:32],
+                                       today=today)
         tally = membership.counts(uow.conn, today=today)
         fees = {c: college_fee_cents(uow.conn, c) for c in College}
+    filters = {"college": college or None, "statut": status or None,
+               "q": text.strip() or None}
+    total = None  # the members the filters keep, when the counts say it
+    if not text.strip():
+        rows = [row for row in tally if college in ("", row.college.value)]
+        total = sum(row.by_status[membership.MemberStatus(status)] if status else row.total
+                    for row in rows)
     return render_template(
-        "admin/members.html", title=_("Adhérents et collèges"), members=found, tally=tally,
+        "admin/members.html", title=_("Adhérents et collèges"), members=page.members,
+        page=page, filters=filters, total=total, tally=tally,
         fees=fees, college=college, status=status, q=text, today=today,
         college_labels=COLLEGE_LABELS, status_labels=membership.MEMBER_STATUS_LABELS,
         kind_labels=KIND_LABELS, category_labels=PARTNER_CATEGORY_LABELS,
+        # Translated once, not once per row (a page has a hundred).
+        college_names={c: _(label) for c, label in COLLEGE_LABELS.items()},
+        status_names={s: _(label) for s, label in membership.MEMBER_STATUS_LABELS.items()},
+        category_names={c: _(label) for c, label in PARTNER_CATEGORY_LABELS.items()},
         filtered=bool(college or status or text.strip()))
 
 

@@ -39,7 +39,8 @@ def _load():
     report = None
     if not errors:
         try:
-            with unit_of_work(read_only=True) as uow:  # one snapshot for every figure
+            # One snapshot for every figure; a few seconds stale is fine (the replica).
+            with unit_of_work(read_only=True, stale_ok=True) as uow:
                 report = reports.activity_report(uow.conn, first, last)
         except InvalidDate as error:
             field = str(error.details.get("field") or "du")

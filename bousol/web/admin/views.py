@@ -1,6 +1,16 @@
 """The admin's pages; the treasurer's SEPA payout batches (roles admin and bank)."""
 
-from flask import Blueprint, Response, abort, current_app, flash, redirect, render_template, url_for
+from flask import (
+    Blueprint,
+    Response,
+    abort,
+    current_app,
+    flash,
+    redirect,
+    render_template,
+    request,
+    url_for,
+)
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -10,13 +20,15 @@ from wtforms.validators import DataRequired
 from bousol.ledger.desk import iban_changes, payouts
 from bousol.ledger.kernel import iban
 from bousol.ledger.kernel.errors import DomainError
-from bousol.web import current_actor, role_required, unit_of_work, views
+from bousol.web import current_actor, role_required, stale_reads_status, unit_of_work, views
 from bousol.web.formatting import fr_money, ngettext
 from bousol.web.forms import flash_refusal, or_404
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 # IBANs in groups of four, in every template (the desk's too).
 bp.add_app_template_filter(iban.display, "iban")
+# Where the reports and exports read (replica or primary): the admin's home page.
+bp.add_app_template_global(stale_reads_status, "stale_reads_status")
 
 BATCH_STATUS_LABELS = {"prepared": _l("préparé, à libérer par une autre personne"),
                        "released": _l("libéré"), "paid": _l("payé"),
@@ -75,11 +87,20 @@ def payouts_home():
         past = payouts.batches(uow.conn)
         changes = iban_changes.waiting(uow.conn)
     open_batch = next((b for b in past if b.unsettled), None)
+    # The owed are listed OWED_PAGE a page: a batch pays them all, the page renders some.
+    pages = max(1, -(-len(owed) // OWED_PAGE))
+    asked = request.args.get("page", "1")
+    page = min(int(asked), pages) if asked.isdigit() and int(asked) > 0 else 1
     return render_template(
-        "admin/payouts.html", title=_("Virements de reconversion"), owed=owed, batches=past,
+        "admin/payouts.html", title=_("Virements de reconversion"),
+        owed=owed[(page - 1) * OWED_PAGE: page * OWED_PAGE], owed_count=len(owed),
+        owed_cents=sum(p.eur_cents for p in owed), page=page, pages=pages, batches=past,
         open_batch=open_batch, status_labels=BATCH_STATUS_LABELS, form=FlaskForm(),
         payable_cents=sum(p.eur_cents for p in owed if p.payable), iban_changes=changes,
     )
+
+
+OWED_PAGE = 100
 
 
 @bp.route("/virements/iban/<int:change_id>/<any(valider, rejeter):action>", methods=["POST"])

@@ -165,24 +165,36 @@ def _username_unavailable(form: PublicApplicationForm) -> int:
     return 422
 
 
+DIRECTORY_PAGE = 60
+
+
 @bp.route("/annuaire")
 def directory():
     q = request.args.get("q", "")[:SEARCH_MAX].strip()
     filiere = request.args.get("filiere", "")[:40]
     commune = request.args.get("commune", "")[:SEARCH_MAX]
-    with unit_of_work(read_only=True) as uow:
+    with unit_of_work(read_only=True, stale_ok=True) as uow:  # public: the replica
         communes = public_directory.directory_communes(uow.conn)
         entries = public_directory.directory(uow.conn, q=q or None, filiere=filiere or None,
                                      commune=commune or None)
+    # Pages of DIRECTORY_PAGE, in the list's order: the approved prestataires are a few
+    # thousand at most (the territory's businesses), read and sorted in one query; the
+    # page renders only its own (rendering them all took the time, not the query).
+    page_count = max(1, -(-len(entries) // DIRECTORY_PAGE))
+    number = request.args.get("page", "1")
+    page = min(int(number), page_count) if number.isdigit() and int(number) > 0 else 1
+    shown = entries[(page - 1) * DIRECTORY_PAGE: page * DIRECTORY_PAGE]
+    args = {k: v for k, v in (("q", q), ("filiere", filiere), ("commune", commune)) if v}
     return render_template(
-        "public/annuaire.html", title=_("Où payer en Bou'Sol ?"), entries=entries,
+        "public/annuaire.html", title=_("Où payer en Bou'Sol ?"), entries=shown,
+        total=len(entries), page=page, page_count=page_count, page_args=args,
         communes=communes, filieres=FILIERE_LABELS, q=q, filiere=filiere, commune=commune,
         searched=bool(q or filiere or commune))
 
 
 @bp.route("/annuaire/<code>")
 def entry(code: str):
-    with unit_of_work(read_only=True) as uow:
+    with unit_of_work(read_only=True, stale_ok=True) as uow:
         found = public_directory.directory_entry(uow.conn, code)
     if found is None:
         abort(404)
