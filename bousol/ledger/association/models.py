@@ -228,6 +228,14 @@ class ReportMonthParty(Base):
         CheckConstraint(" AND ".join(f"{c} >= 0" for c in REPORT_PARTY_CENTS),
                         name="cents_not_negative"),
         Index(None, "party_id"),
+        # The report reads the prestataires' and the CCAS's rows of its months; they are
+        # a few in a hundred, scattered among the solistes' on disk. This partial index
+        # holds every column the report sums (PostgreSQL's INCLUDE): an index-only scan,
+        # never the table's pages (issue 18: 470 → 100 ms for a year at 10 M entries).
+        Index("ix_report_month_parties_not_soliste", "month", "party_id",
+              postgresql_include=[*REPORT_PARTY_COUNTS, *REPORT_PARTY_CENTS, "party_kind"],
+              postgresql_where=text("party_kind <> 'soliste'"),
+              sqlite_where=text("party_kind <> 'soliste'")),
     )
 
     # The party's kind first: the report reads the prestataires' and the CCAS's rows of

@@ -47,6 +47,9 @@ def behind_pooler(url: str | URL, pooler: str | None = None) -> bool:
     return make_url(url).port == PGBOUNCER_PORT
 
 
+PREPARE_HOT_PATH = "bousol.prepare_hot_path"  # a connection record's info key
+
+
 def configure_engine(engine: Engine, *, pooler: str | None = None) -> Engine:
     from bousol.ledger.kernel import audit  # every writing transaction leaves its audit record
 
@@ -55,11 +58,22 @@ def configure_engine(engine: Engine, *, pooler: str | None = None) -> Engine:
         return engine
     if engine.dialect.name == "postgresql":
         _configured.add(engine)
-        if behind_pooler(engine.url, pooler):
+        pooled = behind_pooler(engine.url, pooler)
 
-            @event.listens_for(engine, "do_connect")
-            def _no_server_side_prepare(_dialect, _record, _cargs, cparams):
-                cparams["prepare_threshold"] = None
+        # No statement is prepared on its own (psycopg prepares one after its fifth
+        # run): PostgreSQL may then switch to a generic plan, blind to the values, and
+        # a query whose cost depends on them (the programme's own postings, or the
+        # world's account that every exchange touches) went from 15 ms to 5 s at its
+        # tenth run on a connection (issue 18). Every query is planned with its values;
+        # only the hot path's statements, by key, are prepared, explicitly
+        # (driver_sql.DriverStatement), and not behind a pooler.
+        @event.listens_for(engine, "do_connect")
+        def _no_implicit_prepare(_dialect, _record, _cargs, cparams):
+            cparams["prepare_threshold"] = None
+
+        @event.listens_for(engine, "connect")
+        def _mark_prepare(_dbapi_connection, record):
+            record.info[PREPARE_HOT_PATH] = not pooled
 
         return engine
     if engine.dialect.name != "sqlite":
