@@ -34,6 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bousol.ledger.association.models import ReportDayFlow, ReportMonth, ReportMonthParty
 from bousol.ledger.books import hooks
+from bousol.ledger.books.account_days import paris_day
 from bousol.ledger.books.models import Account, Entry, Party, PartyKind, Posting
 from bousol.ledger.books.verify import Check
 from bousol.ledger.ccas import voucher_codes
@@ -98,10 +99,6 @@ class Figures:
         default_factory=lambda: defaultdict(lambda: [0] * len(COLUMNS)))
     months: dict[dt.date, list[int]] = field(
         default_factory=lambda: defaultdict(lambda: [0, 0]))  # [solistes, prestataires]
-
-
-def paris_day(at: dt.datetime) -> dt.date:
-    return as_utc(at).astimezone(PARIS).date()
 
 
 def channel_of(details: dict | None) -> str:
@@ -699,8 +696,5 @@ def _derive_again(conn: Connection, entry_ids: list[int]) -> None:
     as the report would read them from it now."""
     days = conn.execute(select(entries_t.c.created_at)
                         .where(entries_t.c.id.in_(entry_ids))).scalars().all()
-    months = sorted({paris_day(day if day.tzinfo else day.replace(tzinfo=dt.UTC))
-                     .replace(day=1) for day in days})
-    for month in months:
-        last = (month.replace(day=28) + dt.timedelta(days=4)).replace(day=1)
-        rebuild(conn, month, last - dt.timedelta(days=1))
+    for month in sorted({paris_day(day).replace(day=1) for day in days}):
+        rebuild(conn, month, month)  # the whole month (rebuild's month_bounds)

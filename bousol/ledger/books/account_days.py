@@ -34,7 +34,7 @@ from sqlalchemy.dialects import postgresql, sqlite
 
 from bousol.ledger.books import hooks
 from bousol.ledger.books.models import Account, AccountDay, Entry, Posting
-from bousol.ledger.kernel.clock import PARIS
+from bousol.ledger.kernel.clock import PARIS, as_utc
 from bousol.ledger.kernel.driver_sql import DriverStatement
 
 account_days_t = AccountDay.__table__
@@ -73,7 +73,8 @@ _UPSERTS = {"postgresql": _upsert(postgresql.insert), "sqlite": _upsert(sqlite.i
 
 
 def paris_day(instant: dt.datetime) -> dt.date:
-    return instant.astimezone(PARIS).date()
+    """The Paris day of an instant, aware or as stored (SQLite hands back naive UTC)."""
+    return as_utc(instant).astimezone(PARIS).date()
 
 
 def record(conn: Connection, *, entry_id: int, kind: str, created_at: dt.datetime,
@@ -168,14 +169,7 @@ def _journal_select(days: Days = None):
     """PostgreSQL: the figures as one GROUP BY over the postings, per entry and account
     first (an entry counts once per account), in the table's column order; ``days``:
     only the entries of those Paris days."""
-    per_entry = (
-        select(postings_t.c.entry_id, postings_t.c.account_id,
-               func.sum(postings_t.c.amount).label("delta"))
-        .group_by(postings_t.c.entry_id, postings_t.c.account_id)
-    )
-    if days is not None:
-        per_entry = per_entry.where(postings_t.c.entry_id.in_(_entries_of(days)))
-    per_entry_sq = per_entry.subquery()
+    per_entry_sq = _per_entry(days)
     day = func.date(func.timezone("Europe/Paris", entries_t.c.created_at))
     delta = per_entry_sq.c.delta
     return (
@@ -191,6 +185,19 @@ def _journal_select(days: Days = None):
     )
 
 
+def _per_entry(days: Days):
+    """What each entry did to each account it moved (an entry counts once per account);
+    ``days``: only the entries of those Paris days."""
+    per_entry = (
+        select(postings_t.c.entry_id, postings_t.c.account_id,
+               func.sum(postings_t.c.amount).label("delta"))
+        .group_by(postings_t.c.entry_id, postings_t.c.account_id)
+    )
+    if days is not None:
+        per_entry = per_entry.where(postings_t.c.entry_id.in_(_entries_of(days)))
+    return per_entry.subquery()
+
+
 def _entries_of(days: tuple[dt.date, dt.date]):
     start = dt.datetime.combine(days[0], dt.time(0), tzinfo=PARIS).astimezone(dt.UTC)
     end = dt.datetime.combine(days[1] + dt.timedelta(days=1), dt.time(0),
@@ -204,14 +211,7 @@ def from_journal(conn: Connection, *, days: Days = None) -> dict[Key, Figures]:
     if conn.dialect.name == "postgresql":
         rows = conn.execute(_journal_select(days)).all()
         return {(r[0], r[1], r[2]): tuple(int(v) for v in r[3:]) for r in rows}  # type: ignore[misc]
-    per_entry = (
-        select(postings_t.c.entry_id, postings_t.c.account_id,
-               func.sum(postings_t.c.amount).label("delta"))
-        .group_by(postings_t.c.entry_id, postings_t.c.account_id)
-    )
-    if days is not None:
-        per_entry = per_entry.where(postings_t.c.entry_id.in_(_entries_of(days)))
-    per_entry_sq = per_entry.subquery()
+    per_entry_sq = _per_entry(days)
     # SQLite has no time zones: the Paris day is computed here, entry by entry.
     totals: dict[Key, list[int]] = defaultdict(lambda: [0, 0, 0, 0, 0, 0])
     journal = conn.execute(
@@ -221,8 +221,6 @@ def from_journal(conn: Connection, *, days: Days = None) -> dict[Key, Figures]:
         .where(per_entry_sq.c.delta != 0)
     )
     for account_id, entry_id, delta, kind, created_at in journal:
-        if created_at.tzinfo is None:
-            created_at = created_at.replace(tzinfo=dt.UTC)
         figures_ = totals[(account_id, paris_day(created_at), kind)]
         if delta > 0:
             figures_[0] += 1
@@ -334,8 +332,6 @@ def _days_after(conn: Connection, entry_id: int) -> tuple[dt.date, dt.date] | No
                          .where(entries_t.c.id > entry_id)).scalar()
     if first is None:
         return None
-    if first.tzinfo is None:
-        first = first.replace(tzinfo=dt.UTC)
     return (paris_day(first), dt.date.max - dt.timedelta(days=2))
 
 
