@@ -4,9 +4,7 @@ state machine allows from its status. Routes of the admin blueprint (role admin)
 
 from __future__ import annotations
 
-from dataclasses import dataclass
-
-from flask import abort, flash, redirect, render_template, request, url_for
+from flask import abort, flash, redirect, render_template, url_for
 from flask_babel import gettext as _
 from flask_babel import lazy_gettext as _l
 from flask_wtf import FlaskForm
@@ -21,6 +19,7 @@ from bousol.web import current_actor, role_required, unit_of_work
 from bousol.web.admin.views import bp
 from bousol.web.formatting import elides
 from bousol.web.forms import flash_refusal, refuse
+from bousol.web.pages import numbered
 
 # The URL's word for each decision the association takes.
 ACTIONS = {
@@ -44,17 +43,6 @@ class SuspendForm(FlaskForm):
 GROUP_PAGE = 100
 
 
-@dataclass(frozen=True)
-class Group:
-    """One status's section of the list: the rows of its page, and how many in all."""
-
-    status: approval.Status
-    rows: list
-    total: int
-    page: int
-    pages: int
-
-
 @bp.route("/prestataires")
 @role_required("admin")
 def approvals():
@@ -62,14 +50,9 @@ def approvals():
         rows = approval.list_by_status(uow.conn)
     # Each status shows GROUP_PAGE rows a page (``page_<status>``): the approved are the
     # territory's thousands of businesses; the page renders only what it shows.
-    groups = []
-    for status in approval.STATUS_ORDER:
-        members = [r for r in rows if r.status == status]
-        pages = max(1, -(-len(members) // GROUP_PAGE))
-        asked = request.args.get(f"page_{status.value}", "1")
-        page = min(int(asked), pages) if asked.isdigit() and int(asked) > 0 else 1
-        groups.append(Group(status, members[(page - 1) * GROUP_PAGE: page * GROUP_PAGE],
-                            len(members), page, pages))
+    groups = [(status, numbered([r for r in rows if r.status == status], GROUP_PAGE,
+                                f"page_{status.value}"))
+              for status in approval.STATUS_ORDER]
     return render_template(
         "admin/prestataires.html", title=_("Agrément des prestataires"), groups=groups,
         status_labels=approval.STATUS_LABELS,

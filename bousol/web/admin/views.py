@@ -8,7 +8,6 @@ from flask import (
     flash,
     redirect,
     render_template,
-    request,
     url_for,
 )
 from flask_babel import gettext as _
@@ -23,6 +22,7 @@ from bousol.ledger.kernel.errors import DomainError
 from bousol.web import current_actor, role_required, stale_reads_status, unit_of_work, views
 from bousol.web.formatting import fr_money, ngettext
 from bousol.web.forms import flash_refusal, or_404
+from bousol.web.pages import numbered
 
 bp = Blueprint("admin", __name__, url_prefix="/admin")
 # IBANs in groups of four, in every template (the desk's too).
@@ -88,13 +88,12 @@ def payouts_home():
         changes = iban_changes.waiting(uow.conn)
     open_batch = next((b for b in past if b.unsettled), None)
     # The owed are listed OWED_PAGE a page: a batch pays them all, the page renders some.
-    pages = max(1, -(-len(owed) // OWED_PAGE))
-    asked = request.args.get("page", "1")
-    page = min(int(asked), pages) if asked.isdigit() and int(asked) > 0 else 1
+    shown = numbered(owed, OWED_PAGE)
     return render_template(
         "admin/payouts.html", title=_("Virements de reconversion"),
-        owed=owed[(page - 1) * OWED_PAGE: page * OWED_PAGE], owed_count=len(owed),
-        owed_cents=sum(p.eur_cents for p in owed), page=page, pages=pages, batches=past,
+        owed=shown.items, owed_count=shown.total,
+        owed_cents=sum(p.eur_cents for p in owed), page=shown.page, pages=shown.pages,
+        batches=past,
         open_batch=open_batch, status_labels=BATCH_STATUS_LABELS, form=FlaskForm(),
         payable_cents=sum(p.eur_cents for p in owed if p.payable), iban_changes=changes,
     )

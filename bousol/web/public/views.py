@@ -21,6 +21,7 @@ from bousol.ledger.merchants import directory as public_directory
 from bousol.ledger.models import FILIERE_LABELS, User
 from bousol.web import unit_of_work
 from bousol.web.forms import FieldMap, page_status, refuse_fields
+from bousol.web.pages import numbered
 
 bp = Blueprint("public", __name__)
 
@@ -180,14 +181,11 @@ def directory():
     # Pages of DIRECTORY_PAGE, in the list's order: the approved prestataires are a few
     # thousand at most (the territory's businesses), read and sorted in one query; the
     # page renders only its own (rendering them all took the time, not the query).
-    page_count = max(1, -(-len(entries) // DIRECTORY_PAGE))
-    number = request.args.get("page", "1")
-    page = min(int(number), page_count) if number.isdigit() and int(number) > 0 else 1
-    shown = entries[(page - 1) * DIRECTORY_PAGE: page * DIRECTORY_PAGE]
+    shown = numbered(entries, DIRECTORY_PAGE)
     args = {k: v for k, v in (("q", q), ("filiere", filiere), ("commune", commune)) if v}
     return render_template(
-        "public/annuaire.html", title=_("Où payer en Bou'Sol ?"), entries=shown,
-        total=len(entries), page=page, page_count=page_count, page_args=args,
+        "public/annuaire.html", title=_("Où payer en Bou'Sol ?"), entries=shown.items,
+        total=shown.total, page=shown.page, page_count=shown.pages, page_args=args,
         communes=communes, filieres=FILIERE_LABELS, q=q, filiere=filiere, commune=commune,
         searched=bool(q or filiere or commune))
 
