@@ -28,6 +28,8 @@ from sqlalchemy import Engine, create_engine, event
 from sqlalchemy.engine import URL, make_url
 from sqlalchemy.orm import Session, sessionmaker
 
+from bousol.ledger.kernel.driver_sql import PREPARE_HOT_PATH
+
 SQLITE_BUSY_TIMEOUT_MS = 15_000
 READ_ONLY = "bousol_read_only"  # execution option: this transaction never writes
 PGBOUNCER_PORT = 6432
@@ -45,9 +47,6 @@ def behind_pooler(url: str | URL, pooler: str | None = None) -> bool:
     if choice:
         raise ValueError(f"DATABASE_POOLER: pgbouncer or none, not {pooler!r}")
     return make_url(url).port == PGBOUNCER_PORT
-
-
-PREPARE_HOT_PATH = "bousol.prepare_hot_path"  # a connection record's info key
 
 
 def configure_engine(engine: Engine, *, pooler: str | None = None) -> Engine:

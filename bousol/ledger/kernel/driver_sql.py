@@ -27,7 +27,8 @@ from sqlalchemy.sql.compiler import SQLCompiler
 
 from bousol.ledger.kernel import audit_capture
 
-_PREPARE_HOT_PATH = "bousol.prepare_hot_path"  # kernel.db.PREPARE_HOT_PATH (no import loop)
+# A connection record says so (kernel/db.py sets it): prepare these statements.
+PREPARE_HOT_PATH = "bousol.prepare_hot_path"
 
 
 class _Compiled:
@@ -78,7 +79,7 @@ class DriverStatement:
             if many:
                 # All dicts or all tuples: the one paramstyle of the dialect.
                 cursor.executemany(compiled.sql, bound)  # type: ignore[arg-type]
-            elif conn.connection.info.get(_PREPARE_HOT_PATH):
+            elif conn.connection.info.get(PREPARE_HOT_PATH):
                 # PostgreSQL, no pooler: prepared at once (kernel/db.py says why only these).
                 cursor.execute(compiled.sql, bound, prepare=True)  # type: ignore[call-arg]
             else:
